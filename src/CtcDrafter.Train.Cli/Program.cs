@@ -1,0 +1,1 @@
+return CtcDrafter.Train.Cli.TrainCli.Run(args);

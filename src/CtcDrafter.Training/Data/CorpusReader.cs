@@ -1,0 +1,164 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace CtcDrafter.Training.Data;
+
+/// <summary>
+/// Reads the project's training corpus from a data folder laid out as <c>../shared/data</c>:
+/// TinyStories (three files), GSM8K train and the guanaco conversations re-rendered in the Vicuna template,
+/// and Shakespeare cut into chunks.
+/// </summary>
+internal static partial class CorpusReader
+{
+    public const string TinyStories = "tinystories";
+    public const string Gsm8k = "gsm8k";
+    public const string Guanaco = "guanaco";
+    public const string Shakespeare = "shakespeare";
+
+    /// <summary>The sources in the order their documents are read.</summary>
+    public static readonly string[] Sources = [TinyStories, Gsm8k, Guanaco, Shakespeare];
+
+    const int ShakespeareChunkChars = 2000;
+
+    /// <summary>The default data folder: <c>../shared/data</c> from the current directory.</summary>
+    public static string DefaultDataFolder => Path.GetFullPath(Path.Combine("..", "shared", "data"));
+
+    /// <summary>All documents of all sources, in a fixed order.</summary>
+    public static List<CorpusDocument> ReadAll(string dataFolder)
+    {
+        string corpora = Path.Combine(dataFolder, "corpora");
+        if (!Directory.Exists(corpora))
+            throw new TrainingInputException(
+                $"corpus folder not found: {Path.GetFullPath(corpora)} (pass --data with the folder that holds corpora/)");
+        var documents = new List<CorpusDocument>();
+        documents.AddRange(ReadTinyStories(Path.Combine(corpora, "tinystories")));
+        documents.AddRange(ReadGsm8k(Path.Combine(corpora, "gsm8k", "train.jsonl")));
+        documents.AddRange(ReadGuanaco(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl")));
+        documents.AddRange(ReadShakespeare(Path.Combine(corpora, "tinyshakespeare", "input.txt")));
+        return documents;
+    }
+
+    static IEnumerable<CorpusDocument> ReadTinyStories(string folder)
+    {
+        // Each file separates its stories differently: <|endoftext|>; a single newline (paragraphs inside a story
+        // are separated by blank lines); blank lines only, for stories and paragraphs alike, where a paragraph
+        // opening with "Once " starts a new story (most TinyStories stories do, the rest stay with the one before).
+        var stories = ReadText(Path.Combine(folder, "tinystories_10k_minesoptml.txt")).Split("<|endoftext|>")
+            .Concat(SingleNewline().Split(ReadText(Path.Combine(folder, "tinystories_train_head_smallgpt.txt"))))
+            .Concat(GroupStories(BlankLines().Split(ReadText(Path.Combine(folder, "tinystories_valid_head_yuninxia.txt")))));
+        foreach (string story in stories)
+        {
+            string text = story.Trim();
+            if (text.Length > 0) yield return new CorpusDocument(TinyStories, text, AppendEos: true);
+        }
+    }
+
+    static IEnumerable<string> GroupStories(IEnumerable<string> paragraphs)
+    {
+        var story = new StringBuilder();
+        foreach (string raw in paragraphs)
+        {
+            string paragraph = raw.Trim();
+            if (paragraph.Length == 0) continue;
+            if (paragraph.StartsWith("Once ", StringComparison.Ordinal) && story.Length > 0)
+            {
+                yield return story.ToString();
+                story.Clear();
+            }
+            if (story.Length > 0) story.Append("\n\n");
+            story.Append(paragraph);
+        }
+        if (story.Length > 0) yield return story.ToString();
+    }
+
+    static IEnumerable<CorpusDocument> ReadGsm8k(string path)
+    {
+        foreach (var (line, row) in ReadJsonLines(path))
+        {
+            string question = GetString(row, "question", path, line);
+            string answer = GetString(row, "answer", path, line);
+            string text = VicunaTemplate.Render([(VicunaTemplate.Gsm8kInstruction + question, Gsm8kAnswer.Clean(answer))]);
+            yield return new CorpusDocument(Gsm8k, text, AppendEos: false);
+        }
+    }
+
+    static IEnumerable<CorpusDocument> ReadGuanaco(string path)
+    {
+        foreach (var (line, row) in ReadJsonLines(path))
+        {
+            string chat = GetString(row, "text", path, line);
+            var turns = new List<(string, string?)>();
+            int consumed = 0;
+            foreach (Match m in Llama2Turn().Matches(chat))
+            {
+                if (m.Index != consumed) break;
+                turns.Add((m.Groups[1].Value, m.Groups[2].Value));
+                consumed = m.Index + m.Length;
+            }
+            if (turns.Count == 0 || consumed != chat.Length)
+                throw new TrainingInputException($"{path}:{line}: not a Llama-2 chat text (<s>[INST] q [/INST] a </s>...)");
+            yield return new CorpusDocument(Guanaco, VicunaTemplate.Render(turns), AppendEos: false);
+        }
+    }
+
+    static IEnumerable<CorpusDocument> ReadShakespeare(string path)
+    {
+        var chunk = new StringBuilder();
+        foreach (string raw in BlankLines().Split(ReadText(path)))
+        {
+            string speech = raw.Trim();
+            if (speech.Length == 0) continue;
+            if (chunk.Length > 0 && chunk.Length + speech.Length > ShakespeareChunkChars)
+            {
+                yield return new CorpusDocument(Shakespeare, chunk.ToString(), AppendEos: true);
+                chunk.Clear();
+            }
+            if (chunk.Length > 0) chunk.Append("\n\n");
+            chunk.Append(speech);
+        }
+        if (chunk.Length > 0) yield return new CorpusDocument(Shakespeare, chunk.ToString(), AppendEos: true);
+    }
+
+    static string ReadText(string path)
+    {
+        if (!File.Exists(path)) throw new TrainingInputException($"corpus file not found: {path}");
+        return File.ReadAllText(path, Encoding.UTF8).ReplaceLineEndings("\n");
+    }
+
+    static IEnumerable<(int Line, JsonElement Row)> ReadJsonLines(string path)
+    {
+        if (!File.Exists(path)) throw new TrainingInputException($"corpus file not found: {path}");
+        int number = 0;
+        foreach (string line in File.ReadLines(path, Encoding.UTF8))
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            JsonElement row;
+            try
+            {
+                using var document = JsonDocument.Parse(line);
+                row = document.RootElement.Clone();
+            }
+            catch (JsonException e)
+            {
+                throw new TrainingInputException($"{path}:{number}: not valid JSON ({e.Message})");
+            }
+            yield return (number, row);
+        }
+    }
+
+    static string GetString(JsonElement row, string name, string path, int line) =>
+        row.ValueKind == JsonValueKind.Object && row.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
+            ? value.GetString()!
+            : throw new TrainingInputException($"{path}:{line}: missing string field \"{name}\"");
+
+    [GeneratedRegex(@"(?<!\n)\n(?!\n)")]
+    private static partial Regex SingleNewline();
+
+    [GeneratedRegex(@"\n[ \t]*\n")]
+    private static partial Regex BlankLines();
+
+    [GeneratedRegex(@"<s>\[INST\] (.*?) \[/INST\] (.*?) </s>", RegexOptions.Singleline)]
+    private static partial Regex Llama2Turn();
+}
