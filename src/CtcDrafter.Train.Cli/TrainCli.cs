@@ -15,6 +15,8 @@ internal static class TrainCli
         {
             TokenizerCommand.Create(),
             CorpusCommand.Create(),
+            PretrainCommand.Create(),
+            ExportCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

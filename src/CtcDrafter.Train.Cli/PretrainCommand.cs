@@ -1,0 +1,108 @@
+using System.CommandLine;
+using CtcDrafter.Training;
+using CtcDrafter.Training.Data;
+using CtcDrafter.Training.Export;
+using CtcDrafter.Training.Pretraining;
+using CtcDrafter.Training.Tokenizer;
+using TorchSharp;
+
+namespace CtcDrafter.Train.Cli;
+
+/// <summary><c>pretrain</c>: trains a base model from a JSON config (or resumes a run) and exports it.</summary>
+internal static class PretrainCommand
+{
+    public static Command Create()
+    {
+        var configPath = new Option<string?>("--config") { Description = "The run's JSON config (see configs/)" };
+        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its checkpoint" };
+        var output = new Option<string?>("--out") { Description = "The run folder (default: runs/<config name>)" };
+        var data = CommonOptions.Data();
+        var tokenizerPath = CommonOptions.Tokenizer();
+        var overrides = new Option<string[]>("--set")
+        {
+            Description = "Override a config field, e.g. --set batch_size=8 --set model.num_hidden_layers=4",
+            DefaultValueFactory = _ => [],
+        };
+        var steps = new Option<long?>("--steps") { Description = "Shorthand for --set steps=N" };
+        var epochs = new Option<double?>("--epochs") { Description = "Shorthand for --set steps=0 --set epochs=X" };
+        var threads = ExportCommand.ThreadsOption();
+        var export = new Option<string?>("--export") { Description = "Where to write the model folder (default: <run>/model)" };
+        var dtype = ExportCommand.DTypeOption();
+
+        var command = new Command("pretrain", "Pretrain a LLaMA base model on the corpus, with checkpoints, and export it")
+        {
+            configPath, resume, output, data, tokenizerPath, overrides, steps, epochs, threads, export, dtype,
+        };
+        command.SetAction(parse => TrainCli.Guard(() =>
+        {
+            var sets = parse.GetValue(overrides)!.ToList();
+            if (parse.GetValue(steps) is { } n) sets.Add($"steps={n}");
+            if (parse.GetValue(epochs) is { } x) sets.AddRange(["steps=0", $"epochs={x}"]);
+            string? resumeFolder = parse.GetValue(resume);
+            string? configFile = parse.GetValue(configPath);
+            if ((resumeFolder is null) == (configFile is null))
+                throw new TrainingInputException("pass either --config FILE (a new run) or --resume DIR (continue a run)");
+            string run = resumeFolder ?? parse.GetValue(output)
+                ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configFile!));
+            var config = configFile is null ? null : PretrainConfig.Load(configFile, sets);
+
+            ExportCommand.SetThreads(parse.GetValue(threads));
+            EnsureWritable(run);
+            if (config is not null && File.Exists(Checkpoint.PathIn(run)))
+                throw new TrainingInputException($"{run} already holds a run: continue it with --resume {run}, or pass another --out");
+
+            var (tokenizer, corpus) = ExportCommand.LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!);
+            using var trainer = config is null ? Pretrainer.Resume(run, corpus, sets) : Pretrainer.Start(config, corpus, run);
+            var model = trainer.State.Config.Model;
+            if (model.VocabSize != tokenizer.VocabSize)
+                throw new TrainingInputException(
+                    $"model.vocab_size is {model.VocabSize} but the tokenizer {tokenizer.Path} has {tokenizer.VocabSize} tokens");
+            Console.WriteLine($"{(config is null ? "resuming" : "starting")} {run}: {model.ParameterCount:N0} parameters, " +
+                $"step {trainer.State.Step} of {trainer.State.TotalSteps}, {trainer.SequencesPerEpoch:N0} sequences per epoch, " +
+                $"{torch.get_num_threads()} threads");
+
+            using var stop = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                e.Cancel = true;
+                stop.Cancel();
+                Console.Error.WriteLine("stopping after this step (checkpoint follows)...");
+            };
+            Console.CancelKeyPress += onCancel;
+            bool finished;
+            try
+            {
+                finished = TrainingProgress.Run(trainer, stop.Token);
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+            if (!finished)
+            {
+                Console.WriteLine($"stopped at step {trainer.State.Step}; continue with --resume {run}");
+                return 130;
+            }
+            string destination = parse.GetValue(export) ?? Path.Combine(run, "model");
+            HuggingFaceExporter.Export(destination, trainer.Model, tokenizer, trainer.State, corpus.Statistics, parse.GetValue(dtype));
+            Console.WriteLine($"exported {Path.GetFullPath(destination)}");
+            return 0;
+        }));
+        return command;
+    }
+
+    static void EnsureWritable(string folder)
+    {
+        try
+        {
+            Directory.CreateDirectory(folder);
+            string probe = Path.Combine(folder, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new TrainingInputException($"cannot write to the run folder {Path.GetFullPath(folder)}: {e.Message}");
+        }
+    }
+}

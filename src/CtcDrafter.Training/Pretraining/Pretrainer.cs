@@ -1,0 +1,184 @@
+using System.Diagnostics;
+using CtcDrafter.Training.Data;
+using CtcDrafter.Training.Model;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace CtcDrafter.Training.Pretraining;
+
+/// <summary>
+/// Pretrains a <see cref="LlamaForCausalLM"/> on a <see cref="TokenCorpus"/>: AdamW (weight decay on matrices only),
+/// linear warm-up then cosine decay, gradient clipping by norm, held-out loss at intervals, and checkpoints every
+/// few minutes from which <see cref="Resume"/> continues bit for bit.
+/// </summary>
+internal sealed class Pretrainer : IDisposable
+{
+    readonly string _runFolder;
+    readonly SequenceBatcher _train;
+    readonly SequenceBatcher _heldOut;
+    readonly AdamW _optimizer;
+
+    Pretrainer(string runFolder, TokenCorpus corpus, TrainingState state, LlamaForCausalLM model)
+    {
+        _runFolder = runFolder;
+        State = state;
+        Model = model;
+        var config = state.Config;
+        _train = new SequenceBatcher(corpus.Train, config.SeqLen, config.BatchSize, config.Seed);
+        _heldOut = new SequenceBatcher(corpus.HeldOut, config.SeqLen, config.BatchSize, config.Seed);
+        if (_train.SequencesPerEpoch == 0)
+            throw new TrainingInputException($"the corpus is shorter than one sequence of {config.SeqLen} tokens");
+        if (corpus.HeldOut.Length <= config.SeqLen)
+            throw new TrainingInputException($"the held-out split is shorter than one sequence of {config.SeqLen} tokens");
+
+        var decay = model.named_parameters().Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
+        var noDecay = model.named_parameters().Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
+        _optimizer = optim.AdamW(
+            [
+                new AdamW.ParamGroup(decay, new AdamW.Options { weight_decay = config.WeightDecay }),
+                new AdamW.ParamGroup(noDecay, new AdamW.Options { weight_decay = 0 }),
+            ],
+            lr: config.LearningRate, beta1: config.Beta1, beta2: config.Beta2, eps: config.AdamEps);
+    }
+
+    public LlamaForCausalLM Model { get; }
+    public TrainingState State { get; }
+    public long SequencesPerEpoch => _train.SequencesPerEpoch;
+
+    /// <summary>A new run: the model is initialised from the config's seed.</summary>
+    public static Pretrainer Start(PretrainConfig config, TokenCorpus corpus, string runFolder)
+    {
+        random.manual_seed(config.Seed);
+        var model = new LlamaForCausalLM(config.Model);
+        var state = new TrainingState { Config = config, CorpusFingerprint = corpus.Fingerprint() };
+        var trainer = new Pretrainer(runFolder, corpus, state, model);
+        state.TotalSteps = config.TotalSteps(trainer.SequencesPerEpoch);
+        return trainer;
+    }
+
+    /// <summary>Continues the run in <paramref name="runFolder"/> from its checkpoint; overrides may change its length.</summary>
+    public static Pretrainer Resume(string runFolder, TokenCorpus corpus, IReadOnlyList<string> overrides)
+    {
+        var (state, payload, offset) = Checkpoint.Read(runFolder);
+        if (state.CorpusFingerprint != corpus.Fingerprint())
+            throw new TrainingInputException(
+                $"{Checkpoint.PathIn(runFolder)}: the corpus or tokenizer differs from the one this run was trained on");
+        var config = state.Config.With(overrides, "--set");
+        if (config.Model != state.Config.Model || config.SeqLen != state.Config.SeqLen
+            || config.BatchSize != state.Config.BatchSize || config.Seed != state.Config.Seed)
+            throw new TrainingInputException("the model shape, seq_len, batch_size and seed cannot change when resuming");
+        state = state with { Config = config };
+
+        var model = new LlamaForCausalLM(config.Model);
+        var trainer = new Pretrainer(runFolder, corpus, state, model);
+        try
+        {
+            Checkpoint.LoadTensors(payload, offset, model, trainer._optimizer);
+        }
+        catch (Exception e) when (e is not TrainingInputException)
+        {
+            trainer.Dispose();
+            throw new TrainingInputException($"corrupt checkpoint {Checkpoint.PathIn(runFolder)}: {e.Message}", e);
+        }
+        random.set_rng_state(tensor(Convert.FromBase64String(state.RngState)));
+        state.TotalSteps = config.TotalSteps(trainer.SequencesPerEpoch);
+        return trainer;
+    }
+
+    /// <summary>
+    /// Trains until the last step, reporting through <paramref name="report"/>. Cancellation stops after the
+    /// current step with a checkpoint; returns whether the run reached its last step.
+    /// </summary>
+    public bool Run(Action<TrainingEvent> report, CancellationToken cancellation = default)
+    {
+        var config = State.Config;
+        long tokensPerStep = (long)config.BatchSize * config.SeqLen;
+        var sinceCheckpoint = Stopwatch.StartNew();
+        double secondsPerStep = 0;
+        Model.train();
+        while (State.Step < State.TotalSteps)
+        {
+            var clock = Stopwatch.StartNew();
+            double lr = LearningRateSchedule.At(State.Step, State.TotalSteps, config);
+            double loss = TrainStep(lr);
+            double seconds = clock.Elapsed.TotalSeconds;
+
+            State.Step++;
+            State.TokensSeen += tokensPerStep;
+            State.ElapsedSeconds += seconds;
+            State.TrainLosses.Add(loss);
+            secondsPerStep = secondsPerStep == 0 ? seconds : 0.9 * secondsPerStep + 0.1 * seconds;
+            report(new StepCompleted(State.Step, State.TotalSteps, loss, lr, tokensPerStep / secondsPerStep,
+                TimeSpan.FromSeconds(State.ElapsedSeconds), TimeSpan.FromSeconds(secondsPerStep * (State.TotalSteps - State.Step))));
+
+            bool last = State.Step == State.TotalSteps;
+            if (last || (config.EvalInterval > 0 && State.Step % config.EvalInterval == 0))
+                report(new Evaluated(State.Step, Evaluate()));
+            if (last || cancellation.IsCancellationRequested
+                || sinceCheckpoint.Elapsed.TotalMinutes >= config.CheckpointMinutes
+                || (config.CheckpointSteps > 0 && State.Step % config.CheckpointSteps == 0))
+            {
+                SaveCheckpoint();
+                report(new CheckpointSaved(State.Step, Checkpoint.PathIn(_runFolder)));
+                sinceCheckpoint.Restart();
+            }
+            if (cancellation.IsCancellationRequested) return false;
+        }
+        return true;
+    }
+
+    double TrainStep(double lr)
+    {
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+        _optimizer.zero_grad();
+        double loss;
+        using (var scope = NewDisposeScope())
+        {
+            var (inputs, targets) = _train.Batch(State.Step);
+            var (logits, _) = Model.forward(inputs);
+            var lossTensor = nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1));
+            lossTensor.backward();
+            loss = lossTensor.item<float>();
+            if (State.Config.GradClip > 0) nn.utils.clip_grad_norm_(Model.parameters(), State.Config.GradClip);
+        }
+        using (NewDisposeScope()) _optimizer.step();
+        return loss;
+    }
+
+    /// <summary>Mean loss per token over the held-out sequences.</summary>
+    public double Evaluate()
+    {
+        Model.eval();
+        double total = 0;
+        long count = 0;
+        using (no_grad())
+            foreach (var (inputs, targets) in _heldOut.InOrder(State.Config.EvalSequences))
+                using (inputs)
+                using (targets)
+                using (NewDisposeScope())
+                {
+                    var (logits, _) = Model.forward(inputs);
+                    total += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1),
+                        reduction: nn.Reduction.Sum).item<float>();
+                    count += targets.numel();
+                }
+        Model.train();
+        double mean = total / count;
+        State.Evaluations.Add(new EvalPoint(State.Step, mean));
+        return mean;
+    }
+
+    public void SaveCheckpoint()
+    {
+        using (var rng = random.get_rng_state())
+            State.RngState = Convert.ToBase64String(rng.bytes.ToArray());
+        Checkpoint.Save(_runFolder, State, Model, _optimizer);
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        Model.Dispose();
+    }
+}

@@ -1,0 +1,52 @@
+using System.Text;
+using System.Text.Json;
+
+namespace CtcDrafter.Training.Tests;
+
+/// <summary>Writes a small corpus in the layout of ../shared/data (every source, a few hundred documents).</summary>
+internal static class TinyCorpus
+{
+    static readonly string[] Names = ["Lily", "Ben", "Tom", "Sue", "Max", "Anna", "Tim", "Mia"];
+    static readonly string[] Things = ["ball", "cat", "kite", "tree", "cake", "boat", "star", "dog"];
+    static readonly string[] Feelings = ["happy", "sad", "brave", "tired", "kind", "proud"];
+
+    public static string Write(string root)
+    {
+        string corpora = Path.Combine(root, "corpora");
+        string stories = Path.Combine(corpora, "tinystories");
+        Directory.CreateDirectory(stories);
+        File.WriteAllText(Path.Combine(stories, "tinystories_10k_minesoptml.txt"),
+            string.Join("\n<|endoftext|>\n", Enumerable.Range(0, 300).Select(Story)));
+        File.WriteAllText(Path.Combine(stories, "tinystories_train_head_smallgpt.txt"),
+            string.Join("\n", Enumerable.Range(300, 60).Select(i => Story(i).Replace(". ", ".\n\n", StringComparison.Ordinal))));
+        File.WriteAllText(Path.Combine(stories, "tinystories_valid_head_yuninxia.txt"),
+            string.Join("\n\n", Enumerable.Range(360, 60).Select(i => "Once " + Story(i))));
+
+        Directory.CreateDirectory(Path.Combine(corpora, "gsm8k"));
+        File.WriteAllLines(Path.Combine(corpora, "gsm8k", "train.jsonl"), Enumerable.Range(0, 80).Select(i =>
+            JsonSerializer.Serialize(new
+            {
+                question = $"{Names[i % 8]} has {i + 2} {Things[i % 8]}s and gets {i % 5 + 1} more. How many are there?",
+                answer = $"{Names[i % 8]} has {i + 2} + {i % 5 + 1} = <<{i + 2}+{i % 5 + 1}={i + 3 + i % 5}>>{i + 3 + i % 5} {Things[i % 8]}s.\n#### {i + 3 + i % 5}",
+            })));
+
+        Directory.CreateDirectory(Path.Combine(corpora, "guanaco"));
+        File.WriteAllLines(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl"), Enumerable.Range(0, 40).Select(i =>
+            JsonSerializer.Serialize(new
+            {
+                text = $"<s>[INST] What is a {Things[i % 8]}? [/INST] A {Things[i % 8]} is a thing that {Names[i % 8]} likes. </s>" +
+                    (i % 3 == 0 ? $"<s>[INST] Why? [/INST] Because it makes {Names[i % 8]} {Feelings[i % 6]}. </s>" : ""),
+            })));
+
+        Directory.CreateDirectory(Path.Combine(corpora, "tinyshakespeare"));
+        var play = new StringBuilder();
+        for (int i = 0; i < 120; i++)
+            play.Append($"{Names[i % 8].ToUpperInvariant()}:\nThe {Things[i % 8]} is {Feelings[i % 6]}, and so am I.\n\n");
+        File.WriteAllText(Path.Combine(corpora, "tinyshakespeare", "input.txt"), play.ToString());
+        return root;
+    }
+
+    static string Story(int i) =>
+        $"{Names[i % 8]} had a {Things[(i / 8) % 8]}. One day the {Things[(i / 8) % 8]} was lost. " +
+        $"{Names[i % 8]} felt {Feelings[i % 6]}. Then {Names[(i + 3) % 8]} found it, and they played all day. Story {i}.";
+}
