@@ -52,11 +52,10 @@ internal static class PretrainCommand
                 throw new TrainingInputException($"{run} already holds a run: continue it with --resume {run}, or pass another --out");
 
             var (tokenizer, corpus) = ExportCommand.LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!);
+            if (config is not null) CheckVocabulary(config, tokenizer);
             using var trainer = config is null ? Pretrainer.Resume(run, corpus, sets) : Pretrainer.Start(config, corpus, run);
+            CheckVocabulary(trainer.State.Config, tokenizer);
             var model = trainer.State.Config.Model;
-            if (model.VocabSize != tokenizer.VocabSize)
-                throw new TrainingInputException(
-                    $"model.vocab_size is {model.VocabSize} but the tokenizer {tokenizer.Path} has {tokenizer.VocabSize} tokens");
             Console.WriteLine($"{(config is null ? "resuming" : "starting")} {run}: {model.ParameterCount:N0} parameters, " +
                 $"step {trainer.State.Step} of {trainer.State.TotalSteps}, {trainer.SequencesPerEpoch:N0} sequences per epoch, " +
                 $"{torch.get_num_threads()} threads");
@@ -89,6 +88,13 @@ internal static class PretrainCommand
             return 0;
         }));
         return command;
+    }
+
+    static void CheckVocabulary(PretrainConfig config, TextTokenizer tokenizer)
+    {
+        if (config.Model.VocabSize != tokenizer.VocabSize)
+            throw new TrainingInputException(
+                $"model.vocab_size is {config.Model.VocabSize} but the tokenizer {tokenizer.Path} has {tokenizer.VocabSize} tokens");
     }
 
     static void EnsureWritable(string folder)

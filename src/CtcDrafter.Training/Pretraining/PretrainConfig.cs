@@ -84,10 +84,24 @@ internal sealed record PretrainConfig
 
     static string Describe(JsonException e)
     {
+        string field = e.Path is null ? "" : e.Path.TrimStart('$', '.');
         string message = e.Message;
+        if (message.Contains("could not be mapped", StringComparison.Ordinal))
+        {
+            int start = message.IndexOf('\'') + 1;
+            return $"unknown field \"{(field.Length > 0 ? field : message[start..message.IndexOf('\'', start)])}\"";
+        }
+        if (message.Contains("could not be converted", StringComparison.Ordinal))
+        {
+            string expected = message.Contains("System.Int", StringComparison.Ordinal) ? "an integer"
+                : message.Contains("System.Double", StringComparison.Ordinal) ? "a number"
+                : message.Contains("System.Boolean", StringComparison.Ordinal) ? "true or false"
+                : "a value of another type";
+            return $"{field} must be {expected}";
+        }
+        if (message.Contains("missing required properties", StringComparison.Ordinal)) return "the \"model\" section is missing";
         int cut = message.IndexOf(" Path:", StringComparison.Ordinal);
-        if (cut >= 0) message = message[..cut];
-        return e.Path is null ? message : $"{e.Path.TrimStart('$', '.')}: {message}";
+        return (field.Length > 0 ? field + ": " : "") + (cut >= 0 ? message[..cut] : message);
     }
 
     static void Apply(JsonObject root, string assignment)
