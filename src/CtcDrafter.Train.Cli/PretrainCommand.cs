@@ -15,7 +15,7 @@ internal static class PretrainCommand
     {
         var configPath = new Option<string?>("--config") { Description = "The run's JSON config (see configs/)" };
         var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its checkpoint" };
-        var output = new Option<string?>("--out") { Description = "The run folder (default: runs/<config name>)" };
+        var output = new Option<string?>("--out") { Description = "The run folder (default: out/runs/<config name>)" };
         var data = CommonOptions.Data();
         var tokenizerPath = CommonOptions.Tokenizer();
         var overrides = new Option<string[]>("--set")
@@ -43,7 +43,7 @@ internal static class PretrainCommand
             if ((resumeFolder is null) == (configFile is null))
                 throw new TrainingInputException("pass either --config FILE (a new run) or --resume DIR (continue a run)");
             string run = resumeFolder ?? parse.GetValue(output)
-                ?? Path.Combine("runs", Path.GetFileNameWithoutExtension(configFile!));
+                ?? Path.Combine("out", "runs", Path.GetFileNameWithoutExtension(configFile!));
             var config = configFile is null ? null : PretrainConfig.Load(configFile, sets);
 
             ExportCommand.SetThreads(parse.GetValue(threads));
