@@ -1,0 +1,31 @@
+namespace CtcDrafter.Tests.Speculative;
+
+/// <summary>Pearson's chi-square goodness-of-fit test.</summary>
+static class ChiSquare
+{
+    /// <summary>
+    /// True when counts are consistent with the expected probabilities at significance 0.001. Categories with
+    /// expected probability 0 must have no counts; the critical value uses the Wilson-Hilferty approximation.
+    /// </summary>
+    public static bool Fits(long[] counts, double[] probs, out string detail)
+    {
+        long n = counts.Sum();
+        double stat = 0;
+        int df = -1;
+        for (int i = 0; i < counts.Length; i++)
+        {
+            if (probs[i] <= 0)
+            {
+                if (counts[i] > 0) { detail = $"category {i} has probability 0 but {counts[i]} draws"; return false; }
+                continue;
+            }
+            double e = n * probs[i];
+            stat += (counts[i] - e) * (counts[i] - e) / e;
+            df++;
+        }
+        const double z = 3.090; // upper 0.001 quantile of the standard normal
+        double k = Math.Max(df, 1), critical = k * Math.Pow(1 - 2 / (9 * k) + z * Math.Sqrt(2 / (9 * k)), 3);
+        detail = $"chi2 = {stat:F2}, df = {df}, critical(0.001) = {critical:F2}";
+        return stat <= critical;
+    }
+}
