@@ -32,9 +32,9 @@ public static class Llama2CConverter
         if (bytes.Length != expected)
             throw new ModelFormatException(checkpoint, $"size {bytes.Length} bytes, expected {expected} for the header's shapes (truncated or another format version)");
 
-        ReadOnlySpan<float> all = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(28));
+        float[] all = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(28)).ToArray();
         int at = 0;
-        float[] Take(long n) { var a = all.Slice(at, (int)n).ToArray(); at += (int)n; return a; }
+        float[] Take(long n) { var a = all.AsSpan(at, (int)n).ToArray(); at += (int)n; return a; }
         float[] emb = Take((long)vocab * dim), attnNorm = Take((long)layers * dim), wq = Take((long)layers * dim * dim),
             wk = Take((long)layers * kvDim * dim), wv = Take((long)layers * kvDim * dim), wo = Take((long)layers * dim * dim),
             ffnNorm = Take((long)layers * dim), w1 = Take((long)layers * hidden * dim), w2 = Take((long)layers * dim * hidden),

@@ -81,8 +81,8 @@ public sealed record ModelConfig
             VocabSize = Required(o, "vocab_size"),
             HeadDim = headDim,
             MaxPositionEmbeddings = Optional(o, "max_position_embeddings") ?? 2048,
-            RmsNormEps = (float)(o["rms_norm_eps"]?.GetValue<double>() ?? 1e-6),
-            RopeTheta = (float)(o["rope_theta"]?.GetValue<double>() ?? 10000.0),
+            RmsNormEps = (float)(Number(o, "rms_norm_eps") ?? 1e-6),
+            RopeTheta = (float)(Number(o, "rope_theta") ?? 10000.0),
             TieWordEmbeddings = o["tie_word_embeddings"]?.GetValue<bool>() ?? false,
             BosTokenId = Optional(o, "bos_token_id") ?? 1,
             EosTokenIds = IntOrList(o["eos_token_id"]) ?? [2],
@@ -136,6 +136,14 @@ public sealed record ModelConfig
         {
             throw new FormatException($"field '{name}' must be an integer, got {n.ToJsonString()}");
         }
+    }
+
+    static double? Number(JsonObject o, string name)
+    {
+        JsonNode? n = o[name];
+        if (n is null) return null;
+        return n is JsonValue && double.TryParse(n.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d)
+            ? d : throw new FormatException($"field '{name}' must be a number, got {n.ToJsonString()}");
     }
 
     static IReadOnlyList<int>? IntOrList(JsonNode? n) => n switch

@@ -11,7 +11,7 @@ static class CliRunner
 
     public static Result RunWithInput(string? stdin, params string[] args)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "ctcdrafter.dll");
+        string dll = Path.Combine(AppContext.BaseDirectory, "CtcDrafter.Cli.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         foreach (string a in args) psi.ArgumentList.Add(a);

@@ -23,9 +23,28 @@ static class ChiSquare
             stat += (counts[i] - e) * (counts[i] - e) / e;
             df++;
         }
-        const double z = 3.090; // upper 0.001 quantile of the standard normal
-        double k = Math.Max(df, 1), critical = k * Math.Pow(1 - 2 / (9 * k) + z * Math.Sqrt(2 / (9 * k)), 3);
+        double critical = Critical(Math.Max(df, 1));
         detail = $"chi2 = {stat:F2}, df = {df}, critical(0.001) = {critical:F2}";
         return stat <= critical;
     }
+
+    /// <summary>Two-sample homogeneity test: could both count vectors come from one distribution (significance 0.001)?</summary>
+    public static bool SameDistribution(long[] a, long[] b, out string detail)
+    {
+        double na = a.Sum(), nb = b.Sum(), stat = 0;
+        int df = -1;
+        for (int i = 0; i < a.Length; i++)
+        {
+            double total = a[i] + b[i];
+            if (total == 0) continue;
+            double ea = total * na / (na + nb), eb = total * nb / (na + nb);
+            stat += (a[i] - ea) * (a[i] - ea) / ea + (b[i] - eb) * (b[i] - eb) / eb;
+            df++;
+        }
+        double critical = Critical(Math.Max(df, 1));
+        detail = $"chi2 = {stat:F2}, df = {df}, critical(0.001) = {critical:F2}";
+        return stat <= critical;
+    }
+
+    static double Critical(double k) => k * Math.Pow(1 - 2 / (9 * k) + 3.090 * Math.Sqrt(2 / (9 * k)), 3);
 }
