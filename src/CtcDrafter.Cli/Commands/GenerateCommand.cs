@@ -48,7 +48,13 @@ static class GenerateCommand
             var generator = new Generator(m, DrafterFactory.Create(r.GetValue(method)!, m, r.GetValue(draft)), r.GetValue(tree) ?? 32, adaptive: r.GetValue(tree) is null);
             GenerationResult result = generator.Generate(request, asJson ? null : s => { Console.Write(s); Console.Out.Flush(); });
             if (asJson) Console.WriteLine(ToJson(result).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-            else Console.WriteLine();
+            else
+            {
+                Console.WriteLine();
+                GenerationStats st = result.Stats;
+                Console.Error.WriteLine($"[{st.Method}: {st.NewTokens} tokens in {st.DecodeMs:F0} ms = {st.TokensPerSecond:F1} tokens/s, " +
+                    $"tau {st.Tau:F2}, prefill {st.PromptTokens} tokens in {st.PrefillMs:F0} ms; ended by {result.Finish}]");
+            }
             return 0;
         });
         return cmd;
