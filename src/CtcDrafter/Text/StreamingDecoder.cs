@@ -24,7 +24,8 @@ public sealed class StreamingDecoder
     /// <exception cref="ArgumentOutOfRangeException">The id is outside the vocabulary.</exception>
     public string Push(int id) => Convert(tokenizer.Surface(id, ref atStart), flush: false);
 
-    /// <summary>Returns what is still held at the end of the stream; an incomplete character becomes U+FFFD.</summary>
+    /// <summary>Returns what is still held at the end of the stream; each byte of an incomplete character becomes
+    /// U+FFFD, as in SentencePiece.</summary>
     public string Flush() => Convert([], flush: true);
 
     private string Convert(ReadOnlySpan<byte> bytes, bool flush)
