@@ -32,5 +32,5 @@ static class Program
     /// <summary>Bad input the user can fix: reported in one line, exit code 2, no stack trace.</summary>
     static bool IsUserError(Exception e) => e is ModelFormatException or FormatException or ArgumentException
         or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException or IOException
-        or InvalidDataException;
+        or InvalidDataException or NotSupportedException;
 }

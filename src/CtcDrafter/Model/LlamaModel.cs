@@ -44,7 +44,7 @@ public sealed class LlamaModel : IDisposable
     static TextTokenizer LoadTokenizer(string folder)
     {
         try { return TextTokenizer.Load(folder); }
-        catch (Exception e) when (e is FormatException or IOException or InvalidDataException)
+        catch (Exception e) when (e is FormatException or IOException or InvalidDataException or NotSupportedException)
         {
             throw new ModelFormatException(folder, $"tokenizer: {e.Message}");
         }
@@ -81,7 +81,7 @@ public sealed class LlamaModel : IDisposable
     public Speculative.VerifyCostCurve VerifyCost => _verifyCost ??= Speculative.VerifyCostCurve.Measure(this);
     Speculative.VerifyCostCurve? _verifyCost;
 
-    internal Transformer NewTransformer(int maxTokens = 128) => new(Weights, Config, ContextLength, maxTokens);
+    internal Transformer NewTransformer(int maxTokens = 128) => new(Weights.Stack, Config, ContextLength, maxTokens);
 
     public void Dispose() => Weights.Dispose();
 }

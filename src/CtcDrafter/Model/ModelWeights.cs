@@ -5,7 +5,7 @@ namespace CtcDrafter.Model;
 /// <summary>The weights of one decoder layer.</summary>
 internal sealed class LayerWeights
 {
-    public required float[] AttnNorm { get; init; }  // [hidden]
+    public required float[]? AttnNorm { get; init; } // [hidden]; null in draft layers (no input norm)
     public required WeightMatrix Wq { get; init; }    // [heads * headDim, hidden]
     public required WeightMatrix Wk { get; init; }    // [kvHeads * headDim, hidden]
     public required WeightMatrix Wv { get; init; }    // [kvHeads * headDim, hidden]
@@ -32,9 +32,12 @@ internal sealed class ModelWeights : IDisposable
     public WeightMatrix LmHead { get; }      // [vocab, hidden]; the embedding itself when tied
     public WeightFormat Format { get; }
 
+    readonly bool _tied;
+
     public ModelWeights(string folder, ModelConfig c, WeightFormat format)
     {
         Format = format;
+        _tied = c.TieWordEmbeddings;
         _store = new TensorStore(folder);
         try
         {
@@ -88,6 +91,26 @@ internal sealed class ModelWeights : IDisposable
 
     /// <summary>Bytes of all weights held in the runtime format.</summary>
     public long RuntimeBytes => AllMatrices.Sum(m => m.Bytes);
+
+    /// <summary>SHA-256 (16 hex digits) of the LM head's values rounded to bfloat16, whatever the file dtype.</summary>
+    public string LmHeadHash()
+    {
+        RawTensor t = _store.Get(_store.Contains("lm_head.weight") && !_tied ? "lm_head.weight" : "model.embed_tokens.weight", LmHead.Rows, LmHead.Cols);
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var values = new float[1 << 15];
+        var bits = new byte[2 * values.Length];
+        for (long i = 0; i < t.Elements; i += values.Length)
+        {
+            int m = (int)Math.Min(values.Length, t.Elements - i);
+            Conversions.ReadF32(t, i, values.AsSpan(0, m));
+            for (int k = 0; k < m; k++)
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bits.AsSpan(2 * k), Conversions.F32ToBf16(values[k]));
+            sha.AppendData(bits, 0, 2 * m);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+
+    public DecoderStack Stack => new(Embedding, Layers, FinalNorm, LmHead);
 
     public void Dispose()
     {

@@ -18,7 +18,7 @@ internal static class SafeTensorsWriter
     {
         var bytes = new byte[data.Length * 2];
         for (int i = 0; i < data.Length; i++)
-            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(2 * i), BFloat16.FromFloat(data[i]));
+            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(2 * i), Kernels.Conversions.F32ToBf16(data[i]));
         return new(name, TensorDType.BF16, shape, bytes);
     }
 

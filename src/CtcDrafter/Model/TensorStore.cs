@@ -71,17 +71,11 @@ internal sealed class TensorStore : IDisposable
     }
 
     /// <summary>A 1-D tensor converted to fp32 (norm weights, biases).</summary>
-    public unsafe float[] GetVector(string name, int length)
+    public float[] GetVector(string name, int length)
     {
         RawTensor t = Get(name, length);
         var v = new float[length];
-        for (int i = 0; i < length; i++)
-            v[i] = t.DType switch
-            {
-                TensorDType.F32 => ((float*)t.Data)[i],
-                TensorDType.BF16 => BFloat16.ToFloat(((ushort*)t.Data)[i]),
-                _ => (float)((Half*)t.Data)[i],
-            };
+        Kernels.Conversions.ReadF32(t, 0, v);
         return v;
     }
 

@@ -4,6 +4,12 @@ using CtcDrafter.Kernels;
 
 namespace CtcDrafter.Model;
 
+/// <summary>The layers a <see cref="Transformer"/> runs: a base model's, or a draft module's single layer.</summary>
+/// <param name="Embedding">Token embedding [vocab, hidden], or null when the caller feeds vectors.</param>
+/// <param name="FinalNorm">Final RMSNorm [hidden], or null for none (draft layers).</param>
+/// <param name="LmHead">[vocab, hidden], or null when the caller computes its own logits from the hidden states.</param>
+internal sealed record DecoderStack(WeightMatrix? Embedding, LayerWeights[] Layers, float[]? FinalNorm, WeightMatrix? LmHead);
+
 /// <summary>
 /// The forward pass of a LLaMA decoder over T new tokens at explicit positions, with a tree mask among them.
 /// One instance owns the scratch buffers and the KV cache of one sequence. T = 1 is a decode step, T = prompt
@@ -16,7 +22,7 @@ internal sealed class Transformer
     /// <summary>Largest T one <see cref="Forward"/> call accepts; longer prompts are fed in chunks.</summary>
     public int MaxTokens { get; }
 
-    readonly ModelWeights _w;
+    readonly DecoderStack _w;
     readonly RopeTable _rope;
     readonly float[] _x;       // [maxT, hidden]   residual stream
     readonly float[] _xn;      // [maxT, hidden]   normed input of a sublayer; after the last layer: final hidden states
@@ -30,9 +36,10 @@ internal sealed class Transformer
     readonly int[] _visible;   // [maxT, maxT] new-token slots each new token attends to
     readonly int[] _visibleCount; // [maxT]
 
-    public Transformer(ModelWeights weights, ModelConfig config, int capacity, int maxTokens = 128)
+    public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128)
     {
-        (_w, Config, MaxTokens) = (weights, config, maxTokens);
+        (_w, Config, MaxTokens) = (stack, config, maxTokens);
+        if (stack.Layers.Length != config.NumLayers) throw new ArgumentException($"{stack.Layers.Length} layers for a config of {config.NumLayers}");
         int h = config.HiddenSize, t = maxTokens;
         Cache = new KvCache(config.NumLayers, config.NumKvHeads, config.HeadDim, capacity);
         _rope = new RopeTable(config.HeadDim, capacity, config.RopeTheta);
@@ -49,7 +56,7 @@ internal sealed class Transformer
         _visibleCount = new int[t];
     }
 
-    /// <summary>Final post-norm hidden states of the last forward call: [T, hidden].</summary>
+    /// <summary>Final hidden states of the last forward call (after the final norm, if any): [T, hidden].</summary>
     public ReadOnlySpan<float> Hidden(int tokens) => _xn.AsSpan(0, tokens * Config.HiddenSize);
 
     /// <summary>
@@ -62,25 +69,44 @@ internal sealed class Transformer
     public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
         ReadOnlySpan<int> logitRows, Span<float> logits)
     {
-        int T = tokens.Length, H = Config.HiddenSize, V = Config.VocabSize;
+        int T = tokens.Length, H = Config.HiddenSize;
+        if (_w.Embedding is null) throw new InvalidOperationException("this decoder has no embedding: feed vectors");
         if (T == 0 || T > MaxTokens) throw new ArgumentOutOfRangeException(nameof(tokens), $"{T} tokens (1..{MaxTokens})");
-        if (positions.Length != T || parents.Length != T) throw new ArgumentException("positions and parents must have one entry per token");
-        if (Cache.Length + T > Cache.Capacity) throw new InvalidOperationException($"context of {Cache.Capacity} tokens exceeded");
-        if (logits.Length < logitRows.Length * V) throw new ArgumentException("logits buffer too small", nameof(logits));
-        BuildVisibility(parents);
-
         for (int i = 0; i < T; i++)
         {
-            if ((uint)tokens[i] >= (uint)V) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} outside the vocabulary of {V}");
-            if ((uint)positions[i] >= (uint)_rope.MaxPositions) throw new ArgumentOutOfRangeException(nameof(positions), $"position {positions[i]} beyond the context");
+            if ((uint)tokens[i] >= (uint)Config.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} outside the vocabulary of {Config.VocabSize}");
             _w.Embedding.ReadRow(tokens[i], _x.AsSpan(i * H, H));
         }
+        Run(T, positions, parents, logitRows, logits);
+    }
+
+    /// <summary>The same pass over input vectors instead of token ids: inputs [T, hidden].</summary>
+    public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
+        ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int H = Config.HiddenSize, T = inputs.Length / H;
+        if (T == 0 || T > MaxTokens || inputs.Length != T * H) throw new ArgumentOutOfRangeException(nameof(inputs), $"{inputs.Length} values is not 1..{MaxTokens} rows of {H}");
+        inputs.CopyTo(_x);
+        Run(T, positions, parents, logitRows, logits);
+    }
+
+    void Run(int T, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int H = Config.HiddenSize, V = Config.VocabSize;
+        if (positions.Length != T || parents.Length != T) throw new ArgumentException("positions and parents must have one entry per token");
+        if (Cache.Length + T > Cache.Capacity) throw new InvalidOperationException($"context of {Cache.Capacity} tokens exceeded");
+        if (logitRows.Length > 0 && _w.LmHead is null) throw new InvalidOperationException("this decoder has no LM head");
+        if (logits.Length < logitRows.Length * V) throw new ArgumentException("logits buffer too small", nameof(logits));
+        foreach (int p in positions)
+            if ((uint)p >= (uint)_rope.MaxPositions) throw new ArgumentOutOfRangeException(nameof(positions), $"position {p} beyond the context");
+        BuildVisibility(parents);
 
         for (int l = 0; l < _w.Layers.Length; l++)
         {
             LayerWeights lw = _w.Layers[l];
-            // Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x))
-            for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.AttnNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+            // Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)); draft layers have no input norm.
+            if (lw.AttnNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
+            else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.AttnNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
             lw.Wq.MatMul(_xn.AsSpan(0, T * H), _q, T);
             lw.Wk.MatMul(_xn.AsSpan(0, T * H), _k, T);
             lw.Wv.MatMul(_xn.AsSpan(0, T * H), _v, T);
@@ -104,14 +130,15 @@ internal sealed class Transformer
             TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));
         }
 
-        for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), _w.FinalNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+        if (_w.FinalNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
+        else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), _w.FinalNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
         if (logitRows.Length == 0) return;
         for (int r = 0; r < logitRows.Length; r++)
         {
             if ((uint)logitRows[r] >= (uint)T) throw new ArgumentOutOfRangeException(nameof(logitRows));
             _xn.AsSpan(logitRows[r] * H, H).CopyTo(_rows.AsSpan(r * H, H));
         }
-        _w.LmHead.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
+        _w.LmHead!.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
     }
 
     /// <summary>visible[i] = the new-token slots token i attends to: itself and its ancestors.</summary>

@@ -87,6 +87,15 @@ public sealed class DraftTree
         return result;
     }
 
+    /// <summary>The first <paramref name="count"/> nodes (parents precede children, so this is still a tree).</summary>
+    public DraftTree Take(int count)
+    {
+        if (count >= Count) return this;
+        var t = new DraftTree(Root);
+        for (int i = 1; i < Math.Max(1, count); i++) t.Add(_parents[i], _tokens[i], _proposals[i]);
+        return t;
+    }
+
     /// <summary>Forward-pass inputs: tokens, positions <c>L + depth</c> and parents of every node.</summary>
     public (int[] Tokens, int[] Positions, int[] Parents) ForwardInputs(int committedLength) =>
         ([.. _tokens], _depths.Select(d => committedLength + d).ToArray(), [.. _parents]);

@@ -1,3 +1,4 @@
+using CtcDrafter.Kernels;
 using CtcDrafter.Model;
 
 namespace CtcDrafter.Tests.Model;
@@ -11,20 +12,15 @@ sealed class ReferenceLlama
     readonly ModelConfig _c;
     readonly Dictionary<string, double[]> _w = [];
 
-    public unsafe ReferenceLlama(string folder)
+    public ReferenceLlama(string folder)
     {
         _c = ModelConfig.Load(System.IO.Path.Combine(folder, "config.json"));
         using var store = new TensorStore(folder);
         foreach (RawTensor t in store.All)
         {
-            var a = new double[t.Elements];
-            for (long i = 0; i < a.Length; i++)
-                a[i] = t.DType switch
-                {
-                    TensorDType.F32 => ((float*)t.Data)[i],
-                    TensorDType.BF16 => BFloat16.ToFloat(((ushort*)t.Data)[i]),
-                    _ => (double)((Half*)t.Data)[i],
-                };
+            var f = new float[t.Elements];
+            Conversions.ReadF32(t, 0, f);
+            var a = f.Select(x => (double)x).ToArray();
             _w[t.Name] = a;
         }
     }
