@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -20,15 +21,18 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
     public int Rows => rows;
     public int Cols => cols;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride, p2 = w + r2 * _stride, p3 = w + r3 * _stride;
+        byte* next = p3 + _stride;
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         nint c = 0;
         for (; c <= cols - 8; c += 8)
         {
             Vector256<float> xv = Vector256.Load(x + c);
             nint o = c * TRow.ElementSize;
+            for (int line = 0; line < TRow.ElementSize / 2; line++) Sse.Prefetch0(next + 4 * o + 64 * line);
             a0 = Fma.MultiplyAdd(TRow.Load8(p0 + o), xv, a0);
             a1 = Fma.MultiplyAdd(TRow.Load8(p1 + o), xv, a1);
             a2 = Fma.MultiplyAdd(TRow.Load8(p2 + o), xv, a2);
@@ -49,15 +53,18 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
         return s + Vector128.Create(t0, t1, t2, t3);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
+        byte* next = p1 + _stride;
         Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
         nint c = 0;
         for (; c <= cols - 8; c += 8)
         {
             nint o = c * TRow.ElementSize;
+            Sse.Prefetch0(next + 2 * o);
             Vector256<float> w0 = TRow.Load8(p0 + o);
             Vector256<float> w1 = TRow.Load8(p1 + o);
             Vector256<float> xv = Vector256.Load(x0 + c);
@@ -88,14 +95,17 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
         s1 += Vector128.Create(t10, t11, t12, t13);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
+        byte* next = p1 + _stride;
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
         nint c = 0;
         for (; c <= cols - 8; c += 8)
         {
             nint o = c * TRow.ElementSize;
+            Sse.Prefetch0(next + 2 * o);
             Vector256<float> w0 = TRow.Load8(p0 + o);
             Vector256<float> w1 = TRow.Load8(p1 + o);
             Vector256<float> xa = Vector256.Load(x0 + c);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -38,6 +39,7 @@ internal static unsafe class MemoryBandwidth
     {
         public byte* Data;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int start, int end)
         {
             var p = (Vector256<float>*)(Data + (long)start * Page);

@@ -133,15 +133,21 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             return Fma.MultiplyAdd(Widen(q + 24), xd, d);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
         {
             sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols, q2 = q + (nint)r2 * cols, q3 = q + (nint)r3 * cols;
             float* s0 = scales + (nint)r0 * _blocks, s1 = scales + (nint)r1 * _blocks;
             float* s2 = scales + (nint)r2 * _blocks, s3 = scales + (nint)r3 * _blocks;
+            sbyte* nextQ = q3 + cols;
+            float* nextS = s3 + _blocks;
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (nint b = 0; b < _blocks; b++)
             {
                 nint c = b * BlockSize;
+                Sse.Prefetch0(nextQ + 4 * c);
+                Sse.Prefetch0(nextQ + 4 * c + 64);
+                Sse.Prefetch0(nextS + 4 * b);
                 Vector256<float> xa = Vector256.Load(x + c), xb = Vector256.Load(x + c + 8);
                 Vector256<float> xc = Vector256.Load(x + c + 16), xd = Vector256.Load(x + c + 24);
                 a0 = Fma.MultiplyAdd(Block(q0 + c, xa, xb, xc, xd), Vector256.Create(s0[b]), a0);
@@ -152,14 +158,19 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             return TiledMatMul.Sum4(a0, a1, a2, a3);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
         {
             sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols;
             float* sc0 = scales + (nint)r0 * _blocks, sc1 = scales + (nint)r1 * _blocks;
+            sbyte* nextQ = q1 + cols;
+            float* nextS = sc1 + _blocks;
             Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
             Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
             for (nint b = 0; b < _blocks; b++)
             {
+                Sse.Prefetch0(nextQ + 2 * b * BlockSize);
+                Sse.Prefetch0(nextS + 2 * b);
                 Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
                 for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
                 {
@@ -183,13 +194,18 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             s1 = TiledMatMul.Sum4(a10, a11, a12, a13);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
         {
             sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols;
             float* sc0 = scales + (nint)r0 * _blocks, sc1 = scales + (nint)r1 * _blocks;
+            sbyte* nextQ = q1 + cols;
+            float* nextS = sc1 + _blocks;
             Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
             for (nint b = 0; b < _blocks; b++)
             {
+                Sse.Prefetch0(nextQ + 2 * b * BlockSize);
+                Sse.Prefetch0(nextS + 2 * b);
                 Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
                 for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
                 {

@@ -23,6 +23,12 @@ internal unsafe interface IRowKernel
 /// matvec); more tokens: tiles of 2 rows x 4 tokens, the last 1-3 tokens by a 2x2 tile or a 2x4 tile with a
 /// repeated token. Partial tiles repeat a row or token in the unused lanes and store only the valid sums.
 /// </summary>
+/// <remarks>
+/// The loops are compiled fully optimized from the first call (AggressiveOptimization): tier-0 SIMD code is several
+/// times slower, and these few long-running methods were seen to stay in it for hundreds of calls. Each kernel
+/// prefetches the rows after its own while it works, because a row (2 KiB for q8 at 2048 columns) ends before the
+/// hardware prefetcher has ramped up on it; this took q8 decode from 0.60 to 0.37 ms on [5632 x 2048].
+/// </remarks>
 internal static unsafe class TiledMatMul
 {
     /// <summary>Below this many multiply-adds a matmul runs on the calling thread alone.</summary>
@@ -52,6 +58,7 @@ internal static unsafe class TiledMatMul
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void MatVec<TKernel>(in TKernel k, float* x, float* y, int r0, int r1) where TKernel : struct, IRowKernel
     {
         for (int r = r0; r < r1; r += 4)
@@ -63,6 +70,7 @@ internal static unsafe class TiledMatMul
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tiled<TKernel>(in TKernel k, float* x, float* y, int tokens, int r0, int r1) where TKernel : struct, IRowKernel
     {
         int rows = k.Rows, cols = k.Cols;
