@@ -60,21 +60,28 @@ public sealed class LlamaModel : IDisposable
     public long RuntimeWeightBytes => Weights.RuntimeBytes;
 
     /// <summary>Logits of every position of a token sequence (one causal pass): [tokens.Length, vocab].</summary>
-    public float[] SequenceLogits(IReadOnlyList<int> tokens)
+    public float[] SequenceLogits(IReadOnlyList<int> tokens) => Sequence(tokens, logits: true);
+
+    /// <summary>Final post-norm hidden states (the LM head's input) of every position: [tokens.Length, hidden].</summary>
+    public float[] SequenceHiddenStates(IReadOnlyList<int> tokens) => Sequence(tokens, logits: false);
+
+    float[] Sequence(IReadOnlyList<int> tokens, bool logits)
     {
         Generation.Generator.CheckPrompt(tokens, Config.VocabSize, ContextLength + 1);
         Transformer t = NewTransformer();
-        int V = Config.VocabSize;
-        var logits = new float[tokens.Count * V];
+        int width = logits ? Config.VocabSize : Config.HiddenSize;
+        var result = new float[tokens.Count * width];
         for (int start = 0; start < tokens.Count; start += t.MaxTokens)
         {
             int n = Math.Min(t.MaxTokens, tokens.Count - start), L = t.Cache.Length;
             int[] ids = tokens.Skip(start).Take(n).ToArray();
-            t.Forward(ids, Enumerable.Range(L, n).ToArray(), Enumerable.Range(-1, n).ToArray(), Enumerable.Range(0, n).ToArray(),
-                logits.AsSpan(start * V, n * V));
+            int[] rows = logits ? Enumerable.Range(0, n).ToArray() : [];
+            t.Forward(ids, Enumerable.Range(L, n).ToArray(), Enumerable.Range(-1, n).ToArray(), rows,
+                logits ? result.AsSpan(start * width, n * width) : []);
+            if (!logits) t.Hidden(n).CopyTo(result.AsSpan(start * width, n * width));
             t.Cache.Advance(n);
         }
-        return logits;
+        return result;
     }
 
     /// <summary>The measured cost of verifying T tokens relative to one (measured once, on first use).</summary>
