@@ -1,3 +1,8 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics.X86;
+using CtcDrafter.Model;
+
 namespace CtcDrafter.Kernels;
 
 /// <summary>Runtime storage format of weight matrices.</summary>
@@ -41,4 +46,94 @@ internal abstract unsafe class WeightMatrix : IDisposable
     public abstract void ReadRow(int r, Span<float> dst);
 
     public virtual void Dispose() { }
+
+    /// <summary>Whether the AVX2/FMA kernels run; otherwise every format uses <see cref="MatMulPortable"/>.</summary>
+    public static readonly bool HasAvx2Fma = Avx2.IsSupported && Fma.IsSupported;
+
+    /// <summary>
+    /// A weight matrix from a 2-D tensor [rows, cols]. An F32 tensor as F32 and a BF16 tensor as BF16 are views on the
+    /// tensor's memory (no copy: it must outlive the matrix); every other combination is converted once into owned memory.
+    /// Throws ArgumentException naming the tensor when it is not 2-D, or for Q8 when cols is not a multiple of 32.
+    /// </summary>
+    public static WeightMatrix Create(in RawTensor src, WeightFormat format)
+    {
+        (int rows, int cols) = Shape2(src);
+        return format switch
+        {
+            WeightFormat.F32 when src.DType == TensorDType.F32 => F32Matrix.View((float*)src.Data, rows, cols),
+            WeightFormat.F32 => F32Matrix.Copy(src),
+            WeightFormat.BF16 when src.DType == TensorDType.BF16 => Bf16Matrix.View((ushort*)src.Data, rows, cols),
+            WeightFormat.BF16 => Bf16Matrix.Copy(src),
+            WeightFormat.Q8 => Q8Matrix.Quantize(src),
+            _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
+        };
+    }
+
+    /// <summary>A matrix owning a copy of data [rows, cols] in the given format.</summary>
+    public static WeightMatrix FromArray(float[] data, int rows, int cols, WeightFormat format)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if ((long)rows * cols != data.Length)
+            throw new ArgumentException($"{data.Length} values cannot form a [{rows}, {cols}] matrix.", nameof(data));
+        fixed (float* p = data)
+        {
+            var src = new RawTensor("array", TensorDType.F32, [rows, cols], (byte*)p);
+            return format == WeightFormat.F32 ? F32Matrix.Copy(src) : Create(src, format);
+        }
+    }
+
+    protected static (int Rows, int Cols) Shape2(in RawTensor src)
+    {
+        if (src.Shape.Length != 2 || src.Shape[0] <= 0 || src.Shape[1] <= 0)
+            throw new ArgumentException(
+                $"Tensor '{src.Name}' has shape [{string.Join(", ", src.Shape)}]: a weight matrix must be 2-D and non-empty.", nameof(src));
+        return (src.Shape[0], src.Shape[1]);
+    }
+
+    protected void CheckArguments(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(tokens);
+        if (x.Length < (long)tokens * Cols)
+            throw new ArgumentException($"x holds {x.Length} values, fewer than {tokens} tokens x {Cols}.", nameof(x));
+        if (y.Length < (long)tokens * Rows)
+            throw new ArgumentException($"y holds {y.Length} values, fewer than {tokens} tokens x {Rows}.", nameof(y));
+    }
+
+    /// <summary>MatMul without x86 intrinsics: each row is widened to fp32 once and dotted with every token.</summary>
+    internal void MatMulPortable(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        CheckArguments(x, y, tokens);
+        fixed (float* px = x, py = y)
+        {
+            var job = new PortableJob { Matrix = this, X = px, Y = py, Tokens = tokens };
+            if ((long)Rows * Cols * tokens < TiledMatMul.ParallelThreshold) job.Run(0, Rows);
+            else WorkerPool.Shared.For(Rows, 1, ref job);
+        }
+    }
+
+    struct PortableJob : IChunkBody
+    {
+        public WeightMatrix Matrix;
+        public float* X, Y;
+        public int Tokens;
+
+        public readonly void Run(int start, int end)
+        {
+            int rows = Matrix.Rows, cols = Matrix.Cols;
+            float[] row = ArrayPool<float>.Shared.Rent(cols);
+            try
+            {
+                for (int r = start; r < end; r++)
+                {
+                    Matrix.ReadRow(r, row);
+                    for (int t = 0; t < Tokens; t++)
+                        Y[(nint)t * rows + r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(row, 0, cols), new ReadOnlySpan<float>(X + (nint)t * cols, cols));
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(row);
+            }
+        }
+    }
 }

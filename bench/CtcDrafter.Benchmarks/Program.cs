@@ -1,0 +1,19 @@
+using BenchmarkDotNet.Running;
+using CtcDrafter.Benchmarks;
+using CtcDrafter.Kernels;
+
+// dotnet run -c Release -- --quick [threads] [calls] [formats, e.g. F32,Q8]   a quick console table
+// dotnet run -c Release -- [BenchmarkDotNet arguments]  the full benchmarks
+if (args.Length > 0 && args[0] == "--quick")
+{
+    int threads = args.Length > 1 ? int.Parse(args[1]) : Environment.ProcessorCount;
+    int calls = args.Length > 2 ? int.Parse(args[2]) : 200;
+    WeightFormat[] formats = args.Length > 3
+        ? args[3].Split(',').Select(Enum.Parse<WeightFormat>).ToArray()
+        : Enum.GetValues<WeightFormat>();
+    QuickRun.Run(threads, calls, formats);
+}
+else
+{
+    BenchmarkSwitcher.FromAssembly(typeof(MatMulBenchmarks).Assembly).Run(args);
+}

@@ -1,0 +1,91 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace CtcDrafter.Cli.Bench;
+
+/// <summary>The prompt suites of the paper (MT-bench, GSM8K) and of this project, read from ../shared/data.</summary>
+static class Suites
+{
+    public const string GsmPrefix = "Please carefully read the following math question, give a solution and the final answer(put the final answer after ### at the end): ";
+
+    public static readonly string[] Names = ["mt-bench", "gsm8k", "sharegpt", "stories"];
+
+    /// <summary>The data folder: the option, else ../shared/data from the current folder or one of its parents.</summary>
+    public static string DataDir(string? option)
+    {
+        if (option is not null)
+            return Directory.Exists(option) ? option : throw new DirectoryNotFoundException($"{option}: data folder not found");
+        for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d is not null; d = d.Parent)
+        {
+            string candidate = Path.Combine(d.FullName, "..", "shared", "data");
+            if (Directory.Exists(candidate)) return Path.GetFullPath(candidate);
+            candidate = Path.Combine(d.FullName, "shared", "data");
+            if (Directory.Exists(candidate)) return Path.GetFullPath(candidate);
+        }
+        throw new DirectoryNotFoundException("no ../shared/data folder found from the current folder; give --data DIR");
+    }
+
+    public static List<BenchPrompt> Load(string suite, string? dataOption, int limit)
+    {
+        if (suite.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return MtBenchShape(suite, limit);
+        string data = DataDir(dataOption);
+        return suite switch
+        {
+            "mt-bench" => MtBenchShape(Path.Combine(data, "prompts", "mt-bench", "mt_bench_question.jsonl"), limit),
+            "gsm8k" => Lines(Path.Combine(data, "prompts", "gsm8k", "test.jsonl"), limit)
+                .Select((o, i) => new BenchPrompt($"gsm8k-{i}", "math", [GsmPrefix + Str(o, "question")])).ToList(),
+            "sharegpt" => ShareGpt(Path.Combine(data, "prompts", "sharegpt", "ShareGPT_V3_filtered_1000.json"), limit),
+            "stories" => Stories(Path.Combine(data, "corpora", "tinystories", "tinystories_valid_head_yuninxia.txt"), limit),
+            _ => throw new ArgumentException($"unknown suite '{suite}' ({string.Join(", ", Names)}, or a FILE.jsonl)"),
+        };
+    }
+
+    static IEnumerable<JsonObject> Lines(string path, int limit)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found");
+        int n = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            if (n++ >= limit) yield break;
+            JsonNode? node;
+            try { node = JsonNode.Parse(line); }
+            catch (JsonException e) { throw new FormatException($"{path}: line {n} is not JSON ({e.Message})"); }
+            yield return node as JsonObject ?? throw new FormatException($"{path}: line {n} is not a JSON object");
+        }
+    }
+
+    static string Str(JsonObject o, string key) =>
+        o[key]?.GetValue<string>() ?? throw new FormatException($"missing string field '{key}'");
+
+    /// <summary>MT-bench's shape: {question_id, category, turns: [...]}.</summary>
+    static List<BenchPrompt> MtBenchShape(string path, int limit) => Lines(path, limit).Select(o =>
+    {
+        var turns = o["turns"] as JsonArray ?? throw new FormatException($"{path}: an entry has no 'turns' array");
+        if (turns.Count == 0) throw new FormatException($"{path}: an entry has no turns");
+        return new BenchPrompt(o["question_id"]?.ToJsonString() ?? "?", o["category"]?.GetValue<string>() ?? "all",
+            turns.Select(t => t!.GetValue<string>()).ToList());
+    }).ToList();
+
+    static List<BenchPrompt> ShareGpt(string path, int limit)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found");
+        var all = JsonNode.Parse(File.ReadAllText(path)) as JsonArray ?? throw new FormatException($"{path}: not a JSON array");
+        return all.OfType<JsonObject>()
+            .Select(o => (Id: o["id"]?.ToString() ?? "?", Turn: (o["conversations"] as JsonArray)?.OfType<JsonObject>()
+                .FirstOrDefault(c => c["from"]?.GetValue<string>() == "human")?["value"]?.GetValue<string>()))
+            .Where(x => !string.IsNullOrWhiteSpace(x.Turn))
+            .Take(limit).Select(x => new BenchPrompt(x.Id, "sharegpt", [x.Turn!])).ToList();
+    }
+
+    /// <summary>Openings of held-out TinyStories: the first sentence of each story, continued without a template.</summary>
+    static List<BenchPrompt> Stories(string path, int limit)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found");
+        return File.ReadAllText(path).Split("\n\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(s => s.Replace('\n', ' '))
+            .Where(s => s.Length > 40)
+            .Select(s => { int dot = s.IndexOf(". ", StringComparison.Ordinal); return dot > 0 ? s[..(dot + 1)] : s; })
+            .Take(limit).Select((s, i) => new BenchPrompt($"story-{i}", "stories", [s], Raw: true)).ToList();
+    }
+}

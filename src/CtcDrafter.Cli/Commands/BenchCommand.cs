@@ -1,0 +1,105 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtcDrafter.Cli.Bench;
+using CtcDrafter.Drafters;
+using CtcDrafter.Model;
+using CtcDrafter.Sampling;
+using CtcDrafter.Text;
+
+namespace CtcDrafter.Cli.Commands;
+
+/// <summary><c>ctcdrafter bench</c>: measured figures, never timed tests.</summary>
+static class BenchCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.Threads();
+        var draft = new Option<string?>("--draft") { Description = "trained draft folder (for medusa, eagle, ctc)" };
+        var methods = new Option<string>("--methods") { Description = $"comma-separated methods ({string.Join(", ", DrafterFactory.Methods)})", DefaultValueFactory = _ => "vanilla,prompt-lookup" };
+        var suites = new Option<string>("--suite") { Description = $"comma-separated suites: {string.Join(", ", Suites.Names)}, or FILE.jsonl (MT-bench shape)", DefaultValueFactory = _ => "gsm8k" };
+        var limit = new Option<int>("--limit") { Description = "prompts per suite", DefaultValueFactory = _ => 20 };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens per turn", DefaultValueFactory = _ => 128 };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
+        var tree = new Option<int?>("--tree") { Description = "verify a fixed number of tree nodes per step (default: chosen per step from the measured verification cost and the observed acceptance, at most 32)" };
+        var template = new Option<string>("--chat-template") { Description = "template of the chat suites", DefaultValueFactory = _ => "vicuna_v1.1" };
+        var data = new Option<string?>("--data") { Description = "data folder (default: ../shared/data)" };
+        var output = new Option<string>("--out") { Description = "folder for results.json, results.md, speedup.png", DefaultValueFactory = _ => "bench-results" };
+        var cmd = new Command("bench", "Speculative decoding benchmark on prompt suites: speedup, tau, acceptance, identical outputs.")
+        {
+            model, dtype, threads, draft, methods, suites, limit, maxTokens, temperature, seed, tree, template, data, output, Engine(),
+        };
+        cmd.SetAction(r =>
+        {
+            string[] ms = r.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (ms.Length == 0) throw new ArgumentException("--methods is empty");
+            if (r.GetValue(limit) <= 0 || r.GetValue(maxTokens) <= 0 || r.GetValue(tree) <= 0) throw new ArgumentException("--limit, --max-tokens and --tree must be positive");
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            foreach (string method in ms) DrafterFactory.Create(method, m, r.GetValue(draft)); // fail before any work
+            var sampling = new SamplingOptions(r.GetValue(temperature), Seed: r.GetValue(seed));
+            sampling.Validate();
+            var chat = ChatTemplate.Get(r.GetValue(template)!);
+            var suiteResults = new JsonObject();
+            foreach (string suite in r.GetValue(suites)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var prompts = Suites.Load(suite, r.GetValue(data), r.GetValue(limit));
+                var bench = new SpecBenchmark(m, ms, r.GetValue(draft), chat, r.GetValue(maxTokens), sampling, r.GetValue(tree));
+                var rows = bench.Run(prompts, (i, n, id) => Console.Error.Write($"\r{suite}: prompt {i + 1}/{n} ({id})        "), out int skipped);
+                Console.Error.WriteLine();
+                suiteResults[Path.GetFileNameWithoutExtension(suite)] = BenchReport.SuiteJson(ms, rows, skipped);
+            }
+            var results = new JsonObject
+            {
+                ["command"] = "ctcdrafter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                ["machine"] = MachineInfo.Json(),
+                ["model"] = m.Folder, ["dtype"] = m.Options.Format.ToString().ToLowerInvariant(), ["threads"] = Kernels.WorkerPool.Shared.Threads,
+                ["maxTokens"] = r.GetValue(maxTokens), ["temperature"] = r.GetValue(temperature), ["treeBudget"] = r.GetValue(tree)?.ToString() ?? "adaptive (<= 32)",
+                ["suites"] = suiteResults,
+            };
+            string dir = r.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            string md = BenchReport.Markdown(results);
+            File.WriteAllText(Path.Combine(dir, "results.md"), md);
+            BenchReport.Plot(results, Path.Combine(dir, "speedup.png"));
+            Console.WriteLine(md);
+            Console.WriteLine($"wrote {Path.Combine(dir, "results.json")}, results.md, speedup.png");
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Engine()
+    {
+        var model = CommonOptions.Model();
+        var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.Threads();
+        var context = new Option<int>("--context") { Description = "committed tokens before timed steps", DefaultValueFactory = _ => 128 };
+        var repeats = new Option<int>("--repeats") { Description = "timed repetitions per figure (median is reported)", DefaultValueFactory = _ => 15 };
+        var json = new Option<bool>("--json") { Description = "print JSON" };
+        var cmd = new Command("engine", "Decode speed against memory bandwidth, tree-verification cost curve, prefill throughput.")
+        {
+            model, dtype, threads, context, repeats, json,
+        };
+        cmd.SetAction(r =>
+        {
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            EngineBenchmark.Result res = EngineBenchmark.Run(m, r.GetValue(context), r.GetValue(repeats));
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(res, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+            else
+            {
+                Console.WriteLine($"model {res.Model}, dtype {res.Dtype}, threads {res.Threads}, context {res.Context}");
+                Console.WriteLine($"memory bandwidth   {res.BandwidthGBs:F1} GB/s");
+                Console.WriteLine($"weights per token  {res.WeightBytes / 1e6:F1} MB");
+                Console.WriteLine($"decode             {res.DecodeMsPerToken:F3} ms/token = {res.BandwidthFraction:P0} of bandwidth");
+                Console.WriteLine($"verify cost        {string.Join("  ", res.VerifyCost.Select(kv => $"T={kv.Key}: {kv.Value:F2}x"))}");
+                Console.WriteLine($"prefill            {res.PrefillTokensPerSecond:F0} tokens/s = {res.PrefillGflops:F1} GFLOP/s");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using CtcDrafter.Generation;
+using CtcDrafter.Model;
+using CtcDrafter.Text;
+
+namespace CtcDrafter.Cli.Commands;
+
+/// <summary><c>ctcdrafter chat</c>: a multi-turn conversation on standard input and output.</summary>
+static class ChatCommand
+{
+    public static Command Create()
+    {
+        var model = CommonOptions.Model();
+        var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.Threads();
+        var template = new Option<string>("--chat-template") { Description = "chat template name, or auto", DefaultValueFactory = _ => "auto" };
+        var system = new Option<string?>("--system") { Description = "system message" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens per reply", DefaultValueFactory = _ => 512 };
+        var sampling = new SamplingArgs();
+        var cmd = new Command("chat", "Chat with a model (type /reset to start over, /exit or end of input to quit).")
+        {
+            model, dtype, threads, template, system, maxTokens,
+        };
+        sampling.AddTo(cmd);
+        cmd.SetAction(r =>
+        {
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            TextTokenizer tok = m.Tokenizer ?? throw new ModelFormatException(m.Folder, "no tokenizer.model or tokenizer.json");
+            string name = r.GetValue(template)!;
+            ChatTemplate chat = name == "auto" ? ChatTemplate.Detect(m.Folder) ?? ChatTemplate.Get("vicuna_v1.1") : ChatTemplate.Get(name);
+            var generator = new Generator(m);
+            var sampleOptions = sampling.Read(r, m.Defaults);
+            var messages = new List<ChatMessage>();
+            if (r.GetValue(system) is string s) messages.Add(new ChatMessage("system", s));
+            int turn = 0;
+            while (true)
+            {
+                Console.Write("> ");
+                string? line = Console.ReadLine();
+                if (line is null || line.Trim() == "/exit") return 0;
+                if (line.Trim() == "/reset") { messages.RemoveAll(x => x.Role != "system"); continue; }
+                messages.Add(new ChatMessage("user", line));
+                int[] ids = [.. tok.Encode(chat.Render(messages, addGenerationPrompt: true), addBos: true, parseSpecial: true)];
+                if (ids.Length >= m.ContextLength)
+                {
+                    Console.Error.WriteLine($"error: the conversation has {ids.Length} tokens, the context holds {m.ContextLength}; /reset to start over");
+                    messages.RemoveAt(messages.Count - 1);
+                    continue;
+                }
+                var request = new GenerationRequest(ids, r.GetValue(maxTokens), sampleOptions with { Seed = sampleOptions.Seed + (ulong)turn++ });
+                GenerationResult result = generator.Generate(request, t => { Console.Write(t); Console.Out.Flush(); });
+                Console.WriteLine();
+                messages.Add(new ChatMessage("assistant", result.Text.Trim()));
+            }
+        });
+        return cmd;
+    }
+}

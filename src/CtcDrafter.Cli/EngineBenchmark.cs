@@ -1,0 +1,40 @@
+using CtcDrafter.Kernels;
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Cli;
+
+/// <summary>
+/// The engine's figures, each from the median of repeated timings after warm-up: memory bandwidth measured in
+/// the same run, decode time against it, the cost of verifying T tree tokens relative to one, and prefill speed.
+/// </summary>
+static class EngineBenchmark
+{
+    public sealed record Result(string Model, string Dtype, int Threads, int Context, double BandwidthGBs, long WeightBytes,
+        double DecodeMsPerToken, double BandwidthFraction, SortedDictionary<string, double> VerifyCost,
+        double PrefillTokensPerSecond, double PrefillGflops);
+
+    public static Result Run(LlamaModel m, int context, int repeats)
+    {
+        double bandwidth = MemoryBandwidth.MeasureGBs();
+        var t = m.NewTransformer(maxTokens: 128);
+        if (context + 128 >= t.Cache.Capacity) throw new ArgumentException($"--context {context} leaves no room in a context of {t.Cache.Capacity}");
+        var logits = new float[128 * m.Config.VocabSize];
+        var rng = new Random(7);
+        int[] Tokens(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(m.Config.VocabSize)).ToArray();
+        Generation.Generator.Prefill(t, Tokens(context), logits);
+
+        double TimeForward(int T, bool tree) => ForwardTiming.MedianMs(t, T, repeats, tree, logits);
+
+        var ms = new[] { 1, 2, 4, 8, 16 }.ToDictionary(T => T, T => TimeForward(T, tree: true));
+        double decode = ms[1];
+        var cost = new SortedDictionary<string, double>(Comparer<string>.Create((a, b) => int.Parse(a).CompareTo(int.Parse(b))));
+        foreach (var (T, time) in ms) cost[T.ToString()] = Math.Round(time / decode, 3);
+        double prefillMs = TimeForward(128, tree: false);
+        // Matmul work per token: every parameter but the embedding table and the LM head (one row of logits only).
+        double flops = 2.0 * (m.Config.ParameterCount - (long)m.Config.VocabSize * m.Config.HiddenSize * (m.Config.TieWordEmbeddings ? 1 : 2)) * 128;
+        long bytes = m.DecodeWeightBytes;
+        return new Result(m.Folder, m.Options.Format.ToString().ToLowerInvariant(), WorkerPool.Shared.Threads, context,
+            Math.Round(bandwidth, 2), bytes, Math.Round(decode, 4), Math.Round(bytes / (decode / 1000) / (bandwidth * 1e9), 3),
+            cost, Math.Round(128 / (prefillMs / 1000), 1), Math.Round(flops / (prefillMs / 1000) / 1e9, 2));
+    }
+}

@@ -1,0 +1,116 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Drafters;
+
+/// <summary>Kinds of trained draft modules.</summary>
+public enum DraftKind { Ctc, Eagle, Medusa }
+
+/// <summary>How the CTC blank is represented in the draft's output.</summary>
+public enum BlankMode
+{
+    /// <summary>No blank (EAGLE, Medusa).</summary>
+    None,
+    /// <summary>A trainable output row of the draft's own, appended after the vocabulary: blank id = vocab size.</summary>
+    Own,
+    /// <summary>The paper's choice: token 0 (LLaMA's &lt;unk&gt;) doubles as the blank.</summary>
+    Unk,
+}
+
+/// <summary>
+/// A draft folder's <c>config.json</c>: the kind of module, its layer shape, the blank handling and the base
+/// model it was trained for. Weights are in <c>model.safetensors</c> beside it.
+/// </summary>
+public sealed record DraftConfig
+{
+    public required DraftKind Kind { get; init; }
+    public required BaseIdentity BaseModel { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int VocabSize { get; init; }
+    /// <summary>ctc/eagle: the decoder layer's shape (a base layer's shape by default).</summary>
+    public int IntermediateSize { get; init; }
+    public int NumHeads { get; init; }
+    public int NumKvHeads { get; init; }
+    public int HeadDim { get; init; }
+    public float RmsNormEps { get; init; } = 1e-6f;
+    public float RopeTheta { get; init; } = 10000f;
+    public BlankMode Blank { get; init; }
+    /// <summary>medusa: the number of heads (head k predicts the token k + 1 after the root).</summary>
+    public int MedusaHeads { get; init; }
+    /// <summary>Free-form training summary (data, steps, accuracy) shown by inspect.</summary>
+    public JsonObject? Training { get; init; }
+
+    /// <summary>Id of the blank in the draft's distributions, or null when it has none.</summary>
+    public int? BlankId => Blank switch { BlankMode.Own => VocabSize, BlankMode.Unk => 0, _ => null };
+
+    /// <summary>The draft layer as a one-layer model config (positions as long as the base's).</summary>
+    internal ModelConfig LayerConfig(ModelConfig b) => b with
+    {
+        NumLayers = 1, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, NumHeads = NumHeads,
+        NumKvHeads = NumKvHeads, HeadDim = HeadDim, RmsNormEps = RmsNormEps, RopeTheta = RopeTheta,
+    };
+
+    public static DraftConfig Load(string folder)
+    {
+        string path = Path.Combine(folder, "config.json");
+        if (!Directory.Exists(folder)) throw new ModelFormatException(folder, "draft folder not found");
+        if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject o) throw new ModelFormatException(path, "expected a JSON object");
+            int Int(string k) => o[k]?.GetValue<int>() ?? throw new ModelFormatException(path, $"required field '{k}' is missing");
+            string kind = o["draft_kind"]?.GetValue<string>() ?? throw new ModelFormatException(path, "required field 'draft_kind' is missing (is this a draft folder?)");
+            var c = new DraftConfig
+            {
+                Kind = kind switch
+                {
+                    "ctc" => DraftKind.Ctc, "eagle" => DraftKind.Eagle, "medusa" => DraftKind.Medusa,
+                    _ => throw new ModelFormatException(path, $"unknown draft_kind '{kind}' (ctc, eagle, medusa)"),
+                },
+                BaseModel = BaseIdentity.FromJson(o["base_model"], path),
+                HiddenSize = Int("hidden_size"),
+                VocabSize = Int("vocab_size"),
+                IntermediateSize = o["intermediate_size"]?.GetValue<int>() ?? 0,
+                NumHeads = o["num_attention_heads"]?.GetValue<int>() ?? 0,
+                NumKvHeads = o["num_key_value_heads"]?.GetValue<int>() ?? 0,
+                HeadDim = o["head_dim"]?.GetValue<int>() ?? 0,
+                RmsNormEps = (float)(o["rms_norm_eps"]?.GetValue<double>() ?? 1e-6),
+                RopeTheta = (float)(o["rope_theta"]?.GetValue<double>() ?? 10000),
+                Blank = (o["blank"]?.GetValue<string>() ?? "none") switch
+                {
+                    "none" => BlankMode.None, "own" => BlankMode.Own, "unk" => BlankMode.Unk,
+                    var b => throw new ModelFormatException(path, $"unknown blank '{b}' (none, own, unk)"),
+                },
+                MedusaHeads = o["medusa_heads"]?.GetValue<int>() ?? 0,
+                Training = o["training"] as JsonObject,
+            };
+            if (c.Kind == DraftKind.Medusa ? c.MedusaHeads <= 0 : c.NumHeads <= 0 || c.NumKvHeads <= 0 || c.HeadDim <= 0 || c.IntermediateSize <= 0)
+                throw new ModelFormatException(path, c.Kind == DraftKind.Medusa ? "medusa_heads must be positive" : "the layer shape (intermediate_size, num_attention_heads, num_key_value_heads, head_dim) is missing");
+            if ((c.Kind == DraftKind.Ctc) != (c.Blank != BlankMode.None))
+                throw new ModelFormatException(path, "a ctc draft needs a blank ('own' or 'unk'), other kinds none");
+            return c;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new ModelFormatException(path, $"malformed ({e.Message})");
+        }
+    }
+
+    public JsonObject ToJson() => new()
+    {
+        ["draft_kind"] = Kind.ToString().ToLowerInvariant(),
+        ["base_model"] = BaseModel.ToJson(),
+        ["hidden_size"] = HiddenSize,
+        ["vocab_size"] = VocabSize,
+        ["intermediate_size"] = IntermediateSize,
+        ["num_attention_heads"] = NumHeads,
+        ["num_key_value_heads"] = NumKvHeads,
+        ["head_dim"] = HeadDim,
+        ["rms_norm_eps"] = RmsNormEps,
+        ["rope_theta"] = RopeTheta,
+        ["blank"] = Blank.ToString().ToLowerInvariant(),
+        ["medusa_heads"] = MedusaHeads,
+        ["training"] = Training?.DeepClone(),
+    };
+}

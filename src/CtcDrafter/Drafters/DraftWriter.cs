@@ -1,0 +1,27 @@
+using System.Text.Json;
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Drafters;
+
+/// <summary>Writes a draft folder (config.json + model.safetensors) in full or not at all.</summary>
+internal static class DraftWriter
+{
+    public static void Write(string folder, DraftConfig config, IReadOnlyList<SafeTensorsWriter.Entry> tensors)
+    {
+        string tmp = folder.TrimEnd('/', '\\') + ".partial";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        Directory.CreateDirectory(tmp);
+        try
+        {
+            SafeTensorsWriter.Write(Path.Combine(tmp, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
+            File.WriteAllText(Path.Combine(tmp, "config.json"), config.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (Directory.Exists(folder)) Directory.Delete(folder, true);
+            Directory.Move(tmp, folder);
+        }
+        catch
+        {
+            Directory.Delete(tmp, true);
+            throw;
+        }
+    }
+}

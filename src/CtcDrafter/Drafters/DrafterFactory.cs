@@ -1,0 +1,31 @@
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Drafters;
+
+/// <summary>Drafters by method name, as the CLI and the benchmark name them.</summary>
+public static class DrafterFactory
+{
+    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc"];
+
+    /// <param name="draftFolder">Trained draft folder, for the methods that need one.</param>
+    public static IDrafter Create(string method, LlamaModel model, string? draftFolder = null) => method switch
+    {
+        "vanilla" => new NoDrafter(),
+        "prompt-lookup" => new PromptLookupDrafter(),
+        "medusa" or "eagle" or "ctc" => Trained(method, model, draftFolder),
+        _ => throw new ArgumentException($"unknown method '{method}' (known: {string.Join(", ", Methods)})"),
+    };
+
+    static IDrafter Trained(string method, LlamaModel model, string? folder)
+    {
+        if (folder is null) throw new ArgumentException($"method '{method}' needs a trained draft: give --draft DIR");
+        var module = new DraftModule(folder, model);
+        string kind = module.Config.Kind.ToString().ToLowerInvariant();
+        if (kind != method)
+        {
+            module.Dispose();
+            throw new ModelFormatException(folder, $"this is a {kind} draft, not a {method} draft");
+        }
+        return module.Config.Kind == DraftKind.Medusa ? new MedusaDrafter(module) : new FeatureChainDrafter(module);
+    }
+}

@@ -1,0 +1,25 @@
+using CtcDrafter.Speculative;
+
+namespace CtcDrafter.Drafters;
+
+/// <summary>
+/// Proposes candidate continuations for the base model to verify. A drafter follows one sequence: the generator
+/// resets it, shows it every committed token with the base model's final hidden state at that token, and asks
+/// it for a tree under each new root.
+/// </summary>
+public interface IDrafter
+{
+    /// <summary>Method name reported in statistics (e.g. "prompt-lookup").</summary>
+    string Name { get; }
+
+    /// <summary>Starts a new sequence.</summary>
+    void Reset();
+
+    /// <summary>
+    /// Committed tokens, in order, with the base model's post-norm hidden state at each: [tokens.Length, hidden].
+    /// </summary>
+    void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden);
+
+    /// <summary>A tree of at most <paramref name="maxNodes"/> nodes (root included) under the pending root token.</summary>
+    DraftTree Propose(int root, int maxNodes);
+}

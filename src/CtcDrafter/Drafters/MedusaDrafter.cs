@@ -1,0 +1,43 @@
+using System.Numerics.Tensors;
+using CtcDrafter.Speculative;
+
+namespace CtcDrafter.Drafters;
+
+/// <summary>
+/// Medusa-1 heads: from the base model's final hidden state h at the last committed token, head k computes
+/// r = h + SiLU(W_k h + b_k) and its own logits, predicting the token k + 1 places after the root (the root is
+/// the base model's own next token). Each head's top-k fills a dynamic tree.
+/// </summary>
+internal sealed class MedusaDrafter(DraftModule module, int topK = 8) : IDrafter
+{
+    readonly float[] _h = new float[module.Config.HiddenSize];
+    readonly float[] _r = new float[module.Config.HiddenSize];
+    readonly float[] _logits = new float[module.Config.VocabSize];
+    bool _hasHidden;
+
+    public string Name => "medusa";
+
+    public void Reset() => _hasHidden = false;
+
+    public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden)
+    {
+        hidden[^_h.Length..].CopyTo(_h);
+        _hasHidden = true;
+    }
+
+    public DraftTree Propose(int root, int maxNodes)
+    {
+        if (!_hasHidden || maxNodes <= 1) return new DraftTree(root);
+        var dists = new List<DepthDistribution>();
+        for (int k = 0; k < module.Heads.Length && k < maxNodes - 1; k++)
+        {
+            module.ResBlocks[k].MatMul(_h, _r, 1);
+            TensorPrimitives.Add(_r, module.ResBiases[k], _r);
+            for (int i = 0; i < _r.Length; i++) _r[i] /= 1f + MathF.Exp(-_r[i]); // SiLU
+            TensorPrimitives.Add(_r, _h, _r);
+            module.Heads[k].MatMul(_r, _logits, 1);
+            dists.Add(DepthDistribution.TopK(_logits, topK));
+        }
+        return TopKTree.Build(root, dists, maxNodes);
+    }
+}

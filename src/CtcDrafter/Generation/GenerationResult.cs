@@ -1,0 +1,24 @@
+namespace CtcDrafter.Generation;
+
+/// <summary>Why generation ended.</summary>
+public enum FinishReason { EndOfSequence, StopString, MaxTokens, ContextFull }
+
+/// <summary>The generated tokens (an end-of-sequence token included when it ended the run), text and statistics.</summary>
+public sealed record GenerationResult(IReadOnlyList<int> Tokens, string Text, FinishReason Finish, GenerationStats Stats);
+
+/// <summary>Counters of one generation; <c>Tau = NewTokens / Steps</c>, steps being base forward passes after prefill.</summary>
+public sealed record GenerationStats
+{
+    public string Method { get; init; } = "vanilla";
+    public int PromptTokens { get; init; }
+    public int NewTokens { get; init; }
+    public int Steps { get; init; }
+    public double Tau => Steps == 0 ? 0 : (double)NewTokens / Steps;
+    /// <summary>acceptedPerDepth[d] = steps whose accepted draft path reached depth d + 1.</summary>
+    public IReadOnlyList<int> AcceptedPerDepth { get; init; } = [];
+    public double PrefillMs { get; init; }
+    public double DecodeMs { get; init; }
+    public double DraftMs { get; init; }
+    public double VerifyMs { get; init; }
+    public double TokensPerSecond => DecodeMs <= 0 ? 0 : NewTokens / (DecodeMs / 1000.0);
+}

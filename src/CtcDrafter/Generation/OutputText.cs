@@ -1,0 +1,55 @@
+using CtcDrafter.Text;
+
+namespace CtcDrafter.Generation;
+
+/// <summary>
+/// The text of the committed tokens as it grows: streams complete UTF-8 characters and detects stop strings.
+/// Text that could still be the beginning of a stop string is held back until it is known not to be one.
+/// </summary>
+internal sealed class OutputText(TextTokenizer? tokenizer, IReadOnlyList<string> stops, Action<string>? onText)
+{
+    readonly StreamingDecoder? _decoder = tokenizer?.NewStreamingDecoder();
+    readonly System.Text.StringBuilder _text = new();
+    int _emitted;
+    bool _stopped;
+
+    /// <summary>Adds a committed token; returns true when the text now contains a stop string.</summary>
+    public bool Push(int token)
+    {
+        if (_decoder is null || _stopped) return _stopped;
+        _text.Append(_decoder.Push(token));
+        string s = _text.ToString();
+        foreach (string stop in stops)
+        {
+            int at = s.IndexOf(stop, Math.Max(0, _emitted - stop.Length), StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                _text.Length = at;
+                _stopped = true;
+                Emit(_text.Length);
+                return true;
+            }
+        }
+        int hold = 0;
+        foreach (string stop in stops)
+            for (int k = Math.Min(stop.Length - 1, s.Length); k > hold; k--)
+                if (s.AsSpan(s.Length - k).SequenceEqual(stop.AsSpan(0, k))) { hold = k; break; }
+        Emit(s.Length - hold);
+        return false;
+    }
+
+    void Emit(int upTo)
+    {
+        if (upTo <= _emitted) return;
+        onText?.Invoke(_text.ToString(_emitted, upTo - _emitted));
+        _emitted = upTo;
+    }
+
+    /// <summary>Flushes what is held back and returns the whole text.</summary>
+    public string Finish()
+    {
+        if (_decoder is not null && !_stopped) _text.Append(_decoder.Flush());
+        Emit(_text.Length);
+        return _text.ToString();
+    }
+}

@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+// The kernels are measured by bench/CtcDrafter.Benchmarks.
+[assembly: InternalsVisibleTo("CtcDrafter.Benchmarks")]

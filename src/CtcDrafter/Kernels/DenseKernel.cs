@@ -1,0 +1,130 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace CtcDrafter.Kernels;
+
+/// <summary>A dense row format (fp32, bf16): how its elements widen to fp32 in registers.</summary>
+internal unsafe interface IDenseRow
+{
+    static abstract int ElementSize { get; }
+    /// <summary>The 8 elements at p as fp32 (AVX2).</summary>
+    static abstract Vector256<float> Load8(byte* p);
+    static abstract float Load1(byte* p);
+}
+
+/// <summary>AVX2/FMA register tiles over a dense row-major W [rows, cols]; columns past the last multiple of 8 are summed in scalar.</summary>
+internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) : IRowKernel where TRow : struct, IDenseRow
+{
+    readonly nint _stride = (nint)cols * TRow.ElementSize;
+
+    public int Rows => rows;
+    public int Cols => cols;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
+    {
+        byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride, p2 = w + r2 * _stride, p3 = w + r3 * _stride;
+        byte* next = p3 + _stride;
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        nint c = 0;
+        for (; c <= cols - 8; c += 8)
+        {
+            Vector256<float> xv = Vector256.Load(x + c);
+            nint o = c * TRow.ElementSize;
+            for (int line = 0; line < TRow.ElementSize / 2; line++) Sse.Prefetch0(next + 4 * o + 64 * line);
+            a0 = Fma.MultiplyAdd(TRow.Load8(p0 + o), xv, a0);
+            a1 = Fma.MultiplyAdd(TRow.Load8(p1 + o), xv, a1);
+            a2 = Fma.MultiplyAdd(TRow.Load8(p2 + o), xv, a2);
+            a3 = Fma.MultiplyAdd(TRow.Load8(p3 + o), xv, a3);
+        }
+        Vector128<float> s = TiledMatMul.Sum4(a0, a1, a2, a3);
+        if (c == cols) return s;
+        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        for (; c < cols; c++)
+        {
+            float xc = x[c];
+            nint o = c * TRow.ElementSize;
+            t0 += TRow.Load1(p0 + o) * xc;
+            t1 += TRow.Load1(p1 + o) * xc;
+            t2 += TRow.Load1(p2 + o) * xc;
+            t3 += TRow.Load1(p3 + o) * xc;
+        }
+        return s + Vector128.Create(t0, t1, t2, t3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
+    {
+        byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
+        byte* next = p1 + _stride;
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        nint c = 0;
+        for (; c <= cols - 8; c += 8)
+        {
+            nint o = c * TRow.ElementSize;
+            Sse.Prefetch0(next + 2 * o);
+            Vector256<float> w0 = TRow.Load8(p0 + o);
+            Vector256<float> w1 = TRow.Load8(p1 + o);
+            Vector256<float> xv = Vector256.Load(x0 + c);
+            a00 = Fma.MultiplyAdd(w0, xv, a00);
+            a10 = Fma.MultiplyAdd(w1, xv, a10);
+            xv = Vector256.Load(x1 + c);
+            a01 = Fma.MultiplyAdd(w0, xv, a01);
+            a11 = Fma.MultiplyAdd(w1, xv, a11);
+            xv = Vector256.Load(x2 + c);
+            a02 = Fma.MultiplyAdd(w0, xv, a02);
+            a12 = Fma.MultiplyAdd(w1, xv, a12);
+            xv = Vector256.Load(x3 + c);
+            a03 = Fma.MultiplyAdd(w0, xv, a03);
+            a13 = Fma.MultiplyAdd(w1, xv, a13);
+        }
+        s0 = TiledMatMul.Sum4(a00, a01, a02, a03);
+        s1 = TiledMatMul.Sum4(a10, a11, a12, a13);
+        if (c == cols) return;
+        float t00 = 0, t01 = 0, t02 = 0, t03 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
+        for (; c < cols; c++)
+        {
+            nint o = c * TRow.ElementSize;
+            float w0 = TRow.Load1(p0 + o), w1 = TRow.Load1(p1 + o);
+            t00 += w0 * x0[c]; t01 += w0 * x1[c]; t02 += w0 * x2[c]; t03 += w0 * x3[c];
+            t10 += w1 * x0[c]; t11 += w1 * x1[c]; t12 += w1 * x2[c]; t13 += w1 * x3[c];
+        }
+        s0 += Vector128.Create(t00, t01, t02, t03);
+        s1 += Vector128.Create(t10, t11, t12, t13);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
+    {
+        byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
+        byte* next = p1 + _stride;
+        Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
+        nint c = 0;
+        for (; c <= cols - 8; c += 8)
+        {
+            nint o = c * TRow.ElementSize;
+            Sse.Prefetch0(next + 2 * o);
+            Vector256<float> w0 = TRow.Load8(p0 + o);
+            Vector256<float> w1 = TRow.Load8(p1 + o);
+            Vector256<float> xa = Vector256.Load(x0 + c);
+            Vector256<float> xb = Vector256.Load(x1 + c);
+            a00 = Fma.MultiplyAdd(w0, xa, a00);
+            a01 = Fma.MultiplyAdd(w0, xb, a01);
+            a10 = Fma.MultiplyAdd(w1, xa, a10);
+            a11 = Fma.MultiplyAdd(w1, xb, a11);
+        }
+        Vector128<float> s = TiledMatMul.Sum4(a00, a01, a10, a11);
+        if (c == cols) return s;
+        float t00 = 0, t01 = 0, t10 = 0, t11 = 0;
+        for (; c < cols; c++)
+        {
+            nint o = c * TRow.ElementSize;
+            float w0 = TRow.Load1(p0 + o), w1 = TRow.Load1(p1 + o);
+            t00 += w0 * x0[c]; t01 += w0 * x1[c];
+            t10 += w1 * x0[c]; t11 += w1 * x1[c];
+        }
+        return s + Vector128.Create(t00, t01, t10, t11);
+    }
+}

@@ -1,0 +1,155 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace CtcDrafter.Model;
+
+/// <summary>The architecture of a LLaMA-family model, as read from a Hugging Face <c>config.json</c>.</summary>
+public sealed record ModelConfig
+{
+    public static readonly IReadOnlyList<string> SupportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM"];
+
+    public required string Architecture { get; init; }
+    public required int HiddenSize { get; init; }
+    public required int IntermediateSize { get; init; }
+    public required int NumLayers { get; init; }
+    public required int NumHeads { get; init; }
+    public required int NumKvHeads { get; init; }
+    public required int VocabSize { get; init; }
+    public required int HeadDim { get; init; }
+    public int MaxPositionEmbeddings { get; init; } = 2048;
+    public float RmsNormEps { get; init; } = 1e-6f;
+    public float RopeTheta { get; init; } = 10000f;
+    public bool TieWordEmbeddings { get; init; }
+    public int BosTokenId { get; init; } = 1;
+    public IReadOnlyList<int> EosTokenIds { get; init; } = [2];
+    /// <summary>Mistral's sliding attention window, or null; the context is limited to it so attention stays exact.</summary>
+    public int? SlidingWindow { get; init; }
+
+    public int KvDim => NumKvHeads * HeadDim;
+    public int QDim => NumHeads * HeadDim;
+
+    /// <summary>Longest sequence (prompt + output) this model can attend over exactly.</summary>
+    public int MaxContext => SlidingWindow is int w && w < MaxPositionEmbeddings ? w : MaxPositionEmbeddings;
+
+    public long ParameterCount
+    {
+        get
+        {
+            long h = HiddenSize, perLayer = 2 * h + h * QDim + 2 * h * KvDim + QDim * h + 3 * h * IntermediateSize;
+            return NumLayers * perLayer + h + (long)VocabSize * h * (TieWordEmbeddings ? 1 : 2);
+        }
+    }
+
+    public static ModelConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
+        JsonNode? root;
+        try { root = JsonNode.Parse(File.ReadAllText(path)); }
+        catch (JsonException e) { throw new ModelFormatException(path, $"not valid JSON ({e.Message})"); }
+        if (root is not JsonObject o) throw new ModelFormatException(path, "expected a JSON object");
+        try { return FromJson(o); }
+        catch (FormatException e) { throw new ModelFormatException(path, e.Message); }
+    }
+
+    public static ModelConfig FromJson(JsonObject o)
+    {
+        string arch = o["architectures"] is JsonArray { Count: > 0 } a ? a[0]!.GetValue<string>()
+            : o["model_type"]?.GetValue<string>() switch
+            {
+                "llama" => "LlamaForCausalLM",
+                "mistral" => "MistralForCausalLM",
+                var t => throw new FormatException($"no 'architectures' field and unknown model_type '{t}'"),
+            };
+        if (!SupportedArchitectures.Contains(arch))
+            throw new FormatException($"unsupported architecture '{arch}' (supported: {string.Join(", ", SupportedArchitectures)})");
+        string act = o["hidden_act"]?.GetValue<string>() ?? "silu";
+        if (act != "silu") throw new FormatException($"unsupported hidden_act '{act}' (only silu)");
+        if (o["rope_scaling"] is JsonObject rs)
+            throw new FormatException($"rope_scaling '{rs["type"] ?? rs["rope_type"]}' is not supported");
+
+        int hidden = Required(o, "hidden_size"), heads = Required(o, "num_attention_heads");
+        int kvHeads = Optional(o, "num_key_value_heads") ?? heads;
+        int headDim = Optional(o, "head_dim") ?? (heads > 0 ? hidden / heads : 0);
+        var c = new ModelConfig
+        {
+            Architecture = arch,
+            HiddenSize = hidden,
+            IntermediateSize = Required(o, "intermediate_size"),
+            NumLayers = Required(o, "num_hidden_layers"),
+            NumHeads = heads,
+            NumKvHeads = kvHeads,
+            VocabSize = Required(o, "vocab_size"),
+            HeadDim = headDim,
+            MaxPositionEmbeddings = Optional(o, "max_position_embeddings") ?? 2048,
+            RmsNormEps = (float)(Number(o, "rms_norm_eps") ?? 1e-6),
+            RopeTheta = (float)(Number(o, "rope_theta") ?? 10000.0),
+            TieWordEmbeddings = o["tie_word_embeddings"]?.GetValue<bool>() ?? false,
+            BosTokenId = Optional(o, "bos_token_id") ?? 1,
+            EosTokenIds = IntOrList(o["eos_token_id"]) ?? [2],
+            SlidingWindow = Optional(o, "sliding_window"),
+        };
+        c.Validate();
+        return c;
+    }
+
+    void Validate()
+    {
+        void Check(bool ok, string what) { if (!ok) throw new FormatException(what); }
+        Check(HiddenSize > 0 && IntermediateSize > 0 && NumLayers > 0 && VocabSize > 0 && MaxPositionEmbeddings > 0,
+            "sizes must be positive");
+        Check(NumHeads > 0 && NumKvHeads > 0 && NumHeads % NumKvHeads == 0,
+            $"num_attention_heads ({NumHeads}) must be a positive multiple of num_key_value_heads ({NumKvHeads})");
+        Check(HeadDim > 0 && HeadDim % 2 == 0, $"head dimension {HeadDim} must be even and positive");
+    }
+
+    /// <summary>The config.json a Hugging Face LlamaForCausalLM loads unchanged.</summary>
+    public JsonObject ToJson() => new()
+    {
+        ["architectures"] = new JsonArray(Architecture),
+        ["model_type"] = Architecture == "MistralForCausalLM" ? "mistral" : "llama",
+        ["hidden_size"] = HiddenSize,
+        ["intermediate_size"] = IntermediateSize,
+        ["num_hidden_layers"] = NumLayers,
+        ["num_attention_heads"] = NumHeads,
+        ["num_key_value_heads"] = NumKvHeads,
+        ["head_dim"] = HeadDim,
+        ["vocab_size"] = VocabSize,
+        ["max_position_embeddings"] = MaxPositionEmbeddings,
+        ["rms_norm_eps"] = RmsNormEps,
+        ["rope_theta"] = RopeTheta,
+        ["tie_word_embeddings"] = TieWordEmbeddings,
+        ["hidden_act"] = "silu",
+        ["bos_token_id"] = BosTokenId,
+        ["eos_token_id"] = EosTokenIds.Count == 1 ? EosTokenIds[0] : new JsonArray(EosTokenIds.Select(i => (JsonNode)i).ToArray()),
+        ["torch_dtype"] = "bfloat16",
+    };
+
+    static int Required(JsonObject o, string name) =>
+        Optional(o, name) ?? throw new FormatException($"required field '{name}' is missing");
+
+    static int? Optional(JsonObject o, string name)
+    {
+        JsonNode? n = o[name];
+        if (n is null) return null;
+        try { return n.GetValue<int>(); }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new FormatException($"field '{name}' must be an integer, got {n.ToJsonString()}");
+        }
+    }
+
+    static double? Number(JsonObject o, string name)
+    {
+        JsonNode? n = o[name];
+        if (n is null) return null;
+        return n is JsonValue && double.TryParse(n.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d)
+            ? d : throw new FormatException($"field '{name}' must be a number, got {n.ToJsonString()}");
+    }
+
+    static IReadOnlyList<int>? IntOrList(JsonNode? n) => n switch
+    {
+        null => null,
+        JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
+        _ => [n.GetValue<int>()],
+    };
+}

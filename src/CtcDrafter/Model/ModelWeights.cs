@@ -1,0 +1,120 @@
+using CtcDrafter.Kernels;
+
+namespace CtcDrafter.Model;
+
+/// <summary>The weights of one decoder layer.</summary>
+internal sealed class LayerWeights
+{
+    public required float[]? AttnNorm { get; init; } // [hidden]; null in draft layers (no input norm)
+    public required WeightMatrix Wq { get; init; }    // [heads * headDim, hidden]
+    public required WeightMatrix Wk { get; init; }    // [kvHeads * headDim, hidden]
+    public required WeightMatrix Wv { get; init; }    // [kvHeads * headDim, hidden]
+    public required WeightMatrix Wo { get; init; }    // [hidden, heads * headDim]
+    public required float[] MlpNorm { get; init; }   // [hidden]
+    public required WeightMatrix Gate { get; init; }  // [ffn, hidden]
+    public required WeightMatrix Up { get; init; }    // [ffn, hidden]
+    public required WeightMatrix Down { get; init; }  // [hidden, ffn]
+
+    public IEnumerable<WeightMatrix> Matrices => [Wq, Wk, Wv, Wo, Gate, Up, Down];
+}
+
+/// <summary>
+/// All weights of a LLaMA-family model in one runtime format, read from the Hugging Face tensor names.
+/// F32 files at F32 (and BF16 at BF16) stay memory-mapped; other combinations are converted once.
+/// </summary>
+internal sealed class ModelWeights : IDisposable
+{
+    readonly TensorStore _store;
+
+    public WeightMatrix Embedding { get; }   // [vocab, hidden]
+    public LayerWeights[] Layers { get; }
+    public float[] FinalNorm { get; }        // [hidden]
+    public WeightMatrix LmHead { get; }      // [vocab, hidden]; the embedding itself when tied
+    public WeightFormat Format { get; }
+
+    readonly bool _tied;
+
+    public ModelWeights(string folder, ModelConfig c, WeightFormat format)
+    {
+        Format = format;
+        _tied = c.TieWordEmbeddings;
+        _store = new TensorStore(folder);
+        try
+        {
+            int h = c.HiddenSize, f = c.IntermediateSize;
+            Embedding = Matrix("model.embed_tokens.weight", c.VocabSize, h);
+            Layers = new LayerWeights[c.NumLayers];
+            for (int l = 0; l < c.NumLayers; l++)
+            {
+                string p = $"model.layers.{l}.";
+                Layers[l] = new LayerWeights
+                {
+                    AttnNorm = _store.GetVector(p + "input_layernorm.weight", h),
+                    Wq = Matrix(p + "self_attn.q_proj.weight", c.QDim, h),
+                    Wk = Matrix(p + "self_attn.k_proj.weight", c.KvDim, h),
+                    Wv = Matrix(p + "self_attn.v_proj.weight", c.KvDim, h),
+                    Wo = Matrix(p + "self_attn.o_proj.weight", h, c.QDim),
+                    MlpNorm = _store.GetVector(p + "post_attention_layernorm.weight", h),
+                    Gate = Matrix(p + "mlp.gate_proj.weight", f, h),
+                    Up = Matrix(p + "mlp.up_proj.weight", f, h),
+                    Down = Matrix(p + "mlp.down_proj.weight", h, f),
+                };
+            }
+            FinalNorm = _store.GetVector("model.norm.weight", h);
+            LmHead = c.TieWordEmbeddings || !_store.Contains("lm_head.weight")
+                ? (c.TieWordEmbeddings ? Embedding : throw new ModelFormatException(folder,
+                    "tensor 'lm_head.weight' is missing and config.json has tie_word_embeddings false"))
+                : Matrix("lm_head.weight", c.VocabSize, h);
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    WeightMatrix Matrix(string name, int rows, int cols)
+    {
+        RawTensor t = _store.Get(name, rows, cols);
+        // Q8 blocks are 32 weights of one row; a row length that is not a multiple of 32 stays in F32.
+        WeightFormat fmt = Format == WeightFormat.Q8 && cols % 32 != 0 ? WeightFormat.F32 : Format;
+        return WeightMatrix.Create(t, fmt);
+    }
+
+    IEnumerable<WeightMatrix> AllMatrices =>
+        (Layers ?? []).Where(l => l is not null).SelectMany(l => l.Matrices)
+        .Append(Embedding).Append(LmHead).Where(m => m is not null).Distinct();
+
+    /// <summary>Bytes of weights read by one decode step (all layers and the LM head; one embedding row is negligible).</summary>
+    public long DecodeBytes => Layers.SelectMany(l => l.Matrices).Append(LmHead).Sum(m => m.Bytes)
+        + Layers.Length * 2L * FinalNorm.Length * sizeof(float);
+
+    /// <summary>Bytes of all weights held in the runtime format.</summary>
+    public long RuntimeBytes => AllMatrices.Sum(m => m.Bytes);
+
+    /// <summary>SHA-256 (16 hex digits) of the LM head's values rounded to bfloat16, whatever the file dtype.</summary>
+    public string LmHeadHash()
+    {
+        RawTensor t = _store.Get(_store.Contains("lm_head.weight") && !_tied ? "lm_head.weight" : "model.embed_tokens.weight", LmHead.Rows, LmHead.Cols);
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var values = new float[1 << 15];
+        var bits = new byte[2 * values.Length];
+        for (long i = 0; i < t.Elements; i += values.Length)
+        {
+            int m = (int)Math.Min(values.Length, t.Elements - i);
+            Conversions.ReadF32(t, i, values.AsSpan(0, m));
+            for (int k = 0; k < m; k++)
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(bits.AsSpan(2 * k), Conversions.F32ToBf16(values[k]));
+            sha.AppendData(bits, 0, 2 * m);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..16];
+    }
+
+    public DecoderStack Stack => new(Embedding, Layers, FinalNorm, LmHead);
+
+    public void Dispose()
+    {
+        foreach (WeightMatrix m in AllMatrices) m.Dispose();
+        _store.Dispose();
+    }
+}

@@ -1,0 +1,101 @@
+using System.Buffers.Binary;
+using System.IO.MemoryMappedFiles;
+using System.Text.Json;
+
+namespace CtcDrafter.Model;
+
+/// <summary>
+/// One memory-mapped <c>.safetensors</c> file: an 8-byte little-endian header length, a JSON header
+/// <c>{name: {dtype, shape, data_offsets:[begin, end]}, "__metadata__": {...}}</c>, then the data.
+/// Every offset and shape is checked against the file before a tensor is handed out.
+/// </summary>
+internal sealed unsafe class SafeTensorsFile : IDisposable
+{
+    readonly MemoryMappedFile _map;
+    readonly MemoryMappedViewAccessor _view;
+    readonly byte* _base;
+    readonly Dictionary<string, RawTensor> _tensors = new(StringComparer.Ordinal);
+
+    public string Path { get; }
+    public IReadOnlyDictionary<string, RawTensor> Tensors => _tensors;
+    public IReadOnlyDictionary<string, string> Metadata { get; }
+
+    public SafeTensorsFile(string path)
+    {
+        Path = path;
+        if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
+        long length = new FileInfo(path).Length;
+        if (length < 8) throw new ModelFormatException(path, $"truncated: {length} bytes, not a safetensors file");
+        _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
+        byte* p = null;
+        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
+        _base = p + _view.PointerOffset;
+        try { Metadata = ParseHeader(length); }
+        catch { Dispose(); throw; }
+    }
+
+    Dictionary<string, string> ParseHeader(long fileLength)
+    {
+        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(_base, 8));
+        if (headerLen == 0 || headerLen > (ulong)(fileLength - 8) || headerLen > 100_000_000)
+            throw new ModelFormatException(Path, $"header length {headerLen} does not fit a file of {fileLength} bytes (truncated or not safetensors)");
+        long dataStart = 8 + (long)headerLen, dataLength = fileLength - dataStart;
+        var meta = new Dictionary<string, string>();
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(new ReadOnlySpan<byte>(_base + 8, (int)headerLen).ToArray())); }
+        catch (JsonException e) { throw new ModelFormatException(Path, $"header is not valid JSON ({e.Message})"); }
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new ModelFormatException(Path, "header is not a JSON object");
+            foreach (JsonProperty t in doc.RootElement.EnumerateObject())
+            {
+                if (t.Name == "__metadata__")
+                {
+                    if (t.Value.ValueKind == JsonValueKind.Object)
+                        foreach (JsonProperty m in t.Value.EnumerateObject()) meta[m.Name] = m.Value.ToString();
+                    continue;
+                }
+                _tensors[t.Name] = ParseTensor(t.Name, t.Value, dataStart, dataLength);
+            }
+        }
+        return meta;
+    }
+
+    RawTensor ParseTensor(string name, JsonElement e, long dataStart, long dataLength)
+    {
+        try
+        {
+            string dtypeName = e.GetProperty("dtype").GetString() ?? "";
+            TensorDType dtype = dtypeName switch
+            {
+                "F32" => TensorDType.F32,
+                "F16" => TensorDType.F16,
+                "BF16" => TensorDType.BF16,
+                _ => throw new ModelFormatException(Path, $"tensor '{name}' has unsupported dtype {dtypeName} (supported: F32, F16, BF16)"),
+            };
+            int[] shape = e.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
+            if (shape.Any(d => d < 0)) throw new ModelFormatException(Path, $"tensor '{name}' has a negative dimension");
+            JsonElement off = e.GetProperty("data_offsets");
+            if (off.GetArrayLength() != 2) throw new ModelFormatException(Path, $"tensor '{name}': data_offsets must be [begin, end]");
+            long begin = off[0].GetInt64(), end = off[1].GetInt64();
+            var t = new RawTensor(name, dtype, shape, _base + dataStart + begin);
+            if (begin < 0 || end < begin || end > dataLength)
+                throw new ModelFormatException(Path, $"tensor '{name}' data [{begin}, {end}) lies outside the {dataLength} data bytes (truncated or corrupt file)");
+            if (end - begin != t.ByteLength)
+                throw new ModelFormatException(Path, $"tensor '{name}' has shape [{string.Join(", ", shape)}] {dtypeName} = {t.ByteLength} bytes but its offsets span {end - begin}");
+            return t;
+        }
+        catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new ModelFormatException(Path, $"tensor '{name}' has a malformed header entry ({ex.Message})");
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_base != null) _view.SafeMemoryMappedViewHandle.ReleasePointer();
+        _view.Dispose();
+        _map.Dispose();
+    }
+}

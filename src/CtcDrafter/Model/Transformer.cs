@@ -1,0 +1,204 @@
+using System.Buffers;
+using System.Numerics.Tensors;
+using CtcDrafter.Kernels;
+
+namespace CtcDrafter.Model;
+
+/// <summary>The layers a <see cref="Transformer"/> runs: a base model's, or a draft module's single layer.</summary>
+/// <param name="Embedding">Token embedding [vocab, hidden], or null when the caller feeds vectors.</param>
+/// <param name="FinalNorm">Final RMSNorm [hidden], or null for none (draft layers).</param>
+/// <param name="LmHead">[vocab, hidden], or null when the caller computes its own logits from the hidden states.</param>
+internal sealed record DecoderStack(WeightMatrix? Embedding, LayerWeights[] Layers, float[]? FinalNorm, WeightMatrix? LmHead);
+
+/// <summary>
+/// The forward pass of a LLaMA decoder over T new tokens at explicit positions, with a tree mask among them.
+/// One instance owns the scratch buffers and the KV cache of one sequence. T = 1 is a decode step, T = prompt
+/// length a prefill, and T = tree size a verification: all take the same path.
+/// </summary>
+internal sealed class Transformer
+{
+    public ModelConfig Config { get; }
+    public KvCache Cache { get; }
+    /// <summary>Largest T one <see cref="Forward"/> call accepts; longer prompts are fed in chunks.</summary>
+    public int MaxTokens { get; }
+
+    readonly DecoderStack _w;
+    readonly RopeTable _rope;
+    readonly float[] _x;       // [maxT, hidden]   residual stream
+    readonly float[] _xn;      // [maxT, hidden]   normed input of a sublayer; after the last layer: final hidden states
+    readonly float[] _q;       // [maxT, heads * headDim]
+    readonly float[] _k;       // [maxT, kvHeads * headDim]
+    readonly float[] _v;       // [maxT, kvHeads * headDim]
+    readonly float[] _att;     // [maxT, heads * headDim]  attention output before o_proj
+    readonly float[] _gate;    // [maxT, ffn]
+    readonly float[] _up;      // [maxT, ffn]
+    readonly float[] _rows;    // [maxT, hidden]   hidden states of the rows whose logits are asked for
+    readonly int[] _visible;   // [maxT, maxT] new-token slots each new token attends to
+    readonly int[] _visibleCount; // [maxT]
+
+    public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128)
+    {
+        (_w, Config, MaxTokens) = (stack, config, maxTokens);
+        if (stack.Layers.Length != config.NumLayers) throw new ArgumentException($"{stack.Layers.Length} layers for a config of {config.NumLayers}");
+        int h = config.HiddenSize, t = maxTokens;
+        Cache = new KvCache(config.NumLayers, config.NumKvHeads, config.HeadDim, capacity);
+        _rope = new RopeTable(config.HeadDim, capacity, config.RopeTheta);
+        _x = new float[t * h];
+        _xn = new float[t * h];
+        _q = new float[t * config.QDim];
+        _k = new float[t * config.KvDim];
+        _v = new float[t * config.KvDim];
+        _att = new float[t * config.QDim];
+        _gate = new float[t * config.IntermediateSize];
+        _up = new float[t * config.IntermediateSize];
+        _rows = new float[t * h];
+        _visible = new int[t * t];
+        _visibleCount = new int[t];
+    }
+
+    /// <summary>Final hidden states of the last forward call (after the final norm, if any): [T, hidden].</summary>
+    public ReadOnlySpan<float> Hidden(int tokens) => _xn.AsSpan(0, tokens * Config.HiddenSize);
+
+    /// <summary>
+    /// Runs T = tokens.Length new tokens. Token i sits at RoPE position <c>positions[i]</c>, attends to every
+    /// committed slot and to itself and its ancestors among the new tokens (<c>parents[i]</c> &lt; i, or -1).
+    /// Their K/V go to pending cache slots Length + i (commit them with <see cref="KvCache.Commit"/>).
+    /// Logits of the new tokens listed in <paramref name="logitRows"/> are written to
+    /// <paramref name="logits"/> [logitRows.Length, vocab].
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
+        ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int T = tokens.Length, H = Config.HiddenSize;
+        if (_w.Embedding is null) throw new InvalidOperationException("this decoder has no embedding: feed vectors");
+        if (T == 0 || T > MaxTokens) throw new ArgumentOutOfRangeException(nameof(tokens), $"{T} tokens (1..{MaxTokens})");
+        for (int i = 0; i < T; i++)
+        {
+            if ((uint)tokens[i] >= (uint)Config.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} outside the vocabulary of {Config.VocabSize}");
+            _w.Embedding.ReadRow(tokens[i], _x.AsSpan(i * H, H));
+        }
+        Run(T, positions, parents, logitRows, logits);
+    }
+
+    /// <summary>The same pass over input vectors instead of token ids: inputs [T, hidden].</summary>
+    public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
+        ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int H = Config.HiddenSize, T = inputs.Length / H;
+        if (T == 0 || T > MaxTokens || inputs.Length != T * H) throw new ArgumentOutOfRangeException(nameof(inputs), $"{inputs.Length} values is not 1..{MaxTokens} rows of {H}");
+        inputs.CopyTo(_x);
+        Run(T, positions, parents, logitRows, logits);
+    }
+
+    void Run(int T, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int H = Config.HiddenSize, V = Config.VocabSize;
+        if (positions.Length != T || parents.Length != T) throw new ArgumentException("positions and parents must have one entry per token");
+        if (Cache.Length + T > Cache.Capacity) throw new InvalidOperationException($"context of {Cache.Capacity} tokens exceeded");
+        if (logitRows.Length > 0 && _w.LmHead is null) throw new InvalidOperationException("this decoder has no LM head");
+        if (logits.Length < logitRows.Length * V) throw new ArgumentException("logits buffer too small", nameof(logits));
+        foreach (int p in positions)
+            if ((uint)p >= (uint)_rope.MaxPositions) throw new ArgumentOutOfRangeException(nameof(positions), $"position {p} beyond the context");
+        BuildVisibility(parents);
+
+        for (int l = 0; l < _w.Layers.Length; l++)
+        {
+            LayerWeights lw = _w.Layers[l];
+            // Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)); draft layers have no input norm.
+            if (lw.AttnNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
+            else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.AttnNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+            lw.Wq.MatMul(_xn.AsSpan(0, T * H), _q, T);
+            lw.Wk.MatMul(_xn.AsSpan(0, T * H), _k, T);
+            lw.Wv.MatMul(_xn.AsSpan(0, T * H), _v, T);
+            for (int i = 0; i < T; i++)
+            {
+                _rope.Apply(_q.AsSpan(i * Config.QDim, Config.QDim), positions[i]);
+                _rope.Apply(_k.AsSpan(i * Config.KvDim, Config.KvDim), positions[i]);
+                StoreKv(l, i);
+            }
+            Attention(l, T);
+            lw.Wo.MatMul(_att.AsSpan(0, T * Config.QDim), _xn, T);
+            TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));
+
+            // MLP block: x += Down · (silu(Gate·n(x)) * Up·n(x))
+            for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.MlpNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+            int F = Config.IntermediateSize;
+            lw.Gate.MatMul(_xn.AsSpan(0, T * H), _gate, T);
+            lw.Up.MatMul(_xn.AsSpan(0, T * H), _up, T);
+            Activations.SwiGlu(_gate.AsSpan(0, T * F), _up.AsSpan(0, T * F));
+            lw.Down.MatMul(_gate.AsSpan(0, T * F), _xn, T);
+            TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));
+        }
+
+        if (_w.FinalNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
+        else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), _w.FinalNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+        if (logitRows.Length == 0) return;
+        for (int r = 0; r < logitRows.Length; r++)
+        {
+            if ((uint)logitRows[r] >= (uint)T) throw new ArgumentOutOfRangeException(nameof(logitRows));
+            _xn.AsSpan(logitRows[r] * H, H).CopyTo(_rows.AsSpan(r * H, H));
+        }
+        _w.LmHead!.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
+    }
+
+    /// <summary>visible[i] = the new-token slots token i attends to: itself and its ancestors.</summary>
+    void BuildVisibility(ReadOnlySpan<int> parents)
+    {
+        for (int i = 0; i < parents.Length; i++)
+        {
+            if (parents[i] < -1 || parents[i] >= i)
+                throw new ArgumentException($"parents[{i}] = {parents[i]}: a parent must be an earlier token or -1", nameof(parents));
+            int n = 0;
+            for (int j = i; j >= 0; j = parents[j]) _visible[i * MaxTokens + n++] = j;
+            _visibleCount[i] = n;
+        }
+    }
+
+    void StoreKv(int layer, int i)
+    {
+        int hd = Config.HeadDim, slot = Cache.Length + i;
+        for (int g = 0; g < Config.NumKvHeads; g++)
+        {
+            _k.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(Cache.Key(layer, g, slot));
+            _v.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(Cache.Value(layer, g, slot));
+        }
+    }
+
+    /// <summary>_att[i, head] = softmax(q·K^T / sqrt(d)) · V over committed slots and token i's visible new slots.</summary>
+    void Attention(int layer, int T)
+    {
+        var body = new AttentionChunk(this, layer);
+        WorkerPool.Shared.For(T * Config.NumHeads, 1, ref body);
+    }
+
+    readonly struct AttentionChunk(Transformer t, int layer) : IChunkBody
+    {
+        public void Run(int start, int end)
+        {
+            float[] scores = ArrayPool<float>.Shared.Rent(t.Cache.Length + t.MaxTokens);
+            for (int item = start; item < end; item++) t.AttendOne(layer, item / t.Config.NumHeads, item % t.Config.NumHeads, scores);
+            ArrayPool<float>.Shared.Return(scores);
+        }
+    }
+
+    void AttendOne(int layer, int i, int head, float[] scoreBuf)
+    {
+        int hd = Config.HeadDim, L = Cache.Length, g = head / (Config.NumHeads / Config.NumKvHeads);
+        int nVisible = _visibleCount[i];
+        float scale = 1f / MathF.Sqrt(hd);
+        ReadOnlySpan<float> q = _q.AsSpan(i * Config.QDim + head * hd, hd);
+        Span<float> scores = scoreBuf.AsSpan(0, L + nVisible);
+        ReadOnlySpan<float> keys = Cache.Keys(layer, g, L);
+        for (int s = 0; s < L; s++) scores[s] = TensorPrimitives.Dot(q, keys.Slice(s * hd, hd)) * scale;
+        for (int n = 0; n < nVisible; n++)
+            scores[L + n] = TensorPrimitives.Dot(q, Cache.Key(layer, g, L + _visible[i * MaxTokens + n])) * scale;
+        Activations.Softmax(scores);
+
+        Span<float> o = _att.AsSpan(i * Config.QDim + head * hd, hd);
+        o.Clear();
+        ReadOnlySpan<float> values = Cache.Values(layer, g, L);
+        for (int s = 0; s < L; s++) TensorPrimitives.MultiplyAdd(values.Slice(s * hd, hd), scores[s], o, o);
+        for (int n = 0; n < nVisible; n++)
+            TensorPrimitives.MultiplyAdd(Cache.Value(layer, g, L + _visible[i * MaxTokens + n]), scores[L + n], o, o);
+    }
+}

@@ -1,0 +1,120 @@
+using CtcDrafter.Speculative;
+
+namespace CtcDrafter.Tests.Speculative;
+
+public class DraftTreeTests
+{
+    const int Blank = 0;
+
+    /// <summary>Root-to-leaf token sequences of a tree (root token excluded), sorted.</summary>
+    static List<string> Paths(DraftTree t) => Enumerable.Range(0, t.Count)
+        .Where(i => !t.Children(i).Any())
+        .Select(i => string.Join(" ", t.PathTo(i).Skip(1).Select(t.Token)))
+        .Order().ToList();
+
+    static void AssertConsistent(DraftTree t)
+    {
+        for (int i = 1; i < t.Count; i++)
+        {
+            Assert.True(t.Parent(i) < i);
+            Assert.Equal(t.Depth(t.Parent(i)) + 1, t.Depth(i));
+        }
+        var (_, positions, parents) = t.ForwardInputs(100);
+        Assert.Equal(t.Depths.Select(d => 100 + d), positions);
+        Assert.Equal(t.Parents, parents);
+        foreach (int node in Enumerable.Range(0, t.Count))
+        {
+            var siblings = t.Children(node).Select(t.Token).ToList();
+            Assert.Equal(siblings.Count, siblings.Distinct().Count());
+        }
+    }
+
+    [Fact]
+    public void RepeatsAndBlanksCloseUpInsideAPath()
+    {
+        var t = new DraftTree(9);
+        int a = t.Add(0, 5), b = t.Add(a, 5), c = t.Add(b, Blank), d = t.Add(c, 5), e = t.Add(d, 7);
+        var r = t.Collapse(Blank);
+        // CTC: frames 5 5 _ 5 7 collapse to 5 5 7 (the blank separates the two 5s).
+        Assert.Equal(["5 5 7"], Paths(r));
+        Assert.Equal(4, r.Count);
+        Assert.Equal([0, 1, 2, 3], r.Depths);
+        AssertConsistent(r);
+        Assert.True(e > a);
+    }
+
+    [Fact]
+    public void ADepthOneTokenEqualToTheRootIsKept()
+    {
+        var t = new DraftTree(5);
+        t.Add(t.Add(0, 5), 6);
+        Assert.Equal(["5 6"], Paths(t.Collapse(Blank)));
+    }
+
+    [Fact]
+    public void SiblingsThatBecomeIdenticalAreMergedWithTheirSubtrees()
+    {
+        var t = new DraftTree(1);
+        int a = t.Add(0, 4);
+        int a1 = t.Add(a, 4);       // repeat: removed, children move up under a
+        t.Add(a1, 8);
+        t.Add(a1, 9);
+        t.Add(a, 8);                // sibling of the moved 8: merged
+        int a2 = t.Add(a, Blank);
+        t.Add(t.Add(a2, 9), 3);     // 9 under a blank: merged with the moved 9, its child 3 kept
+        var r = t.Collapse(Blank);
+        Assert.Equal(["4 8", "4 9 3"], Paths(r));
+        Assert.Equal(5, r.Count);
+        AssertConsistent(r);
+    }
+
+    [Fact]
+    public void CollapseOfRandomTreesMatchesPathwiseCtcCollapse()
+    {
+        var rng = new Random(42);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            var t = new DraftTree(rng.Next(4));
+            int n = 1 + rng.Next(30);
+            for (int i = 0; i < n; i++) t.Add(rng.Next(t.Count), rng.Next(4)); // tokens 0..3, 0 = blank
+            var r = t.Collapse(Blank);
+            AssertConsistent(r);
+            // Every root-to-node path of the original collapses (CTC rule) to a root-to-node path of the result,
+            // and every path of the result comes from one of the original.
+            var expected = Enumerable.Range(1, t.Count - 1).Select(i => CtcCollapse(t.PathTo(i).Skip(1).Select(t.Token).ToArray()))
+                .Where(p => p.Length > 0).Select(p => string.Join(" ", p)).ToHashSet();
+            var actual = Enumerable.Range(1, r.Count - 1).Select(i => string.Join(" ", r.PathTo(i).Skip(1).Select(r.Token))).ToHashSet();
+            Assert.Equal(expected.Order(), actual.Order());
+        }
+    }
+
+    /// <summary>The CTC rule on one frame sequence: merge repeats, then drop blanks.</summary>
+    static int[] CtcCollapse(int[] frames) =>
+        frames.Where((f, i) => f != Blank && (i == 0 || frames[i - 1] != f)).ToArray();
+
+    [Fact]
+    public void ChoicesCompileToParentsAndDepths()
+    {
+        var shape = new TreeShape([[0], [1], [0, 0], [0, 1], [1, 0], [0, 0, 0]]);
+        Assert.Equal(3, shape.MaxDepth);
+        Assert.Equal(2, shape.TopK);
+        int[][] top = [[10, 11], [20, 21], [30]];
+        var tree = shape.Fill(1, top);
+        Assert.Equal(["10 20 30", "10 21", "11 20"], Paths(tree));
+        Assert.Equal(4, shape.Fill(1, top, maxNodes: 4).Count);
+        AssertConsistent(shape.Fill(1, top, maxNodes: 4));
+    }
+
+    [Fact]
+    public void AChoicesPathWithoutItsParentIsRejected() =>
+        Assert.Throws<FormatException>(() => new TreeShape([[0], [1, 0]]));
+
+    [SharedDataFact]
+    public void MedusaTreeLoads()
+    {
+        var shape = TreeShape.Load(Path.Combine(TestData.SharedDataDir!, "trees", "mc_sim_7b_63.json"));
+        Assert.Equal(63, shape.Nodes.Count);
+        Assert.Equal(4, shape.MaxDepth);
+        Assert.Equal(10, shape.TopK);
+    }
+}

@@ -1,0 +1,63 @@
+using CtcDrafter.Drafters;
+using CtcDrafter.Generation;
+using CtcDrafter.Model;
+using CtcDrafter.Sampling;
+using CtcDrafter.Tests.Model;
+
+namespace CtcDrafter.Tests.Speculative;
+
+/// <summary>The trained-drafter machinery (draft folders, feature chains, Medusa heads, CTC collapse) on random weights.</summary>
+public class TrainedDrafterTests
+{
+    [Theory]
+    [InlineData("ctc", DraftKind.Ctc, BlankMode.Own)]
+    [InlineData("ctc", DraftKind.Ctc, BlankMode.Unk)]
+    [InlineData("eagle", DraftKind.Eagle, BlankMode.None)]
+    [InlineData("medusa", DraftKind.Medusa, BlankMode.None)]
+    public void GreedyOutputEqualsPlainDecoding(string method, DraftKind kind, BlankMode blank)
+    {
+        using var dir = new TempDir();
+        var config = RandomModel.Config(hidden: 64, ffn: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 11, context: 160);
+        using var m = TestModels.Load(TestModels.Write(dir, config));
+        string draft = TestDrafts.Write(dir["draft"], m, kind, blank);
+        for (int p = 0; p < 5; p++)
+        {
+            int[] prompt = TestModels.RandomTokens(new Random(p), 3 + p * 5, 11);
+            var request = new GenerationRequest(prompt, 60, SamplingOptions.Greedy);
+            GenerationResult plain = new Generator(m).Generate(request);
+            foreach (int budget in new[] { 2, 5, 12 })
+            {
+                GenerationResult spec = new Generator(m, DrafterFactory.Create(method, m, draft), budget).Generate(request);
+                Assert.Equal(plain.Tokens, spec.Tokens);
+                Assert.Equal(method, spec.Stats.Method);
+            }
+        }
+    }
+
+    [Fact]
+    public void ADraftForAnotherBaseIsRefused()
+    {
+        using var dir = new TempDir();
+        using var a = TestModels.Load(TestModels.Write(dir, TestModels.Small(), seed: 1, name: "a"));
+        using var b = TestModels.Load(TestModels.Write(dir, TestModels.Small(), seed: 2, name: "b"));
+        string draft = TestDrafts.Write(dir["draft"], a, DraftKind.Eagle);
+        var e = Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("eagle", b, draft));
+        Assert.Contains("trained for base model 'a'", e.Message);
+        Assert.Contains("not for 'b'", e.Message);
+    }
+
+    [Fact]
+    public void ACorruptOrMismatchedDraftIsRefused()
+    {
+        using var dir = new TempDir();
+        using var m = TestModels.Load(TestModels.Write(dir, TestModels.Small()));
+        string draft = TestDrafts.Write(dir["draft"], m, DraftKind.Ctc, BlankMode.Own);
+        Assert.Contains("this is a ctc draft, not a eagle draft", Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("eagle", m, draft)).Message);
+        Assert.Contains("needs a trained draft", Assert.Throws<ArgumentException>(() => DrafterFactory.Create("ctc", m, null)).Message);
+        File.WriteAllBytes(Path.Combine(draft, "model.safetensors"), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        Assert.Contains("model.safetensors", Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("ctc", m, draft)).Message);
+        File.WriteAllText(Path.Combine(draft, "config.json"), "{\"draft_kind\": \"ctc\"}");
+        Assert.Contains("base_model", Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("ctc", m, draft)).Message);
+        Assert.Contains("draft folder not found", Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("ctc", m, dir["none"])).Message);
+    }
+}
