@@ -11,6 +11,7 @@ internal static class TrainCli
 
     public static int Run(string[] args)
     {
+        TorchRuntime.Prepare();
         var root = new RootCommand("Trains the reference LLaMA models of CtcDrafter with TorchSharp (CPU, fp32).")
         {
             TokenizerCommand.Create(),

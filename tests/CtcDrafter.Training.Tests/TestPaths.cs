@@ -1,6 +1,14 @@
+using System.Runtime.CompilerServices;
+
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
 
 namespace CtcDrafter.Training.Tests;
+
+internal static class TestSetup
+{
+    [ModuleInitializer]
+    internal static void BeforeAnyTest() => TorchRuntime.Prepare();
+}
 
 /// <summary>Locations the tests use: the repository root, its committed tokenizer, the shared data folder.</summary>
 internal static class TestPaths
