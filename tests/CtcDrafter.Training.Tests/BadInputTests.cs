@@ -96,4 +96,13 @@ public class BadInputTests(CliFixture run) : IClassFixture<CliFixture>
     public void StartingOverAnExistingRunIsRefused() =>
         AssertBadInput(CliRunner.Run("pretrain", "--config", run.Config, "--data", run.Data, "--tokenizer", TestPaths.Tokenizer,
             "--out", run.Run), "already holds a run");
+
+    [Fact]
+    public void CorruptTokenizer()
+    {
+        string tokenizer = run["broken.model"];
+        File.WriteAllBytes(tokenizer, [1, 2, 3, 4, 5]);
+        AssertBadInput(CliRunner.Run("pretrain", "--config", run.Config, "--data", run.Data, "--tokenizer", tokenizer,
+            "--out", run["tokenizer-run"]), "not a SentencePiece model");
+    }
 }

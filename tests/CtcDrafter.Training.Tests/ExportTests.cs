@@ -98,4 +98,17 @@ public class ExportTests(CliFixture run) : IClassFixture<CliFixture>
         Assert.Contains("| gsm8k |", card);
         Assert.Equal(5 * 2, card.Split("```").Length - 1);
     }
+
+    [Fact]
+    public void ExportAgainReplacesTheFolderAndRemovesWhatAKilledExportLeft()
+    {
+        string stale = Path.Combine(run.Run, ".model.tmp-killed");
+        Directory.CreateDirectory(stale);
+        File.WriteAllText(Path.Combine(stale, "model.safetensors"), "half");
+        var (exit, _, error) = CliRunner.Run("export", "--run", run.Run, "--data", run.Data, "--tokenizer", TestPaths.Tokenizer);
+        Assert.True(exit == 0, error);
+        Assert.Equal(["checkpoint.bin", "model"],
+            Directory.GetFileSystemEntries(run.Run).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.True(File.Exists(Path.Combine(run.ModelFolder, "model.safetensors")));
+    }
 }

@@ -43,6 +43,8 @@ internal static class HuggingFaceExporter
         try
         {
             Directory.CreateDirectory(parent);
+            foreach (string stale in Directory.GetDirectories(parent, $".{Path.GetFileName(full)}.tmp-*"))
+                Directory.Delete(stale, recursive: true); // left by an export that was killed
             Directory.CreateDirectory(temp);
             SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), model.state_dict(), dtype);
             WriteJson(Path.Combine(temp, "config.json"), ConfigJson(model.Config, dtype));

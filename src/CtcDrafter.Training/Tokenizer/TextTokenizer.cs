@@ -39,7 +39,7 @@ internal sealed class TextTokenizer
                 throw new TrainingInputException($"{path}: expected <unk>=0, <s>=1, </s>=2");
             return new TextTokenizer(tokenizer, System.IO.Path.GetFullPath(path));
         }
-        catch (Exception e) when (e is not TrainingInputException and not IOException)
+        catch (Exception e) when (e is not TrainingInputException)
         {
             throw new TrainingInputException($"{path}: not a SentencePiece model ({e.Message})", e);
         }
