@@ -111,4 +111,16 @@ public class ExportTests(CliFixture run) : IClassFixture<CliFixture>
             Directory.GetFileSystemEntries(run.Run).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.True(File.Exists(Path.Combine(run.ModelFolder, "model.safetensors")));
     }
+
+    [Fact]
+    public void ExportedFolderLoadsBackWithTheRoundedWeights()
+    {
+        var (_, corpus) = TinyRun.Corpus(run["data-for-load"]);
+        using var trainer = Pretrainer.Resume(run.Run, corpus, []);
+        using var loaded = HuggingFaceLoader.Load(run.ModelFolder);
+        Assert.Equal(trainer.Model.Config, loaded.Config);
+        var original = trainer.Model.state_dict();
+        foreach (var (name, tensor) in loaded.state_dict())
+            Assert.True(tensor.eq(original[name].to(bfloat16).to(float32)).all().item<bool>(), name);
+    }
 }
