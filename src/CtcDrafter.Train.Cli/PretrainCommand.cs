@@ -46,6 +46,8 @@ internal static class PretrainCommand
                 ?? Path.Combine("out", "runs", Path.GetFileNameWithoutExtension(configFile!));
             var config = configFile is null ? null : PretrainConfig.Load(configFile, sets);
 
+            if (resumeFolder is not null && !File.Exists(Checkpoint.PathIn(run)))
+                throw new TrainingInputException($"no checkpoint to resume from: {Checkpoint.PathIn(run)} not found");
             ExportCommand.SetThreads(parse.GetValue(threads));
             EnsureWritable(run);
             if (config is not null && File.Exists(Checkpoint.PathIn(run)))

@@ -77,9 +77,12 @@ public class BadInputTests(CliFixture run) : IClassFixture<CliFixture>
     }
 
     [Fact]
-    public void NoCheckpointToResume() =>
+    public void NoCheckpointToResume()
+    {
         AssertBadInput(CliRunner.Run("pretrain", "--resume", run["empty-run"], "--data", run.Data, "--tokenizer", TestPaths.Tokenizer),
             "no checkpoint to resume from");
+        Assert.False(Directory.Exists(run["empty-run"]));
+    }
 
     [Fact]
     public void ExportToAnUnwritablePlaceLeavesNothing()
