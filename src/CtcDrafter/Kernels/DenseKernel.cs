@@ -64,7 +64,7 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
         for (; c <= cols - 8; c += 8)
         {
             nint o = c * TRow.ElementSize;
-            Sse.Prefetch0(next + 2 * o);
+            Sse.Prefetch1(next + 2 * o);
             Vector256<float> w0 = TRow.Load8(p0 + o);
             Vector256<float> w1 = TRow.Load8(p1 + o);
             Vector256<float> xv = Vector256.Load(x0 + c);
@@ -105,7 +105,7 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
         for (; c <= cols - 8; c += 8)
         {
             nint o = c * TRow.ElementSize;
-            Sse.Prefetch0(next + 2 * o);
+            Sse.Prefetch1(next + 2 * o);
             Vector256<float> w0 = TRow.Load8(p0 + o);
             Vector256<float> w1 = TRow.Load8(p1 + o);
             Vector256<float> xa = Vector256.Load(x0 + c);

@@ -169,8 +169,8 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
             for (nint b = 0; b < _blocks; b++)
             {
-                Sse.Prefetch0(nextQ + 2 * b * BlockSize);
-                Sse.Prefetch0(nextS + 2 * b);
+                Sse.Prefetch1(nextQ + 2 * b * BlockSize);
+                Sse.Prefetch1(nextS + 2 * b);
                 Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
                 for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
                 {
@@ -204,8 +204,8 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
             for (nint b = 0; b < _blocks; b++)
             {
-                Sse.Prefetch0(nextQ + 2 * b * BlockSize);
-                Sse.Prefetch0(nextS + 2 * b);
+                Sse.Prefetch1(nextQ + 2 * b * BlockSize);
+                Sse.Prefetch1(nextS + 2 * b);
                 Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
                 for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
                 {
