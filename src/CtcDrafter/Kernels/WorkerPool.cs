@@ -152,13 +152,15 @@ internal sealed unsafe class WorkerPool : IDisposable
 
     int WaitForGeneration(int seen)
     {
+        // SpinOnce soon starts yielding, so that a thread of ours (or anyone's) waiting for this core gets it.
         long spinUntil = Stopwatch.GetTimestamp() + (long)(SpinTime.TotalSeconds * Stopwatch.Frequency);
+        var spin = new SpinWait();
         while (true)
         {
             int g = Volatile.Read(ref _generation);
             if (g != seen) return g;
             if (Stopwatch.GetTimestamp() > spinUntil) break;
-            Thread.SpinWait(20);
+            spin.SpinOnce(sleep1Threshold: -1);
         }
 
         // _sleepers and _generation are each written with a full fence before the other is read, so either the
