@@ -25,7 +25,7 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
     public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride, p2 = w + r2 * _stride, p3 = w + r3 * _stride;
-        byte* next = p3 + _stride;
+        byte* next = p3 + _stride; // the next 4 rows, prefetched at the pace these 4 are read
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         nint c = 0;
         for (; c <= cols - 8; c += 8)
@@ -57,14 +57,14 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
     public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
-        byte* next = p1 + _stride;
+        byte* next = p1 + _stride; // the next 2 rows, prefetched at the pace these 2 are read
         Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
         nint c = 0;
         for (; c <= cols - 8; c += 8)
         {
             nint o = c * TRow.ElementSize;
-            Sse.Prefetch0(next + 2 * o);
+            Sse.Prefetch1(next + 2 * o);
             Vector256<float> w0 = TRow.Load8(p0 + o);
             Vector256<float> w1 = TRow.Load8(p1 + o);
             Vector256<float> xv = Vector256.Load(x0 + c);
@@ -99,13 +99,13 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
     public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
-        byte* next = p1 + _stride;
+        byte* next = p1 + _stride; // the next 2 rows, prefetched at the pace these 2 are read
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
         nint c = 0;
         for (; c <= cols - 8; c += 8)
         {
             nint o = c * TRow.ElementSize;
-            Sse.Prefetch0(next + 2 * o);
+            Sse.Prefetch1(next + 2 * o);
             Vector256<float> w0 = TRow.Load8(p0 + o);
             Vector256<float> w1 = TRow.Load8(p1 + o);
             Vector256<float> xa = Vector256.Load(x0 + c);

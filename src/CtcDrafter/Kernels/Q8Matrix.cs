@@ -139,7 +139,7 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols, q2 = q + (nint)r2 * cols, q3 = q + (nint)r3 * cols;
             float* s0 = scales + (nint)r0 * _blocks, s1 = scales + (nint)r1 * _blocks;
             float* s2 = scales + (nint)r2 * _blocks, s3 = scales + (nint)r3 * _blocks;
-            sbyte* nextQ = q3 + cols;
+            sbyte* nextQ = q3 + cols; // the next 4 rows and their scales, prefetched at the pace these 4 are read
             float* nextS = s3 + _blocks;
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (nint b = 0; b < _blocks; b++)
@@ -163,14 +163,14 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
         {
             sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols;
             float* sc0 = scales + (nint)r0 * _blocks, sc1 = scales + (nint)r1 * _blocks;
-            sbyte* nextQ = q1 + cols;
+            sbyte* nextQ = q1 + cols; // the next 2 rows and their scales, prefetched at the pace these 2 are read
             float* nextS = sc1 + _blocks;
             Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
             Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
             for (nint b = 0; b < _blocks; b++)
             {
-                Sse.Prefetch0(nextQ + 2 * b * BlockSize);
-                Sse.Prefetch0(nextS + 2 * b);
+                Sse.Prefetch1(nextQ + 2 * b * BlockSize);
+                Sse.Prefetch1(nextS + 2 * b);
                 Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
                 for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
                 {
@@ -199,13 +199,13 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
         {
             sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols;
             float* sc0 = scales + (nint)r0 * _blocks, sc1 = scales + (nint)r1 * _blocks;
-            sbyte* nextQ = q1 + cols;
+            sbyte* nextQ = q1 + cols; // the next 2 rows and their scales, prefetched at the pace these 2 are read
             float* nextS = sc1 + _blocks;
             Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
             for (nint b = 0; b < _blocks; b++)
             {
-                Sse.Prefetch0(nextQ + 2 * b * BlockSize);
-                Sse.Prefetch0(nextS + 2 * b);
+                Sse.Prefetch1(nextQ + 2 * b * BlockSize);
+                Sse.Prefetch1(nextS + 2 * b);
                 Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
                 for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
                 {

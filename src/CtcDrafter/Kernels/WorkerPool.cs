@@ -69,7 +69,8 @@ internal sealed unsafe class WorkerPool : IDisposable
     /// <summary>
     /// Runs body.Run over [0, count) split into at most <see cref="Threads"/> contiguous chunks whose boundaries
     /// are multiples of <paramref name="grain"/>; the calling thread runs the first chunk. The first exception
-    /// thrown by a chunk is rethrown here after every chunk has ended. A call from inside a body runs inline.
+    /// thrown by a chunk is rethrown here after every chunk has ended. A call from inside a body runs inline, and a
+    /// call on a disposed pool runs on <see cref="Shared"/> (inline if that is the disposed one).
     /// </summary>
     public void For<TBody>(int count, int grain, ref TBody body) where TBody : struct, IChunkBody
     {
@@ -82,10 +83,17 @@ internal sealed unsafe class WorkerPool : IDisposable
             body.Run(0, count);
             return;
         }
+        if (TryDispatch(count, grain, parts, ref body)) return;
+        WorkerPool current = Shared;
+        if (current != this) current.For(count, grain, ref body);
+        else body.Run(0, count);
+    }
 
+    bool TryDispatch<TBody>(int count, int grain, int parts, ref TBody body) where TBody : struct, IChunkBody
+    {
         lock (s_dispatch)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_disposed) return false;
             Slot<TBody>.Body = body;
             _run = &Slot<TBody>.Run;
             _count = count;
@@ -108,6 +116,7 @@ internal sealed unsafe class WorkerPool : IDisposable
             Exception? error = _error;
             _error = null;
             if (error != null) ExceptionDispatchInfo.Throw(error);
+            return true;
         }
     }
 
@@ -143,13 +152,15 @@ internal sealed unsafe class WorkerPool : IDisposable
 
     int WaitForGeneration(int seen)
     {
+        // SpinOnce soon starts yielding, so that a thread of ours (or anyone's) waiting for this core gets it.
         long spinUntil = Stopwatch.GetTimestamp() + (long)(SpinTime.TotalSeconds * Stopwatch.Frequency);
+        var spin = new SpinWait();
         while (true)
         {
             int g = Volatile.Read(ref _generation);
             if (g != seen) return g;
             if (Stopwatch.GetTimestamp() > spinUntil) break;
-            Thread.SpinWait(20);
+            spin.SpinOnce(sleep1Threshold: -1);
         }
 
         // _sleepers and _generation are each written with a full fence before the other is read, so either the
@@ -163,7 +174,7 @@ internal sealed unsafe class WorkerPool : IDisposable
         return Volatile.Read(ref _generation);
     }
 
-    /// <summary>Ends the worker threads (after the call in flight, if any).</summary>
+    /// <summary>Ends the worker threads (after the call in flight, if any); later calls run on <see cref="Shared"/>.</summary>
     public void Dispose()
     {
         lock (s_dispatch)

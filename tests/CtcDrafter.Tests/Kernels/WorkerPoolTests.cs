@@ -96,4 +96,34 @@ public class WorkerPoolTests
         Assert.All(body.Hits, h => Assert.Equal(2, h));
         Assert.True(spin < TimeSpan.FromMilliseconds(20));
     }
+
+    [Fact]
+    public void ConfigureReplacesTheSharedPool()
+    {
+        try
+        {
+            foreach (int threads in new[] { 1, 3 })
+            {
+                WorkerPool.Configure(threads);
+                Assert.Equal(threads, WorkerPool.Shared.Threads);
+                var body = new CountBody { Hits = new int[50], Grain = 1, Count = 50 };
+                WorkerPool.Shared.For(50, 1, ref body);
+                Assert.All(body.Hits, h => Assert.Equal(1, h));
+            }
+        }
+        finally
+        {
+            WorkerPool.Configure(Environment.ProcessorCount);
+        }
+    }
+
+    [Fact]
+    public void ADisposedPoolStillRunsEveryIndex()
+    {
+        var pool = new WorkerPool(2);
+        pool.Dispose();
+        var body = new CountBody { Hits = new int[100], Grain = 1, Count = 100 };
+        pool.For(100, 1, ref body);
+        Assert.All(body.Hits, h => Assert.Equal(1, h));
+    }
 }
