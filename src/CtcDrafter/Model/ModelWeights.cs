@@ -78,7 +78,10 @@ internal sealed class ModelWeights : IDisposable
         RawTensor t = _store.Get(name, rows, cols);
         // Q8 blocks are 32 weights of one row; a row length that is not a multiple of 32 stays in F32.
         WeightFormat fmt = Format == WeightFormat.Q8 && cols % 32 != 0 ? WeightFormat.F32 : Format;
-        return WeightMatrix.Create(t, fmt);
+        WeightMatrix m = WeightMatrix.Create(t, fmt);
+        bool view = (fmt, t.DType) is (WeightFormat.F32, TensorDType.F32) or (WeightFormat.BF16, TensorDType.BF16);
+        if (!view) _store.Release(name);
+        return m;
     }
 
     IEnumerable<WeightMatrix> AllMatrices =>

@@ -92,6 +92,24 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
         }
     }
 
+    /// <summary>
+    /// Tells the kernel the pages of a tensor that was converted into owned memory are no longer needed, so that
+    /// the mapping does not keep a second copy of the weights resident (Linux; elsewhere a no-op). Pages shared
+    /// with a neighbouring tensor are read back from the page cache if that tensor is used.
+    /// </summary>
+    public void Release(in RawTensor t)
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        const long page = 4096;
+        long start = ((long)t.Data + page - 1) / page * page, end = ((long)t.Data + t.ByteLength) / page * page;
+        if (end > start) _ = Madvise((nint)start, (nuint)(end - start), MadvDontNeed);
+    }
+
+    const int MadvDontNeed = 4;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise")]
+    static extern int Madvise(nint address, nuint length, int advice);
+
     public void Dispose()
     {
         if (_base != null) _view.SafeMemoryMappedViewHandle.ReleasePointer();

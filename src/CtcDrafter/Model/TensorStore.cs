@@ -9,7 +9,7 @@ namespace CtcDrafter.Model;
 internal sealed class TensorStore : IDisposable
 {
     readonly List<SafeTensorsFile> _files = [];
-    readonly Dictionary<string, (RawTensor Tensor, string File)> _byName = new(StringComparer.Ordinal);
+    readonly Dictionary<string, (RawTensor Tensor, SafeTensorsFile File)> _byName = new(StringComparer.Ordinal);
 
     public string Folder { get; }
 
@@ -37,8 +37,8 @@ internal sealed class TensorStore : IDisposable
             var f = new SafeTensorsFile(shard);
             _files.Add(f);
             foreach (var (name, t) in f.Tensors)
-                if (!_byName.TryAdd(name, (t, shard)))
-                    throw new ModelFormatException(shard, $"tensor '{name}' also appears in {_byName[name].File}");
+                if (!_byName.TryAdd(name, (t, f)))
+                    throw new ModelFormatException(shard, $"tensor '{name}' also appears in {_byName[name].File.Path}");
         }
     }
 
@@ -66,7 +66,7 @@ internal sealed class TensorStore : IDisposable
         if (!_byName.TryGetValue(name, out var e))
             throw new ModelFormatException(Folder, $"tensor '{name}' is missing from the model files");
         if (!e.Tensor.Shape.SequenceEqual(shape))
-            throw new ModelFormatException(e.File, $"tensor '{name}' has shape [{string.Join(", ", e.Tensor.Shape)}], expected [{string.Join(", ", shape)}] from config.json");
+            throw new ModelFormatException(e.File.Path, $"tensor '{name}' has shape [{string.Join(", ", e.Tensor.Shape)}], expected [{string.Join(", ", shape)}] from config.json");
         return e.Tensor;
     }
 
@@ -77,6 +77,12 @@ internal sealed class TensorStore : IDisposable
         var v = new float[length];
         Kernels.Conversions.ReadF32(t, 0, v);
         return v;
+    }
+
+    /// <summary>Drops the resident pages of a tensor that has been converted (see <see cref="SafeTensorsFile.Release"/>).</summary>
+    public void Release(string name)
+    {
+        if (_byName.TryGetValue(name, out var e)) e.File.Release(e.Tensor);
     }
 
     public long TotalBytes => _byName.Values.Sum(e => e.Tensor.ByteLength);
