@@ -1,9 +1,12 @@
 using CtcDrafter.Training.Data;
-using Microsoft.ML.Tokenizers;
 
 namespace CtcDrafter.Training.Tokenizer;
 
-/// <summary>The project's SentencePiece tokenizer (BPE with byte fallback, <c>&lt;unk&gt;</c>=0, BOS=1, EOS=2).</summary>
+/// <summary>
+/// The project's SentencePiece tokenizer (BPE with byte fallback, <c>&lt;unk&gt;</c>=0, BOS=1, EOS=2) as the training
+/// code uses it: the engine's exact tokenizer (<see cref="Text.TextTokenizer"/>) with training-input errors and the
+/// encoding of corpus documents.
+/// </summary>
 internal sealed class TextTokenizer
 {
     public const int UnkId = 0;
@@ -13,41 +16,41 @@ internal sealed class TextTokenizer
     /// <summary>The default location of the committed tokenizer, relative to the repository root.</summary>
     public static readonly string DefaultPath = System.IO.Path.Combine("models", "tokenizer", "tokenizer.model");
 
-    readonly LlamaTokenizer _tokenizer;
-
-    TextTokenizer(LlamaTokenizer tokenizer, string path)
+    TextTokenizer(Text.TextTokenizer engine, string path)
     {
-        _tokenizer = tokenizer;
+        Engine = engine;
         Path = path;
     }
+
+    /// <summary>The engine's tokenizer this wraps.</summary>
+    public Text.TextTokenizer Engine { get; }
 
     /// <summary>The file it was loaded from.</summary>
     public string Path { get; }
 
-    public int VocabSize => _tokenizer.Vocabulary.Count;
+    public int VocabSize => Engine.VocabSize;
 
     public static TextTokenizer Load(string path)
     {
         if (!File.Exists(path))
             throw new TrainingInputException(
                 $"tokenizer not found: {System.IO.Path.GetFullPath(path)} (pass --tokenizer, or build one with `ctcdrafter-train tokenizer`)");
+        Text.TextTokenizer engine;
         try
         {
-            using var stream = File.OpenRead(path);
-            var tokenizer = LlamaTokenizer.Create(stream, addBeginOfSentence: false, addEndOfSentence: false);
-            if (tokenizer.BeginningOfSentenceId != BosId || tokenizer.EndOfSentenceId != EosId || tokenizer.UnknownId != UnkId)
-                throw new TrainingInputException($"{path}: expected <unk>=0, <s>=1, </s>=2");
-            return new TextTokenizer(tokenizer, System.IO.Path.GetFullPath(path));
+            engine = Text.TextTokenizer.Load(path);
         }
-        catch (Exception e) when (e is not TrainingInputException)
+        catch (Exception e) when (e is FormatException or NotSupportedException or IOException or InvalidDataException)
         {
             throw new TrainingInputException($"{path}: not a SentencePiece model ({e.Message})", e);
         }
+        if (engine.BosId != BosId || engine.EosId != EosId)
+            throw new TrainingInputException($"{path}: expected <s>=1 and </s>=2 (found {engine.BosId} and {engine.EosId})");
+        return new TextTokenizer(engine, System.IO.Path.GetFullPath(path));
     }
 
     /// <summary>Token ids of a text, with SentencePiece's dummy prefix and without BOS/EOS.</summary>
-    public IReadOnlyList<int> Encode(string text) =>
-        text.Length == 0 ? [] : _tokenizer.EncodeToIds(text, addBeginningOfSentence: false, addEndOfSentence: false);
+    public IReadOnlyList<int> Encode(string text) => text.Length == 0 ? [] : Engine.Encode(text, addBos: false);
 
     /// <summary>
     /// BOS, then the text with every <c>&lt;/s&gt;</c> replaced by the EOS id (the pieces between are encoded
@@ -67,5 +70,5 @@ internal sealed class TextTokenizer
         return ids;
     }
 
-    public string Decode(IEnumerable<int> ids) => _tokenizer.Decode(ids, considerSpecialTokens: false) ?? "";
+    public string Decode(IEnumerable<int> ids) => Engine.Decode(ids);
 }
