@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using CtcDrafter.Kernels;
 using CtcDrafter.Training.Export;
 using CtcDrafter.Training.Pretraining;
 using static TorchSharp.torch;
@@ -75,17 +76,17 @@ public class ExportTests(CliFixture run) : IClassFixture<CliFixture>
         long start = 8 + headerLength + entry.GetProperty("data_offsets")[0].GetInt64();
         var expected = weight.contiguous().data<float>().ToArray();
         for (int i = 0; i < expected.Length; i++)
-            Assert.Equal(SafeTensorsWriter.ToBFloat16(expected[i]), BitConverter.ToUInt16(file, (int)start + 2 * i));
+            Assert.Equal(Conversions.F32ToBf16(expected[i]), BitConverter.ToUInt16(file, (int)start + 2 * i));
     }
 
     [Fact]
     public void BFloat16RoundsToNearestEven()
     {
-        Assert.Equal(0x3F80, SafeTensorsWriter.ToBFloat16(1.0f));
-        Assert.Equal(0x3F80, SafeTensorsWriter.ToBFloat16(BitConverter.UInt32BitsToSingle(0x3F808000))); // tie, even below
-        Assert.Equal(0x3F82, SafeTensorsWriter.ToBFloat16(BitConverter.UInt32BitsToSingle(0x3F818000))); // tie, even above
-        Assert.Equal(0x3F81, SafeTensorsWriter.ToBFloat16(BitConverter.UInt32BitsToSingle(0x3F808001)));
-        Assert.Equal(0xC000, SafeTensorsWriter.ToBFloat16(-2.0f));
+        Assert.Equal(0x3F80, Conversions.F32ToBf16(1.0f));
+        Assert.Equal(0x3F80, Conversions.F32ToBf16(BitConverter.UInt32BitsToSingle(0x3F808000))); // tie, even below
+        Assert.Equal(0x3F82, Conversions.F32ToBf16(BitConverter.UInt32BitsToSingle(0x3F818000))); // tie, even above
+        Assert.Equal(0x3F81, Conversions.F32ToBf16(BitConverter.UInt32BitsToSingle(0x3F808001)));
+        Assert.Equal(0xC000, Conversions.F32ToBf16(-2.0f));
     }
 
     [Fact]

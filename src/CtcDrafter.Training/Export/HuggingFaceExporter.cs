@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CtcDrafter.Model;
 using CtcDrafter.Training.Data;
 using CtcDrafter.Training.Model;
 using CtcDrafter.Training.Pretraining;
@@ -46,7 +47,7 @@ internal static class HuggingFaceExporter
             foreach (string stale in Directory.GetDirectories(parent, $".{Path.GetFileName(full)}.tmp-*"))
                 Directory.Delete(stale, recursive: true); // left by an export that was killed
             Directory.CreateDirectory(temp);
-            SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), model.state_dict(), dtype);
+            SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), TensorEntries.From(model.state_dict(), dtype), TensorEntries.Metadata);
             WriteJson(Path.Combine(temp, "config.json"), ConfigJson(model.Config, dtype));
             File.Copy(tokenizer.Path, Path.Combine(temp, "tokenizer.model"));
             WriteJson(Path.Combine(temp, "tokenizer_config.json"), TokenizerConfigJson(model.Config));
