@@ -41,11 +41,9 @@ internal static partial class CorpusReader
 
     static IEnumerable<CorpusDocument> ReadTinyStories(string folder)
     {
-        // Each file separates its stories differently: <|endoftext|>; a single newline (paragraphs inside a story
-        // are separated by blank lines); blank lines only, for stories and paragraphs alike, where a paragraph
+        // tinystories_valid_head_yuninxia.txt separates stories and paragraphs alike by blank lines: a paragraph
         // opening with "Once " starts a new story (most TinyStories stories do, the rest stay with the one before).
-        var stories = ReadText(Path.Combine(folder, "tinystories_10k_minesoptml.txt")).Split("<|endoftext|>")
-            .Concat(SingleNewline().Split(ReadText(Path.Combine(folder, "tinystories_train_head_smallgpt.txt"))))
+        var stories = TrainStories(folder)
             .Concat(GroupStories(BlankLines().Split(ReadText(Path.Combine(folder, "tinystories_valid_head_yuninxia.txt")))));
         foreach (string story in stories)
         {
@@ -53,6 +51,15 @@ internal static partial class CorpusReader
             if (text.Length > 0) yield return new CorpusDocument(TinyStories, text, AppendEos: true);
         }
     }
+
+    /// <summary>
+    /// The stories of the two TinyStories train files (not the valid file, which the benchmark uses), untrimmed:
+    /// one separates them by <c>&lt;|endoftext|&gt;</c>, the other by single newlines (paragraphs inside a story are
+    /// separated by blank lines).
+    /// </summary>
+    internal static IEnumerable<string> TrainStories(string folder) =>
+        ReadText(Path.Combine(folder, "tinystories_10k_minesoptml.txt")).Split("<|endoftext|>")
+            .Concat(SingleNewline().Split(ReadText(Path.Combine(folder, "tinystories_train_head_smallgpt.txt"))));
 
     static IEnumerable<string> GroupStories(IEnumerable<string> paragraphs)
     {
@@ -86,20 +93,23 @@ internal static partial class CorpusReader
     static IEnumerable<CorpusDocument> ReadGuanaco(string path)
     {
         foreach (var (line, row) in ReadJsonLines(path))
+            yield return new CorpusDocument(Guanaco, VicunaTemplate.Render(Llama2Turns(GetString(row, "text", path, line), path, line)), AppendEos: false);
+    }
+
+    /// <summary>The (question, answer) turns of a Llama-2 chat text <c>&lt;s&gt;[INST] q [/INST] a &lt;/s&gt;...</c>.</summary>
+    internal static List<(string User, string? Assistant)> Llama2Turns(string chat, string path, int line)
+    {
+        var turns = new List<(string, string?)>();
+        int consumed = 0;
+        foreach (Match m in Llama2Turn().Matches(chat))
         {
-            string chat = GetString(row, "text", path, line);
-            var turns = new List<(string, string?)>();
-            int consumed = 0;
-            foreach (Match m in Llama2Turn().Matches(chat))
-            {
-                if (m.Index != consumed) break;
-                turns.Add((m.Groups[1].Value, m.Groups[2].Value));
-                consumed = m.Index + m.Length;
-            }
-            if (turns.Count == 0 || consumed != chat.Length)
-                throw new TrainingInputException($"{path}:{line}: not a Llama-2 chat text (<s>[INST] q [/INST] a </s>...)");
-            yield return new CorpusDocument(Guanaco, VicunaTemplate.Render(turns), AppendEos: false);
+            if (m.Index != consumed) break;
+            turns.Add((m.Groups[1].Value, m.Groups[2].Value));
+            consumed = m.Index + m.Length;
         }
+        if (turns.Count == 0 || consumed != chat.Length)
+            throw new TrainingInputException($"{path}:{line}: not a Llama-2 chat text (<s>[INST] q [/INST] a </s>...)");
+        return turns;
     }
 
     static IEnumerable<CorpusDocument> ReadShakespeare(string path)
@@ -120,13 +130,13 @@ internal static partial class CorpusReader
         if (chunk.Length > 0) yield return new CorpusDocument(Shakespeare, chunk.ToString(), AppendEos: true);
     }
 
-    static string ReadText(string path)
+    internal static string ReadText(string path)
     {
         if (!File.Exists(path)) throw new TrainingInputException($"corpus file not found: {path}");
         return File.ReadAllText(path, Encoding.UTF8).ReplaceLineEndings("\n");
     }
 
-    static IEnumerable<(int Line, JsonElement Row)> ReadJsonLines(string path)
+    internal static IEnumerable<(int Line, JsonElement Row)> ReadJsonLines(string path)
     {
         if (!File.Exists(path)) throw new TrainingInputException($"corpus file not found: {path}");
         int number = 0;
@@ -148,7 +158,7 @@ internal static partial class CorpusReader
         }
     }
 
-    static string GetString(JsonElement row, string name, string path, int line) =>
+    internal static string GetString(JsonElement row, string name, string path, int line) =>
         row.ValueKind == JsonValueKind.Object && row.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
             ? value.GetString()!
             : throw new TrainingInputException($"{path}:{line}: missing string field \"{name}\"");

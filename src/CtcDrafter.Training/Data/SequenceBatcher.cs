@@ -56,24 +56,7 @@ internal sealed class SequenceBatcher(int[] stream, int seqLen, int batchSize, l
 
     int[] Order(int epoch)
     {
-        if (epoch == _cachedEpoch) return _order;
-        // Fisher-Yates with SplitMix64: stable across .NET versions, unlike System.Random's seeded sequences.
-        var order = Enumerable.Range(0, (int)SequencesPerEpoch).ToArray();
-        ulong state = (ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)epoch;
-        for (int i = order.Length - 1; i > 0; i--)
-        {
-            int k = (int)(SplitMix64(ref state) % (ulong)(i + 1));
-            (order[i], order[k]) = (order[k], order[i]);
-        }
-        _cachedEpoch = epoch;
-        return _order = order;
-    }
-
-    static ulong SplitMix64(ref ulong state)
-    {
-        ulong z = state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
+        if (epoch != _cachedEpoch) (_order, _cachedEpoch) = (SeededPermutation.Of((int)SequencesPerEpoch, seed, epoch), epoch);
+        return _order;
     }
 }

@@ -1,14 +1,13 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using CtcDrafter.Training.Model;
 using TorchSharp;
 
 namespace CtcDrafter.Training.Pretraining;
 
 /// <summary>
-/// A run's checkpoint, one file: magic, payload length, payload (state JSON, model weights, optimizer state) and a
-/// SHA-256 of the payload. It is written to a temporary file and renamed over the old one, so a run killed at any
+/// A run's checkpoint (pretraining or draft training), one file: magic, payload length, payload (state JSON, module
+/// weights, optimizer state) and a SHA-256 of the payload. It is written to a temporary file and renamed over the old one, so a run killed at any
 /// moment leaves either the previous or the new checkpoint, and a truncated or damaged file is recognised.
 /// </summary>
 internal static class Checkpoint
@@ -18,7 +17,7 @@ internal static class Checkpoint
 
     public static string PathIn(string runFolder) => Path.Combine(runFolder, FileName);
 
-    public static void Save(string runFolder, TrainingState state, LlamaForCausalLM model, torch.optim.Optimizer optimizer)
+    public static void Save<TState>(string runFolder, TState state, torch.nn.Module model, torch.optim.Optimizer optimizer)
     {
         var payload = new MemoryStream();
         using (var writer = new BinaryWriter(payload, Encoding.UTF8, leaveOpen: true))
@@ -51,7 +50,7 @@ internal static class Checkpoint
     }
 
     /// <summary>Reads the state of a checkpoint; <see cref="LoadTensors"/> then fills a model and an optimizer.</summary>
-    public static (TrainingState State, byte[] Payload, int TensorsOffset) Read(string runFolder)
+    public static (TState State, byte[] Payload, int TensorsOffset) Read<TState>(string runFolder) where TState : class
     {
         string path = PathIn(runFolder);
         if (!File.Exists(path)) throw new TrainingInputException($"no checkpoint to resume from: {path} not found");
@@ -67,10 +66,10 @@ internal static class Checkpoint
             throw new TrainingInputException($"corrupt checkpoint {path}: checksum mismatch");
 
         using var reader = new BinaryReader(new MemoryStream(payload), Encoding.UTF8);
-        TrainingState? state;
+        TState? state;
         try
         {
-            state = JsonSerializer.Deserialize<TrainingState>(reader.ReadString(), PretrainConfig.Json);
+            state = JsonSerializer.Deserialize<TState>(reader.ReadString(), PretrainConfig.Json);
         }
         catch (Exception e) when (e is JsonException or EndOfStreamException)
         {
@@ -80,7 +79,7 @@ internal static class Checkpoint
         return (state, payload, (int)reader.BaseStream.Position);
     }
 
-    public static void LoadTensors(byte[] payload, int offset, LlamaForCausalLM model, torch.optim.Optimizer optimizer)
+    public static void LoadTensors(byte[] payload, int offset, torch.nn.Module model, torch.optim.Optimizer optimizer)
     {
         using var reader = new BinaryReader(new MemoryStream(payload, offset, payload.Length - offset), Encoding.UTF8);
         model.load(reader, strict: true);

@@ -1,14 +1,19 @@
 namespace CtcDrafter.Training.Pretraining;
 
-/// <summary>Linear warm-up to the peak rate, then cosine decay to the minimum rate at the last step.</summary>
+/// <summary>Linear warm-up to the peak rate, then cosine or linear decay to the minimum rate at the last step.</summary>
 internal static class LearningRateSchedule
 {
+    /// <summary>Pretraining's schedule: cosine decay.</summary>
+    public static double At(long step, long totalSteps, PretrainConfig config) =>
+        At(step, totalSteps, config.WarmupSteps, config.LearningRate, config.MinLearningRate, cosine: true);
+
     /// <summary>The rate for optimizer step <paramref name="step"/> (0-based) of <paramref name="totalSteps"/>.</summary>
-    public static double At(long step, long totalSteps, PretrainConfig config)
+    public static double At(long step, long totalSteps, long warmupSteps, double peak, double minimum, bool cosine)
     {
-        if (step < config.WarmupSteps) return config.LearningRate * (step + 1) / config.WarmupSteps;
-        long decaySteps = Math.Max(1, totalSteps - config.WarmupSteps);
-        double progress = Math.Clamp((double)(step - config.WarmupSteps) / decaySteps, 0, 1);
-        return config.MinLearningRate + 0.5 * (config.LearningRate - config.MinLearningRate) * (1 + Math.Cos(Math.PI * progress));
+        if (step < warmupSteps) return peak * (step + 1) / warmupSteps;
+        long decaySteps = Math.Max(1, totalSteps - warmupSteps);
+        double progress = Math.Clamp((double)(step - warmupSteps) / decaySteps, 0, 1);
+        double fraction = cosine ? 0.5 * (1 + Math.Cos(Math.PI * progress)) : 1 - progress;
+        return minimum + (peak - minimum) * fraction;
     }
 }

@@ -60,7 +60,7 @@ internal sealed class Pretrainer : IDisposable
     /// <summary>Continues the run in <paramref name="runFolder"/> from its checkpoint; overrides may change its length.</summary>
     public static Pretrainer Resume(string runFolder, TokenCorpus corpus, IReadOnlyList<string> overrides)
     {
-        var (state, payload, offset) = Checkpoint.Read(runFolder);
+        var (state, payload, offset) = Checkpoint.Read<TrainingState>(runFolder);
         if (state.CorpusFingerprint != corpus.Fingerprint())
             throw new TrainingInputException(
                 $"{Checkpoint.PathIn(runFolder)}: the corpus or tokenizer differs from the one this run was trained on");
