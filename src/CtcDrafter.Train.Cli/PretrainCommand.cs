@@ -62,23 +62,8 @@ internal static class PretrainCommand
                 $"step {trainer.State.Step} of {trainer.State.TotalSteps}, {trainer.SequencesPerEpoch:N0} sequences per epoch, " +
                 $"{torch.get_num_threads()} threads");
 
-            using var stop = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                e.Cancel = true;
-                stop.Cancel();
-                Console.Error.WriteLine("stopping after this step (checkpoint follows)...");
-            };
-            Console.CancelKeyPress += onCancel;
-            bool finished;
-            try
-            {
-                finished = TrainingProgress.Run(trainer, stop.Token);
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
+            bool finished = TrainCli.UntilCancelled(stop => TrainingProgress.Run(trainer.State.Step, trainer.State.TotalSteps,
+                trainer.State.Config.LogInterval, report => trainer.Run(report, stop)));
             if (!finished)
             {
                 Console.WriteLine($"stopped at step {trainer.State.Step}; continue with --resume {run}");

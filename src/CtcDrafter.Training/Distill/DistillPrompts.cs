@@ -1,0 +1,110 @@
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using CtcDrafter.Training.Data;
+
+namespace CtcDrafter.Training.Distill;
+
+/// <summary>
+/// The prompts of self-distillation, from the data folder: ShareGPT first human turns (both files under
+/// prompts/sharegpt), GSM8K train questions with the evaluation prefix, the first user turns of the guanaco
+/// (OpenAssistant) conversations, and the first sentences of TinyStories train stories. MT-bench, GSM8K test and
+/// the TinyStories valid file are evaluation data and are never read here.
+/// </summary>
+internal static partial class DistillPrompts
+{
+    public const string ShareGpt = "sharegpt";
+    public const string Gsm8k = "gsm8k";
+    public const string Guanaco = "guanaco";
+    public const string TinyStories = "tinystories";
+
+    public static readonly string[] Sources = [ShareGpt, Gsm8k, Guanaco, TinyStories];
+
+    static readonly string[] ShareGptFiles =
+        ["ShareGPT_V3_filtered_1000.json", "sg_90k_part1_html_cleaned_lang_first_sampled_sorted.json"];
+
+    /// <summary>Every source's prompts in file order, duplicates removed.</summary>
+    public static Dictionary<string, List<DistillPrompt>> ReadAll(string dataFolder)
+    {
+        if (!Directory.Exists(dataFolder))
+            throw new TrainingInputException(
+                $"data folder not found: {Path.GetFullPath(dataFolder)} (pass --data with the folder that holds prompts/ and corpora/)");
+        string corpora = Path.Combine(dataFolder, "corpora");
+        return new Dictionary<string, List<DistillPrompt>>
+        {
+            [ShareGpt] = Distinct(ShareGpt, true, ShareGptFiles.SelectMany(f => ReadShareGpt(Path.Combine(dataFolder, "prompts", "sharegpt", f)))),
+            [Gsm8k] = Distinct(Gsm8k, true, CorpusReader.ReadJsonLines(Path.Combine(corpora, "gsm8k", "train.jsonl")).Select(r =>
+                VicunaTemplate.Gsm8kInstruction + CorpusReader.GetString(r.Row, "question", Path.Combine(corpora, "gsm8k", "train.jsonl"), r.Line))),
+            [Guanaco] = Distinct(Guanaco, true, ReadGuanaco(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl"))),
+            [TinyStories] = Distinct(TinyStories, false, CorpusReader.TrainStories(Path.Combine(corpora, "tinystories"))
+                .Select(FirstSentence).OfType<string>()),
+        };
+    }
+
+    /// <summary>
+    /// The work plan: up to <paramref name="perSource"/> prompts of each source that <paramref name="fits"/>, each
+    /// source in an order drawn from the seed, interleaved round robin so that a partial run is balanced.
+    /// </summary>
+    public static List<DistillPrompt> Plan(Dictionary<string, List<DistillPrompt>> all, int perSource, long seed, Func<DistillPrompt, bool> fits)
+    {
+        var chosen = Sources.Select((source, s) =>
+        {
+            var prompts = all[source];
+            return SeededPermutation.Of(prompts.Count, seed, s).Select(i => prompts[i]).Where(fits).Take(perSource).ToList();
+        }).ToList();
+        var plan = new List<DistillPrompt>();
+        for (int i = 0; i < perSource; i++)
+            foreach (var list in chosen)
+                if (i < list.Count) plan.Add(list[i]);
+        return plan;
+    }
+
+    static List<DistillPrompt> Distinct(string source, bool chat, IEnumerable<string> texts) =>
+        texts.Select(t => t.Trim()).Where(t => t.Length > 0).Distinct(StringComparer.Ordinal)
+            .Select((text, i) => new DistillPrompt($"{source}-{i}", source, text, chat)).ToList();
+
+    static IEnumerable<string> ReadShareGpt(string path)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(CorpusReader.ReadText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new TrainingInputException($"{path}: not valid JSON ({e.Message})");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Array)
+                throw new TrainingInputException($"{path}: expected a JSON array of conversations");
+            var texts = new List<string>();
+            foreach (var item in document.RootElement.EnumerateArray())
+            {
+                // The first turn, when it is a human's (a few entries are empty or open with "system"/"gpt").
+                if (item.ValueKind == JsonValueKind.Object && item.TryGetProperty("conversations", out var turns)
+                    && turns.ValueKind == JsonValueKind.Array && turns.GetArrayLength() > 0
+                    && turns[0].ValueKind == JsonValueKind.Object
+                    && turns[0].TryGetProperty("from", out var from) && from.ValueKind == JsonValueKind.String && from.GetString() == "human"
+                    && turns[0].TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.String)
+                    texts.Add(value.GetString()!);
+            }
+            return texts;
+        }
+    }
+
+    static IEnumerable<string> ReadGuanaco(string path) =>
+        CorpusReader.ReadJsonLines(path).Select(r => CorpusReader.Llama2Turns(CorpusReader.GetString(r.Row, "text", path, r.Line), path, r.Line)[0].User);
+
+    /// <summary>The first sentence of a story, its whitespace runs made single spaces; null when there is none.</summary>
+    internal static string? FirstSentence(string story)
+    {
+        var m = Sentence().Match(Whitespace().Replace(story.Trim(), " "));
+        return m.Success ? m.Groups[1].Value : null;
+    }
+
+    [GeneratedRegex(@"^(.+?[.!?][""'”]?)(?=\s|$)")]
+    private static partial Regex Sentence();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex Whitespace();
+}
