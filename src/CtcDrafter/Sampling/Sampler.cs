@@ -44,7 +44,7 @@ internal sealed class Sampler
             return;
         }
         TensorPrimitives.Divide(logits, Options.Temperature, probs);
-        TensorPrimitives.SoftMax(probs, probs);
+        Kernels.Activations.Softmax(probs); // TensorPrimitives.SoftMax overflows to NaN for logits above ~88
         if (Options.TopK <= 0 && Options.TopP >= 1f) return;
 
         if (_order.Length != n) _order = new int[n];

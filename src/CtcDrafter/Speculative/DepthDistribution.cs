@@ -1,5 +1,3 @@
-using System.Numerics.Tensors;
-
 namespace CtcDrafter.Speculative;
 
 /// <summary>The k most likely tokens of a draft distribution at one depth, most likely first.</summary>
@@ -8,7 +6,7 @@ public sealed record DepthDistribution(int[] Tokens, float[] Probs)
     /// <summary>Softmax of <paramref name="logits"/> (in place) and its top <paramref name="k"/>.</summary>
     public static DepthDistribution TopK(Span<float> logits, int k)
     {
-        TensorPrimitives.SoftMax(logits, logits);
+        Kernels.Activations.Softmax(logits); // TensorPrimitives.SoftMax overflows to NaN for logits above ~88
         k = Math.Min(k, logits.Length);
         var tokens = new int[k];
         var probs = new float[k];
