@@ -87,8 +87,21 @@ internal sealed class FeatureChainDrafter : IDrafter
     public DraftTree Propose(int root, int maxNodes)
     {
         if (!_hasPending || maxNodes <= 1) return new DraftTree(root);
-        int L = _layer.Cache.Length, H = _hidden, depth = Math.Min(_depth, maxNodes - 1);
-        if (L + depth > _layer.Cache.Capacity) return new DraftTree(root);
+        int depth = Math.Min(_depth, maxNodes - 1);
+        if (_layer.Cache.Length + depth > _layer.Cache.Capacity) return new DraftTree(root);
+        var dists = Chain(root, depth, _topK);
+        if (_blank is null) return TopKTree.Build(root, dists, maxNodes);
+        // Collapsing removes repeats and blanks: fill twice the budget, collapse, keep the best-scoring nodes.
+        return TopKTree.Build(root, dists, 2 * maxNodes).Collapse(_blank).Take(maxNodes);
+    }
+
+    /// <summary>
+    /// The chain's top-<paramref name="topK"/> distributions at depths 1..<paramref name="depth"/> under
+    /// <paramref name="root"/> (a <paramref name="topK"/> of all classes gives the whole distributions, as tests compare them).
+    /// </summary>
+    internal List<DepthDistribution> Chain(int root, int depth, int topK)
+    {
+        int L = _layer.Cache.Length, H = _hidden;
         var dists = new List<DepthDistribution>(depth);
         int token = root;
         ReadOnlySpan<float> feature = _pending;
@@ -100,23 +113,21 @@ internal sealed class FeatureChainDrafter : IDrafter
             _layer.ForwardVectors(_z.AsSpan(0, H), [L + d], [-1], [], []);
             _layer.Cache.Advance(1); // scratch: the chain's later steps attend to it; truncated below
             _layer.Hidden(1).CopyTo(f);
-            DepthDistribution dist = Distribution(f);
+            DepthDistribution dist = Distribution(f, topK);
             dists.Add(dist);
             token = dist.Tokens.First(t => t != _blank); // the chain continues with a real token
             feature = f;
         }
         _layer.Cache.Truncate(L);
-        if (_blank is null) return TopKTree.Build(root, dists, maxNodes);
-        // Collapsing removes repeats and blanks: fill twice the budget, collapse, keep the best-scoring nodes.
-        return TopKTree.Build(root, dists, 2 * maxNodes).Collapse(_blank).Take(maxNodes);
+        return dists;
     }
 
     /// <summary>Draft logits through the base's frozen LM head (plus the blank row), softmax, top-k.</summary>
-    DepthDistribution Distribution(float[] feature)
+    DepthDistribution Distribution(float[] feature, int topK)
     {
         _d.Base.Weights.LmHead.MatMul(feature, _logits, 1);
         int n = _vocab;
         if (_d.BlankRow is not null) _logits[n++] = TensorPrimitives.Dot(_d.BlankRow, feature);
-        return DepthDistribution.TopK(_logits.AsSpan(0, n), _topK);
+        return DepthDistribution.TopK(_logits.AsSpan(0, n), topK);
     }
 }

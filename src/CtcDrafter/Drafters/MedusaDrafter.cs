@@ -28,16 +28,23 @@ internal sealed class MedusaDrafter(DraftModule module, int topK = 8) : IDrafter
     public DraftTree Propose(int root, int maxNodes)
     {
         if (!_hasHidden || maxNodes <= 1) return new DraftTree(root);
-        var dists = new List<DepthDistribution>();
-        for (int k = 0; k < module.Heads.Length && k < maxNodes - 1; k++)
+        return TopKTree.Build(root, Heads(Math.Min(module.Heads.Length, maxNodes - 1), topK), maxNodes);
+    }
+
+    /// <summary>The top-<paramref name="k"/> distributions of the first <paramref name="heads"/> heads (a <paramref name="k"/>
+    /// of the vocabulary size gives the whole distributions, as tests compare them).</summary>
+    internal List<DepthDistribution> Heads(int heads, int k)
+    {
+        var dists = new List<DepthDistribution>(heads);
+        for (int i = 0; i < heads; i++)
         {
-            module.ResBlocks[k].MatMul(_h, _r, 1);
-            TensorPrimitives.Add(_r, module.ResBiases[k], _r);
-            for (int i = 0; i < _r.Length; i++) _r[i] /= 1f + MathF.Exp(-_r[i]); // SiLU
+            module.ResBlocks[i].MatMul(_h, _r, 1);
+            TensorPrimitives.Add(_r, module.ResBiases[i], _r);
+            for (int j = 0; j < _r.Length; j++) _r[j] /= 1f + MathF.Exp(-_r[j]); // SiLU
             TensorPrimitives.Add(_r, _h, _r);
-            module.Heads[k].MatMul(_r, _logits, 1);
-            dists.Add(DepthDistribution.TopK(_logits, topK));
+            module.Heads[i].MatMul(_r, _logits, 1);
+            dists.Add(DepthDistribution.TopK(_logits, k));
         }
-        return TopKTree.Build(root, dists, maxNodes);
+        return dists;
     }
 }
