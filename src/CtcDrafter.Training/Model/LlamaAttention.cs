@@ -33,13 +33,19 @@ internal sealed class LlamaAttention : nn.Module<Tensor, Tensor>
     // Registered explicitly under Hugging Face's names (see LlamaForCausalLM).
     protected override void RegisterComponents() { }
 
-    /// <summary>x [batch, seq, hidden] -> [batch, seq, hidden].</summary>
-    public override Tensor forward(Tensor x)
+    /// <summary>Causal attention at positions 0..seq-1: x [batch, seq, hidden] -> [batch, seq, hidden].</summary>
+    public override Tensor forward(Tensor x) => Attend(x, null, null);
+
+    /// <summary>
+    /// x [batch, seq, hidden] -> [batch, seq, hidden], token i at rotary position <c>positions[i]</c> (default i) and
+    /// attending where <c>mask[i, j]</c> is true (mask [seq, seq] boolean; default causal).
+    /// </summary>
+    public Tensor Attend(Tensor x, Tensor? positions, Tensor? mask)
     {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], seq = x.shape[1];
-        var q = _rope.Apply(_q.forward(x).view(batch, seq, _heads, _headDim).transpose(1, 2));   // [b, heads, seq, d]
-        var k = _rope.Apply(_k.forward(x).view(batch, seq, _kvHeads, _headDim).transpose(1, 2)); // [b, kvHeads, seq, d]
+        var q = _rope.Apply(_q.forward(x).view(batch, seq, _heads, _headDim).transpose(1, 2), positions);   // [b, heads, seq, d]
+        var k = _rope.Apply(_k.forward(x).view(batch, seq, _kvHeads, _headDim).transpose(1, 2), positions); // [b, kvHeads, seq, d]
         var v = _v.forward(x).view(batch, seq, _kvHeads, _headDim).transpose(1, 2);              // [b, kvHeads, seq, d]
         if (_kvHeads != _heads)
         {
@@ -47,7 +53,9 @@ internal sealed class LlamaAttention : nn.Module<Tensor, Tensor>
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true); // [b, heads, seq, d]
+        var attended = mask is null // [b, heads, seq, d]
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
         var merged = attended.transpose(1, 2).reshape(batch, seq, _heads * _headDim);
         return _o.forward(merged).MoveToOuterDisposeScope();
     }
