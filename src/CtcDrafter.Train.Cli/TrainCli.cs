@@ -20,6 +20,7 @@ internal static class TrainCli
             PretrainCommand.Create(),
             ExportCommand.Create(),
             DistillCommand.Create(),
+            TrainDraftCommand.Create(),
         };
         return root.Parse(args).Invoke();
     }

@@ -61,6 +61,9 @@ internal static class TrainingProgress
             $"{d.TokensPerSecond:N0} tok/s  elapsed {Format(d.Elapsed)}  eta {Format(d.Remaining)}",
         Evaluated v => $"step {v.Step}: held-out loss {v.HeldOutLoss:F4} (perplexity {Math.Exp(v.HeldOutLoss):F2})",
         CheckpointSaved c => $"step {c.Step}: checkpoint written to {c.Path}",
+        DraftEvaluated d => $"step {d.Evaluation.Step}: held-out loss {d.Evaluation.Loss:F4}, top-1 accuracy by depth " +
+            $"{string.Join(" ", d.Evaluation.Accuracy.Select(a => a.ToString("P1")))}, prefix " +
+            $"{string.Join(" ", d.Evaluation.PrefixAccuracy.Select(a => a.ToString("P1")))} ({d.Evaluation.Anchors} chain starts)",
         _ => e.ToString(),
     };
 

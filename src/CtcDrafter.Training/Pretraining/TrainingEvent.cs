@@ -19,3 +19,6 @@ internal sealed record SampleDistilled(
 internal sealed record Evaluated(long Step, double HeldOutLoss) : TrainingEvent;
 
 internal sealed record CheckpointSaved(long Step, string Path) : TrainingEvent;
+
+/// <summary>A held-out evaluation of a draft during or after training.</summary>
+internal sealed record DraftEvaluated(Drafts.DraftEvaluation Evaluation) : TrainingEvent;

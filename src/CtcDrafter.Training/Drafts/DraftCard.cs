@@ -1,0 +1,92 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using CtcDrafter.Drafters;
+using CtcDrafter.Training.Distill;
+
+namespace CtcDrafter.Training.Drafts;
+
+/// <summary>
+/// A trained draft's summary: the <c>training</c> object of its config.json (data size, steps, wall time, held-out
+/// per-depth accuracy) and DRAFT_CARD.md, which shows the same in words.
+/// </summary>
+internal static class DraftCard
+{
+    public static JsonObject Summary(DraftTrainer trainer, string dataName, List<DistillSample> samples)
+    {
+        var state = trainer.State;
+        var config = state.Config;
+        var last = state.Evaluations.LastOrDefault();
+        var recent = state.TrainLosses.TakeLast(Math.Min(50, state.TrainLosses.Count)).ToList();
+        JsonArray Round(double[] values) => new([.. values.Select(v => JsonValue.Create(Math.Round(v, 4)))]);
+        return new JsonObject
+        {
+            ["data"] = new JsonObject
+            {
+                ["folder"] = dataName,
+                ["samples"] = samples.Count,
+                ["train_samples"] = trainer.TrainSamples,
+                ["held_out_samples"] = trainer.HeldOutSamples,
+                ["tokens"] = samples.Sum(s => (long)s.Length),
+                ["answer_tokens"] = samples.Sum(s => (long)s.AnswerTokens),
+                ["sources"] = new JsonObject(samples.GroupBy(s => s.Source).OrderBy(g => g.Key, StringComparer.Ordinal)
+                    .Select(g => KeyValuePair.Create(g.Key, (JsonNode?)g.Count()))),
+            },
+            ["steps"] = state.Step,
+            ["epochs"] = Math.Round((double)state.Step * config.BatchSize / trainer.TrainSamples, 3),
+            ["batch_size"] = config.BatchSize,
+            ["learning_rate"] = config.LearningRate,
+            ["schedule"] = config.Cosine ? "cosine" : "linear",
+            ["grad_clip_value"] = config.GradClip,
+            ["ctc_weight"] = config.Kind == DraftKind.Ctc ? config.CtcWeight : 0,
+            ["noise"] = config.Kind == DraftKind.Medusa ? 0 : config.Noise,
+            ["pairs_seen"] = state.PairsSeen,
+            ["wall_seconds"] = Math.Round(state.ElapsedSeconds, 1),
+            ["threads"] = TorchSharp.torch.get_num_threads(),
+            ["train_loss"] = recent.Count == 0 ? null : Math.Round(recent.Average(), 4),
+            ["held_out"] = last is null ? null : new JsonObject
+            {
+                ["step"] = last.Step,
+                ["loss"] = Math.Round(last.Loss, 4),
+                ["accuracy"] = Round(last.Accuracy),
+                ["prefix_accuracy"] = Round(last.PrefixAccuracy),
+                ["anchors"] = last.Anchors,
+            },
+        };
+    }
+
+    public static string Render(string name, string baseFolder, JsonObject summary)
+    {
+        var data = summary["data"]!.AsObject();
+        var heldOut = summary["held_out"] as JsonObject;
+        var card = new StringBuilder();
+        card.AppendLine($"# {name}").AppendLine();
+        card.AppendLine($"A draft module for the base model `{Path.GetFileName(Path.GetFullPath(baseFolder).TrimEnd('/'))}`, trained by " +
+            "`ctcdrafter-train train-draft` (TorchSharp, float32 on CPU) on the base model's own greedy answers " +
+            "(`ctcdrafter-train distill`). The base model's embedding and LM head are used frozen and are not stored here; " +
+            "config.json binds the draft to that base model.").AppendLine();
+        card.AppendLine("## Training").AppendLine();
+        card.AppendLine("| field | value |").AppendLine("|---|---|");
+        card.AppendLine($"| data | {data["folder"]}: {data["samples"]} samples ({data["train_samples"]} training, {data["held_out_samples"]} held out), " +
+            $"{data["tokens"]:N0} tokens of which {data["answer_tokens"]} answer tokens |");
+        card.AppendLine($"| sources | {string.Join(", ", data["sources"]!.AsObject().Select(kv => $"{kv.Key} {kv.Value}"))} |");
+        card.AppendLine($"| steps | {summary["steps"]} of batch {summary["batch_size"]} ({summary["epochs"]} epochs, {summary["pairs_seen"]} answer positions) |");
+        card.AppendLine($"| optimiser | AdamW (0.9, 0.95), peak learning rate {summary["learning_rate"]}, warm-up then {summary["schedule"]} decay, gradient clipping by value {summary["grad_clip_value"]} |");
+        card.AppendLine($"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} (Medusa: cross-entropy per head) |");
+        card.AppendLine($"| wall time | {TimeSpan.FromSeconds(summary["wall_seconds"]!.GetValue<double>()):hh\\:mm\\:ss} on {summary["threads"]} libtorch threads |");
+        card.AppendLine($"| final training loss | {summary["train_loss"]} (mean of the last 50 steps) |");
+        if (heldOut is not null)
+        {
+            card.AppendLine($"| held-out loss | {heldOut["loss"]} (step {heldOut["step"]}) |").AppendLine();
+            card.AppendLine("## Held-out agreement with the base model's greedy tokens").AppendLine();
+            card.AppendLine($"From {heldOut["anchors"]} chain starts in held-out answers: at depth d, the fraction whose depth-d draft token " +
+                "(top-1; for ctc the most likely real token) is the base model's greedy token there; the prefix row needs depths 1..d all right, " +
+                "which is what a single-chain acceptance of d tokens needs. Depth 1 is teacher-forced; deeper ones follow the draft's own chain.").AppendLine();
+            var accuracy = heldOut["accuracy"]!.AsArray();
+            card.AppendLine("| depth | " + string.Join(" | ", Enumerable.Range(1, accuracy.Count)) + " |");
+            card.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", accuracy.Count)));
+            card.AppendLine("| top-1 accuracy | " + string.Join(" | ", accuracy.Select(a => $"{a!.GetValue<double>():P1}")) + " |");
+            card.AppendLine("| prefix accuracy | " + string.Join(" | ", heldOut["prefix_accuracy"]!.AsArray().Select(a => $"{a!.GetValue<double>():P1}")) + " |");
+        }
+        return card.ToString();
+    }
+}
