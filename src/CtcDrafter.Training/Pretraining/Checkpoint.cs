@@ -33,6 +33,7 @@ internal static class Checkpoint
         string temp = path + ".tmp";
         try
         {
+            Directory.CreateDirectory(runFolder);
             using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write))
             {
                 file.Write(Magic);

@@ -1,0 +1,103 @@
+using CtcDrafter.Generation;
+using CtcDrafter.Kernels;
+using CtcDrafter.Sampling;
+using CtcDrafter.Training.Distill;
+
+namespace CtcDrafter.Training.Tests;
+
+public class DistillTests(DistillFixture run) : IClassFixture<DistillFixture>
+{
+    [Fact]
+    public void SamplesHoldTheBaseModelsGreedyAnswersMasksAndHiddenStates()
+    {
+        Assert.True(run.Result.Exit == 0, run.Result.Error);
+        var (header, samples) = DistillStore.Read(run.Distilled);
+        Assert.Equal(DistillPrompts.Sources.Order(), samples.Select(s => s.Source).Distinct().Order());
+        Assert.All(DistillPrompts.Sources, source => Assert.Equal(2, samples.Count(s => s.Source == source)));
+        using var model = TinyBase.Load(run.Base);
+        Assert.Equal(Drafters.BaseIdentity.Of(model), header.Base);
+        var distiller = new Distiller(model, DistillFixture.MaxNewTokens, 512);
+        var prompts = DistillPrompts.ReadAll(run.Data).Values.SelectMany(p => p).ToDictionary(p => p.Id);
+        foreach (var sample in samples)
+        {
+            int[] prompt = distiller.Encode(prompts[sample.Id]);
+            Assert.Equal(prompt, sample.Tokens[..prompt.Length]);
+            Assert.Equal(1, prompt[0]);
+            var plain = new Generator(model).Generate(new GenerationRequest(prompt, DistillFixture.MaxNewTokens, SamplingOptions.Greedy));
+            Assert.Equal(plain.Tokens, sample.Tokens[prompt.Length..]);
+            Assert.Equal(plain.Finish == FinishReason.EndOfSequence ? "eos" : "max_tokens", sample.Finish);
+            Assert.Equal(Enumerable.Repeat((byte)0, prompt.Length).Concat(Enumerable.Repeat((byte)1, plain.Tokens.Count)), sample.Mask);
+
+            float[] hidden = model.SequenceHiddenStates(sample.Tokens);
+            Assert.Equal(hidden.Length, sample.Hidden.Length);
+            for (int i = 0; i < hidden.Length; i++)
+                Assert.Equal(Conversions.F32ToBf16(hidden[i]), sample.Hidden[i]);
+        }
+    }
+
+    [Fact]
+    public void ARerunAddsOnlyMissingSamplesAndClearsWhatAKilledRunLeft()
+    {
+        Assert.True(run.Result.Exit == 0, run.Result.Error);
+        string folder = run["rerun"];
+        Directory.CreateDirectory(folder);
+        foreach (string file in Directory.GetFiles(run.Distilled)) File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        byte[] firstShard = File.ReadAllBytes(Path.Combine(folder, "shard-00000.bin"));
+        File.WriteAllText(Path.Combine(folder, "shard-00001.bin"), "a shard written before the index, then killed");
+        File.WriteAllText(Path.Combine(folder, "index.json.tmp"), "{");
+
+        var result = run.Distill(folder, 3);
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("(2 already stored)", result.Out);
+        var (_, samples) = DistillStore.Read(folder);
+        Assert.Equal(12, samples.Count);
+        Assert.Equal(12, samples.Select(s => s.Id).Distinct().Count());
+        Assert.Equal(firstShard, File.ReadAllBytes(Path.Combine(folder, "shard-00000.bin")));
+        Assert.Equal(["index.json", "shard-00000.bin", "shard-00001.bin"], Directory.GetFiles(folder).Select(Path.GetFileName).Order());
+
+        var again = run.Distill(folder, 3);
+        Assert.Contains("(3 already stored)", again.Out);
+        Assert.Equal(2, Directory.GetFiles(folder, "shard-*").Length);
+    }
+
+    [Fact]
+    public void PromptsComeFromTheTrainingSourcesOnly()
+    {
+        var prompts = DistillPrompts.ReadAll(run.Data);
+        // 8 distinct first human turns + 1; the empty, "gpt" and turn-less entries are skipped, duplicates removed.
+        Assert.Equal(9, prompts[DistillPrompts.ShareGpt].Count);
+        Assert.All(prompts[DistillPrompts.Gsm8k], p => Assert.StartsWith("Please carefully read the following math question", p.Text));
+        Assert.Equal(8, prompts[DistillPrompts.Guanaco].Count);
+        Assert.Equal("What is a ball?", prompts[DistillPrompts.Guanaco][0].Text);
+        // TinyStories openings come from the train files, never from the valid file the benchmark uses ("Once ..." here).
+        Assert.DoesNotContain(prompts[DistillPrompts.TinyStories], p => p.Text.StartsWith("Once", StringComparison.Ordinal));
+        Assert.All(prompts.Values.SelectMany(p => p), p => Assert.Equal(p.Source != DistillPrompts.TinyStories, p.Chat));
+    }
+
+    [Theory]
+    [InlineData("Lily had a ball. One day it was lost.", "Lily had a ball.")]
+    [InlineData("  \"Look!\" said Tom.\n\nThen he ran.", "\"Look!\"")]
+    [InlineData("Is it 3.5 or more? Yes.", "Is it 3.5 or more?")]
+    [InlineData("no end", null)]
+    public void FirstSentence(string story, string? expected) => Assert.Equal(expected, DistillPrompts.FirstSentence(story));
+
+    [Fact]
+    public void BadInputsAreClearErrors()
+    {
+        AssertBadInput(CliRunner.Run("distill", "--model", run.Base, "--out", run["x1"], "--data", run["no-data"]), "data folder not found");
+        AssertBadInput(CliRunner.Run("distill", "--model", run["no-model"], "--out", run["x2"], "--data", run.Data), "model folder not found");
+        string blocker = run["blocker"];
+        File.WriteAllText(blocker, "");
+        AssertBadInput(run.Distill(Path.Combine(blocker, "out"), 1), "cannot write to the distillation folder");
+        string other = TinyBase.Write(run["other-base"], seed: 9);
+        AssertBadInput(run.Distill(run.Distilled, 2, other), "holds data distilled from base model");
+    }
+
+    internal static void AssertBadInput((int Exit, string Out, string Error) result, string expected)
+    {
+        Assert.Equal(2, result.Exit);
+        Assert.StartsWith("error: ", result.Error);
+        Assert.Contains(expected, result.Error);
+        Assert.DoesNotContain("   at ", result.Error);
+    }
+}

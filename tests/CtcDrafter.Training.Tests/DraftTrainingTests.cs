@@ -1,0 +1,118 @@
+using System.Text.Json.Nodes;
+using CtcDrafter.Drafters;
+using CtcDrafter.Generation;
+using Generator = CtcDrafter.Generation.Generator;
+using CtcDrafter.Sampling;
+using CtcDrafter.Training.Distill;
+using CtcDrafter.Training.Drafts;
+using static TorchSharp.torch;
+
+namespace CtcDrafter.Training.Tests;
+
+public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixture>
+{
+    [Theory]
+    [InlineData("ctc", "own")]
+    [InlineData("ctc", "unk")]
+    [InlineData("eagle", "own")]
+    [InlineData("medusa", "own")]
+    public void EachKindTrainsExportsAndDraftsLosslessly(string kind, string blank)
+    {
+        Assert.True(run.Result.Exit == 0, run.Result.Error);
+        string draft = run[$"draft-{kind}-{blank}"];
+        var result = CliRunner.Run("train-draft", "--kind", kind, "--blank", blank, "--base", run.Base, "--data", run.Distilled,
+            "--out", draft, "--run", run[$"run-{kind}-{blank}"], "--steps", "3", "--batch", "4", "--threads", "1");
+        Assert.True(result.Exit == 0, result.Error);
+        Assert.Contains("held-out loss", result.Out);
+
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(draft, "config.json")))!;
+        Assert.Equal(kind, config["draft_kind"]!.GetValue<string>());
+        Assert.Equal(kind == "ctc" ? blank : "none", config["blank"]!.GetValue<string>());
+        var training = config["training"]!;
+        Assert.Equal(3, training["steps"]!.GetValue<int>());
+        Assert.Equal(8, training["data"]!["samples"]!.GetValue<int>());
+        Assert.Equal(kind == "medusa" ? 4 : 5, training["held_out"]!["accuracy"]!.AsArray().Count);
+        Assert.Contains("| top-1 accuracy |", File.ReadAllText(Path.Combine(draft, DraftExporter.CardFile)));
+
+        using var model = TinyBase.Load(run.Base);
+        var (_, samples) = DistillStore.Read(run.Distilled);
+        foreach (var sample in samples.Take(3))
+        {
+            var request = new GenerationRequest(sample.Tokens[..sample.PromptTokens], 40, SamplingOptions.Greedy);
+            var plain = new Generator(model).Generate(request);
+            var speculative = new Generator(model, DrafterFactory.Create(kind, model, draft), maxTreeNodes: 6).Generate(request);
+            Assert.Equal(plain.Tokens, speculative.Tokens);
+            Assert.Equal(kind, speculative.Stats.Method);
+        }
+    }
+
+    [Fact]
+    public void AResumedRunContinuesExactly()
+    {
+        using var model = TinyBase.Load(run.Base);
+        var config = new DraftTrainConfig { Kind = DraftKind.Ctc, Steps = 4, BatchSize = 3, EvalAnchors = 4 };
+        List<double> straight;
+        using (var trainer = DraftTrainer.Start(config, model, run.Distilled, run["straight"]))
+        {
+            Assert.True(trainer.Run(_ => { }));
+            straight = trainer.State.TrainLosses;
+        }
+        using (var trainer = DraftTrainer.Start(config, model, run.Distilled, run["interrupted"]))
+        {
+            using var stop = new CancellationTokenSource();
+            Assert.False(trainer.Run(e => { if (e is Pretraining.StepCompleted { Step: 2 }) stop.Cancel(); }, stop.Token));
+        }
+        using (var trainer = DraftTrainer.Resume(run["interrupted"], model, run.Distilled, null, null))
+        {
+            Assert.Equal(2, trainer.State.Step);
+            Assert.True(trainer.Run(_ => { }));
+            Assert.Equal(4, straight.Count);
+            Assert.Equal(straight, trainer.State.TrainLosses);
+        }
+    }
+
+    [Fact]
+    public void TheCtcTermIsFiniteAndDecreasesOnAToyBatch()
+    {
+        using var model = TinyBase.Load(run.Base);
+        using var frozen = FrozenBase.From(model);
+        manual_seed(3);
+        using var network = new FeatureChainDraft(FeatureChainDraft.LayerConfig(model.Config), frozen, DraftKind.Ctc, BlankMode.Own);
+        var (_, samples) = DistillStore.Read(run.Distilled);
+        using var batch = DraftBatch.From(samples.Take(4).ToList(), frozen, 1024, 2);
+        using var optimizer = optim.Adam(network.parameters(), lr: 3e-3);
+        var losses = new List<float>();
+        for (int step = 0; step < 25; step++)
+        {
+            optimizer.zero_grad();
+            using var scope = NewDisposeScope();
+            var logProbs = network.Logits(network.Features(batch.Tokens, batch.Features)).log_softmax(-1);
+            var ctc = network.Ctc(batch, logProbs, maxWindows: 64, random: null)!;
+            losses.Add(ctc.item<float>());
+            ctc.backward();
+            optimizer.step();
+        }
+        Assert.All(losses, l => Assert.True(float.IsFinite(l) && l > 0));
+        Assert.True(losses[^1] < 0.5 * losses[0], $"CTC loss went from {losses[0]} to {losses[^1]}");
+    }
+
+    [Fact]
+    public void BadInputsAreClearErrors()
+    {
+        string[] Args(string data, string output, params string[] extra) =>
+            ["train-draft", "--kind", "eagle", "--base", run.Base, "--data", data, "--out", output, "--run", run[$"bad-{Guid.NewGuid():N}"], "--steps", "1", .. extra];
+        DistillTests.AssertBadInput(CliRunner.Run(Args(run["no-distill"], run["d1"])), "distillation folder not found");
+        Directory.CreateDirectory(run["empty-distill"]);
+        DistillTests.AssertBadInput(CliRunner.Run(Args(run["empty-distill"], run["d2"])), "index.json: not found");
+        string other = TinyBase.Write(run["other-base-train"], seed: 5);
+        DistillTests.AssertBadInput(CliRunner.Run([.. Args(run.Distilled, run["d3"]).Select(a => a == run.Base ? other : a)]),
+            "the data was distilled from base model");
+        string blocker = run["blocker-train"];
+        File.WriteAllText(blocker, "");
+        DistillTests.AssertBadInput(CliRunner.Run(Args(run.Distilled, Path.Combine(blocker, "draft"))), "cannot write to");
+        DistillTests.AssertBadInput(CliRunner.Run(Args(run.Distilled, run["d4"], "--resume")), "no checkpoint to resume from");
+        DistillTests.AssertBadInput(CliRunner.Run([.. Args(run.Distilled, run["d5"]).Select(a => a == "eagle" ? "lstm" : a)]), "unknown --kind 'lstm'");
+        DistillTests.AssertBadInput(CliRunner.Run(Args(run.Distilled, run["d6"], "--batch", "0")), "--batch must be positive");
+        Assert.False(Directory.Exists(run["d1"]) || Directory.Exists(run["d3"]) || Directory.Exists(run["d6"]));
+    }
+}
