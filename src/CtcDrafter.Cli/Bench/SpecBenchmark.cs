@@ -10,14 +10,14 @@ namespace CtcDrafter.Cli.Bench;
 /// Runs every method on every prompt of a suite, interleaved per prompt (the order alternates) after a warm-up,
 /// and checks that greedy outputs equal the vanilla outputs.
 /// </summary>
-sealed class SpecBenchmark(LlamaModel model, IReadOnlyList<string> methods, string? draftFolder, ChatTemplate? template,
+sealed class SpecBenchmark(LlamaModel model, IReadOnlyList<string> methods, Commands.DraftFolders drafts, ChatTemplate? template,
     int maxTokens, SamplingOptions sampling, int? fixedTree)
 {
     readonly TextTokenizer _tok = model.Tokenizer ?? throw new ModelFormatException(model.Folder, "the benchmark needs the model's tokenizer");
 
     public List<List<MethodRun>> Run(IReadOnlyList<BenchPrompt> prompts, Action<int, int, string> progress, out int skipped)
     {
-        var generators = methods.ToDictionary(m => m, m => new Generator(model, DrafterFactory.Create(m, model, draftFolder), fixedTree ?? 32, adaptive: fixedTree is null));
+        var generators = methods.ToDictionary(m => m, m => new Generator(model, DrafterFactory.Create(m, model, drafts.For(m)), fixedTree ?? 32, adaptive: fixedTree is null));
         var runs = new List<List<MethodRun>>();
         skipped = 0;
         if (prompts.Count == 0) return runs;

@@ -17,7 +17,7 @@ static class BenchCommand
         var model = CommonOptions.Model();
         var dtype = CommonOptions.Dtype();
         var threads = CommonOptions.Threads();
-        var draft = new Option<string?>("--draft") { Description = "trained draft folder (for medusa, eagle, ctc)" };
+        var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
         var methods = new Option<string>("--methods") { Description = $"comma-separated methods ({string.Join(", ", DrafterFactory.Methods)})", DefaultValueFactory = _ => "vanilla,prompt-lookup" };
         var suites = new Option<string>("--suite") { Description = $"comma-separated suites: {string.Join(", ", Suites.Names)}, or FILE.jsonl (MT-bench shape)", DefaultValueFactory = _ => "gsm8k" };
         var limit = new Option<int>("--limit") { Description = "prompts per suite", DefaultValueFactory = _ => 20 };
@@ -38,7 +38,8 @@ static class BenchCommand
             if (ms.Length == 0) throw new ArgumentException("--methods is empty");
             if (r.GetValue(limit) <= 0 || r.GetValue(maxTokens) <= 0 || r.GetValue(tree) <= 0) throw new ArgumentException("--limit, --max-tokens and --tree must be positive");
             using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
-            foreach (string method in ms) DrafterFactory.Create(method, m, r.GetValue(draft)); // fail before any work
+            var drafts = DraftFolders.Parse(r.GetValue(draft));
+            foreach (string method in ms) DrafterFactory.Create(method, m, drafts.For(method)); // fail before any work
             var sampling = new SamplingOptions(r.GetValue(temperature), Seed: r.GetValue(seed));
             sampling.Validate();
             var chat = ChatTemplate.Get(r.GetValue(template)!);
@@ -46,7 +47,7 @@ static class BenchCommand
             foreach (string suite in r.GetValue(suites)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
                 var prompts = Suites.Load(suite, r.GetValue(data), r.GetValue(limit));
-                var bench = new SpecBenchmark(m, ms, r.GetValue(draft), chat, r.GetValue(maxTokens), sampling, r.GetValue(tree));
+                var bench = new SpecBenchmark(m, ms, drafts, chat, r.GetValue(maxTokens), sampling, r.GetValue(tree));
                 var rows = bench.Run(prompts, (i, n, id) => Console.Error.Write($"\r{suite}: prompt {i + 1}/{n} ({id})        "), out int skipped);
                 Console.Error.WriteLine();
                 suiteResults[Path.GetFileNameWithoutExtension(suite)] = BenchReport.SuiteJson(ms, rows, skipped);

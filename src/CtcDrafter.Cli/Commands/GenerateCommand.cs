@@ -26,7 +26,7 @@ static class GenerateCommand
         var stops = new Option<string[]>("--stop") { Description = "stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "print one JSON object (text, tokens, stats) instead of streaming text" };
         var method = new Option<string>("--method") { Description = $"decoding method: {string.Join(", ", DrafterFactory.Methods)}", DefaultValueFactory = _ => "vanilla" };
-        var draft = new Option<string?>("--draft") { Description = "trained draft folder (for medusa, eagle, ctc)" };
+        var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
         var tree = new Option<int?>("--tree") { Description = "verify a fixed number of tree nodes per step (default: chosen per step from the measured verification cost and the observed acceptance, at most 32)" };
 
         var cmd = new Command("generate", "Generate a completion for a prompt.")
@@ -45,7 +45,7 @@ static class GenerateCommand
             if (request.MaxNewTokens <= 0) throw new ArgumentException("--max-tokens must be positive");
             bool asJson = r.GetValue(json);
             if (r.GetValue(tree) <= 0) throw new ArgumentException("--tree must be positive");
-            var generator = new Generator(m, DrafterFactory.Create(r.GetValue(method)!, m, r.GetValue(draft)), r.GetValue(tree) ?? 32, adaptive: r.GetValue(tree) is null);
+            var generator = new Generator(m, DrafterFactory.Create(r.GetValue(method)!, m, DraftFolders.Parse(r.GetValue(draft)).For(r.GetValue(method)!)), r.GetValue(tree) ?? 32, adaptive: r.GetValue(tree) is null);
             GenerationResult result = generator.Generate(request, asJson ? null : s => { Console.Write(s); Console.Out.Flush(); });
             if (asJson) Console.WriteLine(ToJson(result).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else

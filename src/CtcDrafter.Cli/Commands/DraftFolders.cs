@@ -1,0 +1,36 @@
+using CtcDrafter.Drafters;
+
+namespace CtcDrafter.Cli.Commands;
+
+/// <summary>
+/// The <c>--draft</c> option: one trained draft folder for every method that needs one, or one per method,
+/// <c>ctc=DIR,eagle=DIR,medusa=DIR</c>.
+/// </summary>
+sealed class DraftFolders
+{
+    readonly string? _all;
+    readonly Dictionary<string, string> _byMethod = [];
+
+    DraftFolders(string? all) => _all = all;
+
+    public const string Description = "trained draft folder for medusa, eagle and ctc, or one per method: ctc=DIR,eagle=DIR,medusa=DIR";
+
+    public static DraftFolders Parse(string? value)
+    {
+        if (value is null) return new DraftFolders(null);
+        var parts = value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        bool IsPair(string p) => p.IndexOf('=') is int i and > 0 && DrafterFactory.Methods.Contains(p[..i]);
+        if (!parts.Any(IsPair)) return new DraftFolders(value);
+        var folders = new DraftFolders(null);
+        foreach (string part in parts)
+        {
+            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: medusa, eagle, ctc)");
+            int i = part.IndexOf('=');
+            if (!folders._byMethod.TryAdd(part[..i], part[(i + 1)..])) throw new ArgumentException($"--draft names {part[..i]} twice");
+        }
+        return folders;
+    }
+
+    /// <summary>The folder for <paramref name="method"/>, or null when none was given.</summary>
+    public string? For(string method) => _byMethod.TryGetValue(method, out string? folder) ? folder : _all;
+}
