@@ -1,5 +1,4 @@
 using CtcDrafter.Drafters;
-using CtcDrafter.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 

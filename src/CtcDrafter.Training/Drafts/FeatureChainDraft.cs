@@ -1,5 +1,6 @@
 using CtcDrafter.Drafters;
 using CtcDrafter.Training.Model;
+using ModelConfig = CtcDrafter.Model.ModelConfig;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -38,6 +39,9 @@ internal sealed class FeatureChainDraft : DraftNetwork
         register_module("layers", _layers);
         if (blank == BlankMode.Own)
         {
+            // The paper reuses token 0 (<unk>) as the blank, but the LM head is the base's and frozen: the blank's
+            // logit would be tied to <unk>'s row, which the base model trained for another purpose. A row of the
+            // draft's own lets it learn when to emit "nothing" without touching the base's head.
             _blankHead = nn.Linear(h, 1, hasBias: false);
             using (no_grad()) _blankHead.weight!.zero_();
             register_module("blank_head", _blankHead);
@@ -47,7 +51,7 @@ internal sealed class FeatureChainDraft : DraftNetwork
     public override DraftKind Kind { get; }
 
     /// <summary>The draft layer's shape: one layer of the base's; rotary tables reach past the context for chains.</summary>
-    public static LlamaConfig LayerConfig(CtcDrafter.Model.ModelConfig b)
+    public static LlamaConfig LayerConfig(ModelConfig b)
     {
         if (b.HeadDim * b.NumHeads != b.HiddenSize)
             throw new TrainingInputException($"a base model with head_dim {b.HeadDim} other than hidden_size / num_attention_heads is not supported");
