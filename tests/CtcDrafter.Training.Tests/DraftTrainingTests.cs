@@ -86,7 +86,8 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
         {
             optimizer.zero_grad();
             using var scope = NewDisposeScope();
-            var logProbs = network.Logits(network.Features(batch.Tokens, batch.Features)).log_softmax(-1);
+            var features = network.Features(batch.Tokens, batch.Features).reshape(-1, model.Config.HiddenSize);
+            var logProbs = network.Logits(features.index_select(0, tensor(batch.Counted))).log_softmax(-1);
             var ctc = network.Ctc(batch, logProbs, maxWindows: 64, random: null)!;
             losses.Add(ctc.item<float>());
             ctc.backward();

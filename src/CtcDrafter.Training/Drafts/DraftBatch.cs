@@ -17,6 +17,9 @@ internal sealed class DraftBatch : IDisposable
     public required Tensor Greedy { get; init; }   // [B, P] int64: g_{j+1}
     public required Tensor Weight { get; init; }   // [B, P] float32: 1 where the pair counts
     public required bool[] Counts { get; init; }   // [B * P] the weights, on the host
+    /// <summary>Flat indices b * P + j of the pairs that count, in order: losses are computed on these rows only.</summary>
+    public long[] Counted => _counted ??= Enumerable.Range(0, Counts.Length).Where(i => Counts[i]).Select(i => (long)i).ToArray();
+    long[]? _counted;
     public int Batch => (int)Tokens.shape[0];
     public int Pairs => (int)Tokens.shape[1];
 

@@ -36,6 +36,9 @@ internal sealed class DraftTrainer : IDisposable
         (_runFolder, _dataFolder, _base, State) = (runFolder, dataFolder, baseModel, state);
         var config = state.Config;
         config.Validate();
+        // A sample whose answer is empty or EOS alone (within max_length) has no pair to learn from.
+        int eos = baseModel.Config.EosTokenIds[0];
+        samples = samples.Where(s => Enumerable.Range(1, Math.Min(s.Length, config.MaxLength) - 1).Any(j => s.Mask[j] == 1 && s.Tokens[j] != eos)).ToList();
         _heldOut = samples.Where(IsHeldOut).ToList();
         if (_heldOut.Count == 0 && samples.Count >= 2) _heldOut.Add(samples.MinBy(s => Hash(s.Id))!);
         _train = samples.Except(_heldOut).ToList();
@@ -191,7 +194,7 @@ internal sealed class DraftTrainer : IDisposable
             var (lossTensor, _) = Network.Loss(batch, State.Config.LossSettings, random);
             lossTensor.backward();
             loss = lossTensor.item<float>();
-            pairs = batch.Counts.Count(c => c);
+            pairs = batch.Counted.Length;
             if (State.Config.GradClip > 0) nn.utils.clip_grad_value_(Network.parameters(), State.Config.GradClip);
         }
         using (NewDisposeScope()) _optimizer.step();
@@ -218,7 +221,7 @@ internal sealed class DraftTrainer : IDisposable
                 using (NewDisposeScope())
                 {
                     using var batch = DraftBatch.From(_heldOut.Skip(first).Take(config.BatchSize).ToList(), Frozen, config.MaxLength, _base.Config.EosTokenIds[0]);
-                    double weight = batch.Counts.Count(c => c);
+                    double weight = batch.Counted.Length;
                     var (loss, _) = Network.Loss(batch, config.LossSettings, random: null);
                     lossSum += loss.item<float>() * weight;
                     weightSum += weight;

@@ -86,21 +86,24 @@ internal sealed class FeatureChainDraft : DraftNetwork
     public override (Tensor Loss, Dictionary<string, double> Parts) Loss(DraftBatch batch, DraftLossSettings settings, Random? random)
     {
         using var scope = NewDisposeScope();
+        int H = Base.HiddenSize;
         var inputs = batch.Features;
         if (random is not null && settings.Noise > 0)
             inputs = inputs + (rand_like(inputs) - 0.5) * (settings.Noise * 512 / batch.Pairs);
-        var f = Features(batch.Tokens, inputs);                // [B, P, H]
-        var logProbs = Logits(f).log_softmax(-1);              // [B, P, C]
-        var count = batch.Weight.sum().clamp_min(1);
+        // Every pair goes through the layer (the prompt's pairs are context), the losses only look at the counted ones.
+        var counted = tensor(batch.Counted);
+        var f = Features(batch.Tokens, inputs).reshape(-1, H).index_select(0, counted); // [M, H]
+        var targets = batch.Targets.reshape(-1, H).index_select(0, counted);           // [M, H]
+        var logProbs = Logits(f).log_softmax(-1);                                       // [M, C]
 
-        var feature = (nn.functional.smooth_l1_loss(f, batch.Targets, reduction: nn.Reduction.None).mean([-1]) * batch.Weight).sum() / count;
+        var feature = nn.functional.smooth_l1_loss(f, targets, reduction: nn.Reduction.None).mean([-1]).mean();
         Tensor target;
         using (no_grad())
         {
-            target = Base.Logits(batch.Targets).softmax(-1);  // [B, P, V]: the base's distribution after x_{j+1}
+            target = Base.Logits(targets).softmax(-1);  // [M, V]: the base's distribution after x_{j+1}
             if (_blankHead is not null) target = nn.functional.pad(target, [0, 1]); // the base never emits the blank
         }
-        var softCe = -((target * logProbs).sum([-1]) * batch.Weight).sum() / count;
+        var softCe = -(target * logProbs).sum([-1]).mean();
         var loss = DraftLossSettings.FeatureWeight * feature + DraftLossSettings.SoftCrossEntropyWeight * softCe;
         var parts = new Dictionary<string, double> { ["feature"] = feature.item<float>(), ["soft_ce"] = softCe.item<float>() };
         if (Kind == DraftKind.Ctc && settings.CtcWeight > 0 && Ctc(batch, logProbs, settings.CtcWindows, random) is { } ctc)
@@ -116,7 +119,8 @@ internal sealed class FeatureChainDraft : DraftNetwork
     /// spell the base model's next three greedy tokens g_{j+1..j+3}, blanks and repeats collapsing. The labels are
     /// the base's greedy tokens, not the distilled text, because the draft is judged by agreement with the base
     /// model's own choices (here they coincide, the answers being greedy; the greedy tokens are what stays right
-    /// if the data ever comes from elsewhere). Null when the batch has no window.
+    /// if the data ever comes from elsewhere). <paramref name="logProbs"/> [counted pairs, classes] holds the rows of
+    /// <see cref="DraftBatch.Counted"/>. Null when the batch has no window.
     /// </summary>
     public Tensor? Ctc(DraftBatch batch, Tensor logProbs, int maxWindows, Random? random)
     {
@@ -130,11 +134,13 @@ internal sealed class FeatureChainDraft : DraftNetwork
             windows = random is null
                 ? Enumerable.Range(0, maxWindows).Select(i => windows[(int)((long)i * windows.Count / maxWindows)]).ToList()
                 : windows.OrderBy(_ => random.Next()).Take(maxWindows).ToList();
+        var rowOf = new Dictionary<long, long>(batch.Counted.Length);
+        for (int i = 0; i < batch.Counted.Length; i++) rowOf[batch.Counted[i]] = i;
         using var scope = NewDisposeScope();
         int A = windows.Count;
-        long[] frames = windows.SelectMany(w => Enumerable.Range(0, CtcFrames).Select(f => (long)w.Row * P + w.Pair + f)).ToArray();
+        long[] frames = windows.SelectMany(w => Enumerable.Range(0, CtcFrames).Select(f => rowOf[(long)w.Row * P + w.Pair + f])).ToArray();
         long[] labels = windows.SelectMany(w => Enumerable.Range(0, CtcLabels).Select(k => greedy[w.Row * P + w.Pair + k])).ToArray();
-        var input = logProbs.reshape(-1, C).index_select(0, tensor(frames)).view(A, CtcFrames, C).transpose(0, 1); // [T, A, C]
+        var input = logProbs.index_select(0, tensor(frames)).view(A, CtcFrames, C).transpose(0, 1); // [T, A, C]
         var loss = nn.functional.ctc_loss(input, tensor(labels, [A, CtcLabels]), full([A], CtcFrames, int64), full([A], CtcLabels, int64),
             blank: BlankId!.Value, reduction: nn.Reduction.Mean);
         return loss.MoveToOuterDisposeScope();

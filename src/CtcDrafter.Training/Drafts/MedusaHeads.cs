@@ -37,21 +37,23 @@ internal sealed class MedusaHeads : DraftNetwork
     public override (Tensor Loss, Dictionary<string, double> Parts) Loss(DraftBatch batch, DraftLossSettings settings, Random? random)
     {
         using var scope = NewDisposeScope();
-        int P = batch.Pairs, V = Base.VocabSize;
+        int P = batch.Pairs, H = Base.HiddenSize;
+        var features = batch.Features.reshape(-1, H);
+        var greedy = batch.Greedy.reshape(-1);
         var parts = new Dictionary<string, double>();
         Tensor? total = null;
-        for (int k = 0; k < _heads.Count && k < P; k++)
+        for (int k = 0; k < _heads.Count; k++)
         {
-            // Head k fed h_j predicts g_{j+k+1} = Greedy[j + k], which counts where pair j + k does.
-            var logits = _heads[k].forward(batch.Features.narrow(1, 0, P - k));            // [B, P - k, V]
-            var weight = batch.Weight.narrow(1, k, P - k);
-            var ce = nn.functional.cross_entropy(logits.reshape(-1, V), batch.Greedy.narrow(1, k, P - k).reshape(-1),
-                reduction: nn.Reduction.None).view_as(weight);
-            var loss = (ce * weight).sum() / weight.sum().clamp_min(1);
+            // Head k fed h_j predicts g_{j+k+1} = Greedy[j + k]: one term per counted pair q = j + k of the same row.
+            long[] targets = batch.Counted.Where(q => q % P >= k).ToArray();
+            if (targets.Length == 0) continue;
+            var logits = _heads[k].forward(features.index_select(0, tensor(targets.Select(q => q - k).ToArray()))); // [M, V]
+            var loss = nn.functional.cross_entropy(logits, greedy.index_select(0, tensor(targets)));
             parts[$"head{k}"] = loss.item<float>();
             total = total is null ? loss : total + loss;
         }
-        return ((total! / _heads.Count).MoveToOuterDisposeScope(), parts);
+        if (total is null) throw new ArgumentException("the batch has no answer positions to train on");
+        return ((total / parts.Count).MoveToOuterDisposeScope(), parts);
     }
 
     public override Tensor DepthTokens(DraftBatch batch, long[] anchors, int depth)
