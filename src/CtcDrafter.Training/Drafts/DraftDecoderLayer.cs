@@ -1,5 +1,4 @@
 using CtcDrafter.Training.Model;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CtcDrafter.Training.Drafts;

@@ -1,5 +1,4 @@
 using CtcDrafter.Drafters;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace CtcDrafter.Training.Drafts;

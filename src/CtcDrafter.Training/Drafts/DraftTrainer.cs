@@ -1,12 +1,10 @@
 using System.Diagnostics;
-using System.Text.Json.Nodes;
 using CtcDrafter.Drafters;
 using CtcDrafter.Model;
 using CtcDrafter.Training.Data;
 using CtcDrafter.Training.Distill;
 using CtcDrafter.Training.Export;
 using CtcDrafter.Training.Pretraining;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,7 +1,6 @@
 using CtcDrafter.Drafters;
 using CtcDrafter.Training.Model;
 using ModelConfig = CtcDrafter.Model.ModelConfig;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -1,5 +1,4 @@
 using CtcDrafter.Drafters;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
