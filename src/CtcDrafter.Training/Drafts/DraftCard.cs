@@ -37,6 +37,7 @@ internal static class DraftCard
             ["learning_rate"] = config.LearningRate,
             ["schedule"] = config.Cosine ? "cosine" : "linear",
             ["grad_clip_value"] = config.GradClip,
+            ["kind"] = config.Kind.ToString().ToLowerInvariant(),
             ["ctc_weight"] = config.Kind == DraftKind.Ctc ? config.CtcWeight : 0,
             ["noise"] = config.Kind == DraftKind.Medusa ? 0 : config.Noise,
             ["pairs_seen"] = state.PairsSeen,
@@ -66,12 +67,16 @@ internal static class DraftCard
             "config.json binds the draft to that base model.").AppendLine();
         card.AppendLine("## Training").AppendLine();
         card.AppendLine("| field | value |").AppendLine("|---|---|");
-        card.AppendLine($"| data | {data["folder"]}: {data["samples"]} samples ({data["train_samples"]} training, {data["held_out_samples"]} held out), " +
-            $"{data["tokens"]:N0} tokens of which {data["answer_tokens"]} answer tokens |");
+        long Long(JsonNode? n) => long.Parse(n!.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
+        card.AppendLine($"| data | {data["folder"]}: {Long(data["samples"]):N0} samples ({Long(data["train_samples"]):N0} training, " +
+            $"{Long(data["held_out_samples"]):N0} held out), {Long(data["tokens"]):N0} tokens of which {Long(data["answer_tokens"]):N0} answer tokens |");
         card.AppendLine($"| sources | {string.Join(", ", data["sources"]!.AsObject().Select(kv => $"{kv.Key} {kv.Value}"))} |");
-        card.AppendLine($"| steps | {summary["steps"]} of batch {summary["batch_size"]} ({summary["epochs"]} epochs, {summary["pairs_seen"]} answer positions) |");
+        card.AppendLine($"| steps | {Long(summary["steps"]):N0} of batch {summary["batch_size"]} ({summary["epochs"]} epochs, " +
+            $"{Long(summary["pairs_seen"]):N0} answer positions) |");
         card.AppendLine($"| optimiser | AdamW (0.9, 0.95), peak learning rate {summary["learning_rate"]}, warm-up then {summary["schedule"]} decay, gradient clipping by value {summary["grad_clip_value"]} |");
-        card.AppendLine($"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} (Medusa: cross-entropy per head) |");
+        card.AppendLine(summary["kind"]!.GetValue<string>() == "medusa"
+            ? "| loss | cross-entropy of each head against the base model's greedy token, averaged over the heads |"
+            : $"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} |");
         card.AppendLine($"| wall time | {TimeSpan.FromSeconds(summary["wall_seconds"]!.GetValue<double>()):hh\\:mm\\:ss} on {summary["threads"]} libtorch threads |");
         card.AppendLine($"| final training loss | {summary["train_loss"]} (mean of the last 50 steps) |");
         if (heldOut is not null)
