@@ -64,14 +64,37 @@ public class DistillTests(DistillFixture run) : IClassFixture<DistillFixture>
     public void PromptsComeFromTheTrainingSourcesOnly()
     {
         var prompts = DistillPrompts.ReadAll(run.Data);
-        // 8 distinct first human turns + 1; the empty, "gpt" and turn-less entries are skipped, duplicates removed.
+        // 8 distinct first human turns + 1; the benchmark's 100, the empty, "gpt" and turn-less entries are skipped,
+        // duplicates removed.
         Assert.Equal(9, prompts[DistillPrompts.ShareGpt].Count);
+        Assert.DoesNotContain(prompts[DistillPrompts.ShareGpt], p => p.Text.StartsWith("Benchmark", StringComparison.Ordinal));
         Assert.All(prompts[DistillPrompts.Gsm8k], p => Assert.StartsWith("Please carefully read the following math question", p.Text));
         Assert.Equal(8, prompts[DistillPrompts.Guanaco].Count);
         Assert.Equal("What is a ball?", prompts[DistillPrompts.Guanaco][0].Text);
         // TinyStories openings come from the train files, never from the valid file the benchmark uses ("Once ..." here).
         Assert.DoesNotContain(prompts[DistillPrompts.TinyStories], p => p.Text.StartsWith("Once", StringComparison.Ordinal));
         Assert.All(prompts.Values.SelectMany(p => p), p => Assert.Equal(p.Source != DistillPrompts.TinyStories, p.Chat));
+    }
+
+    [SharedDataFact]
+    public void SharedDataPromptsLeaveTheEvaluationSetsOut()
+    {
+        var prompts = DistillPrompts.ReadAll(TestPaths.SharedData);
+        Assert.All(DistillPrompts.Sources, s => Assert.InRange(prompts[s].Count, 900, 8000));
+        var texts = prompts.Values.SelectMany(p => p).Select(p => p.Text).ToHashSet();
+        string Data(params string[] parts) => Path.Combine([TestPaths.SharedData, .. parts]);
+        IEnumerable<string> Gsm8k(params string[] file) => File.ReadLines(Data(file))
+            .Select(l => "Please carefully read the following math question, give a solution and the final answer(put the final answer after ### at the end): "
+                + System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("question").GetString()!.Trim());
+        Assert.Contains(Gsm8k("corpora", "gsm8k", "train.jsonl").First(), texts);
+        Assert.DoesNotContain(Gsm8k("prompts", "gsm8k", "test.jsonl"), texts.Contains);
+        var mtBench = File.ReadLines(Data("prompts", "mt-bench", "mt_bench_question.jsonl"))
+            .SelectMany(l => System.Text.Json.JsonDocument.Parse(l).RootElement.GetProperty("turns").EnumerateArray().Select(t => t.GetString()!.Trim()));
+        Assert.DoesNotContain(mtBench, texts.Contains);
+        var benchmarkShareGpt = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Data("prompts", "sharegpt", "ShareGPT_V3_filtered_1000.json")))
+            .RootElement.EnumerateArray().Take(DistillPrompts.ShareGptBenchmarkConversations)
+            .SelectMany(c => c.GetProperty("conversations").EnumerateArray().Select(t => t.GetProperty("value").GetString()!.Trim()));
+        Assert.DoesNotContain(benchmarkShareGpt, texts.Contains);
     }
 
     [Theory]

@@ -44,12 +44,15 @@ internal static class TinyCorpus
             play.Append($"{Names[i % 8].ToUpperInvariant()}:\nThe {Things[i % 8]} is {Feelings[i % 6]}, and so am I.\n\n");
         File.WriteAllText(Path.Combine(corpora, "tinyshakespeare", "input.txt"), play.ToString());
 
-        // ShareGPT first turns, with the entries distillation must skip: an empty one, one opened by "gpt", one without turns.
+        // ShareGPT first turns: 100 that the benchmark uses, then training ones, and entries distillation must skip (an empty
+        // one, one opened by "gpt", one without turns).
         string sharegpt = Path.Combine(root, "prompts", "sharegpt");
         Directory.CreateDirectory(sharegpt);
         object Turn(string from, string value) => new { id = "x", conversations = new[] { new { from, value } } };
         File.WriteAllText(Path.Combine(sharegpt, "ShareGPT_V3_filtered_1000.json"), JsonSerializer.Serialize(
-            Enumerable.Range(0, 12).Select(i => Turn("human", $"Tell me about the {Things[i % 8]} of {Names[i % 8]}.")).ToList<object>()));
+            Enumerable.Range(0, 100).Select(i => Turn("human", $"Benchmark question {i}?"))
+                .Concat(Enumerable.Range(0, 12).Select(i => Turn("human", $"Tell me about the {Things[i % 8]} of {Names[i % 8]}.")))
+                .ToList<object>()));
         File.WriteAllText(Path.Combine(sharegpt, "sg_90k_part1_html_cleaned_lang_first_sampled_sorted.json"), JsonSerializer.Serialize(
             new object[] { Turn("human", " "), Turn("gpt", "I am a model."), new { id = "y", conversations = Array.Empty<object>() },
                 Turn("human", "Why is the sky blue?") }));

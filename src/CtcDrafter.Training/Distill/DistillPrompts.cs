@@ -8,7 +8,9 @@ namespace CtcDrafter.Training.Distill;
 /// The prompts of self-distillation, from the data folder: ShareGPT first human turns (both files under
 /// prompts/sharegpt), GSM8K train questions with the evaluation prefix, the first user turns of the guanaco
 /// (OpenAssistant) conversations, and the first sentences of TinyStories train stories. MT-bench, GSM8K test and
-/// the TinyStories valid file are evaluation data and are never read here.
+/// the TinyStories valid file are evaluation data and are never read here, and neither are the first
+/// <see cref="ShareGptBenchmarkConversations"/> conversations of ShareGPT_V3_filtered_1000.json, from whose start the
+/// benchmark's sharegpt suite takes its prompts.
 /// </summary>
 internal static partial class DistillPrompts
 {
@@ -18,6 +20,9 @@ internal static partial class DistillPrompts
     public const string TinyStories = "tinystories";
 
     public static readonly string[] Sources = [ShareGpt, Gsm8k, Guanaco, TinyStories];
+
+    /// <summary>Conversations at the start of the first ShareGPT file left to the benchmark.</summary>
+    public const int ShareGptBenchmarkConversations = 100;
 
     static readonly string[] ShareGptFiles =
         ["ShareGPT_V3_filtered_1000.json", "sg_90k_part1_html_cleaned_lang_first_sampled_sorted.json"];
@@ -31,7 +36,7 @@ internal static partial class DistillPrompts
         string corpora = Path.Combine(dataFolder, "corpora");
         return new Dictionary<string, List<DistillPrompt>>
         {
-            [ShareGpt] = Distinct(ShareGpt, true, ShareGptFiles.SelectMany(f => ReadShareGpt(Path.Combine(dataFolder, "prompts", "sharegpt", f)))),
+            [ShareGpt] = Distinct(ShareGpt, true, ShareGptTraining(Path.Combine(dataFolder, "prompts", "sharegpt"))),
             [Gsm8k] = Distinct(Gsm8k, true, CorpusReader.ReadJsonLines(Path.Combine(corpora, "gsm8k", "train.jsonl")).Select(r =>
                 VicunaTemplate.Gsm8kInstruction + CorpusReader.GetString(r.Row, "question", Path.Combine(corpora, "gsm8k", "train.jsonl"), r.Line))),
             [Guanaco] = Distinct(Guanaco, true, ReadGuanaco(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl"))),
@@ -62,7 +67,16 @@ internal static partial class DistillPrompts
         texts.Select(t => t.Trim()).Where(t => t.Length > 0).Distinct(StringComparer.Ordinal)
             .Select((text, i) => new DistillPrompt($"{source}-{i}", source, text, chat)).ToList();
 
-    static IEnumerable<string> ReadShareGpt(string path)
+    static IEnumerable<string> ShareGptTraining(string folder)
+    {
+        var first = ReadShareGpt(Path.Combine(folder, ShareGptFiles[0]));
+        var benchmark = first.Take(ShareGptBenchmarkConversations).OfType<string>().Select(t => t.Trim()).ToHashSet(StringComparer.Ordinal);
+        return first.Skip(ShareGptBenchmarkConversations).Concat(ReadShareGpt(Path.Combine(folder, ShareGptFiles[1])))
+            .OfType<string>().Where(t => !benchmark.Contains(t.Trim()));
+    }
+
+    /// <summary>The first human turn of every conversation of a ShareGPT file, or null where it has none.</summary>
+    static List<string?> ReadShareGpt(string path)
     {
         JsonDocument document;
         try
@@ -77,16 +91,16 @@ internal static partial class DistillPrompts
         {
             if (document.RootElement.ValueKind != JsonValueKind.Array)
                 throw new TrainingInputException($"{path}: expected a JSON array of conversations");
-            var texts = new List<string>();
+            var texts = new List<string?>();
             foreach (var item in document.RootElement.EnumerateArray())
             {
                 // The first turn, when it is a human's (a few entries are empty or open with "system"/"gpt").
-                if (item.ValueKind == JsonValueKind.Object && item.TryGetProperty("conversations", out var turns)
+                bool human = item.ValueKind == JsonValueKind.Object && item.TryGetProperty("conversations", out var turns)
                     && turns.ValueKind == JsonValueKind.Array && turns.GetArrayLength() > 0
                     && turns[0].ValueKind == JsonValueKind.Object
                     && turns[0].TryGetProperty("from", out var from) && from.ValueKind == JsonValueKind.String && from.GetString() == "human"
-                    && turns[0].TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.String)
-                    texts.Add(value.GetString()!);
+                    && turns[0].TryGetProperty("value", out var value) && value.ValueKind == JsonValueKind.String;
+                texts.Add(human ? item.GetProperty("conversations")[0].GetProperty("value").GetString() : null);
             }
             return texts;
         }

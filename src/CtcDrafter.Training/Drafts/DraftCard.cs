@@ -83,9 +83,16 @@ internal static class DraftCard
         {
             card.AppendLine($"| held-out loss | {heldOut["loss"]} (step {heldOut["step"]}) |").AppendLine();
             card.AppendLine("## Held-out agreement with the base model's greedy tokens").AppendLine();
-            card.AppendLine($"From {heldOut["anchors"]} chain starts in held-out answers: at depth d, the fraction whose depth-d draft token " +
-                "(top-1; for ctc the most likely real token) is the base model's greedy token there; the prefix row needs depths 1..d all right, " +
-                "which is what a single-chain acceptance of d tokens needs. Depth 1 is teacher-forced; deeper ones follow the draft's own chain.").AppendLine();
+            string how = summary["kind"]!.GetValue<string>() switch
+            {
+                "medusa" => "Depth d is head d - 1, fed the base model's hidden state at the start.",
+                "ctc" => "Depth 1 is teacher-forced; deeper ones follow the draft's own chain, as the engine drafts. A depth's token is " +
+                    "the most likely one other than the blank (what the chain continues with).",
+                _ => "Depth 1 is teacher-forced; deeper ones follow the draft's own chain, as the engine drafts.",
+            };
+            card.AppendLine($"From {heldOut["anchors"]} starts in held-out answers: at depth d, the fraction whose top-1 draft token " +
+                "is the base model's greedy token there; the prefix row needs depths 1..d all right, which is what accepting " +
+                $"d tokens of a single chain needs. {how}").AppendLine();
             var accuracy = heldOut["accuracy"]!.AsArray();
             card.AppendLine("| depth | " + string.Join(" | ", Enumerable.Range(1, accuracy.Count)) + " |");
             card.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", accuracy.Count)));
