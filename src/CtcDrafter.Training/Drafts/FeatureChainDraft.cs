@@ -65,12 +65,12 @@ internal sealed class FeatureChainDraft : DraftNetwork
     /// <summary>The blank's class id, or null for an eagle draft.</summary>
     public int? BlankId => _blank switch { BlankMode.Own => Base.VocabSize, BlankMode.Unk => 0, _ => null };
 
-    /// <summary>Draft features of pairs: tokens [b, n] (x_{j+1}), features [b, n, hidden] (h_j) -> [b, n, hidden].</summary>
-    public Tensor Features(Tensor tokens, Tensor features, Tensor? positions = null, Tensor? mask = null)
+    /// <summary>Teacher-forced draft features of pairs: tokens [b, n] (x_{j+1}), features [b, n, hidden] (h_j) -> [b, n, hidden].</summary>
+    public Tensor Features(Tensor tokens, Tensor features)
     {
         using var scope = NewDisposeScope();
         var z = _fc.forward(cat([Base.Embed(tokens), features], -1));
-        return _layers[0].Forward(z, positions, mask).MoveToOuterDisposeScope();
+        return _layers[0].Forward(z, null, null).MoveToOuterDisposeScope();
     }
 
     /// <summary>features [.., hidden] -> logits [.., vocab (+1 with its own blank)].</summary>
