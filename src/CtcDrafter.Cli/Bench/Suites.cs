@@ -78,14 +78,16 @@ static class Suites
             .Take(limit).Select(x => new BenchPrompt(x.Id, "sharegpt", [x.Turn!])).ToList();
     }
 
-    /// <summary>Openings of held-out TinyStories: the first sentence of each story, continued without a template.</summary>
+    /// <summary>
+    /// Openings of held-out TinyStories: the first sentence of each of the last 100 paragraphs opening with "Once "
+    /// in the validation file, the stories the training corpus leaves out (CorpusReader.WithoutBenchmarkStories).
+    /// </summary>
     static List<BenchPrompt> Stories(string path, int limit)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found");
-        return File.ReadAllText(path).Split("\n\n", StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            .Select(s => s.Replace('\n', ' '))
-            .Where(s => s.Length > 40)
-            .Select(s => { int dot = s.IndexOf(". ", StringComparison.Ordinal); return dot > 0 ? s[..(dot + 1)] : s; })
+        string[] paragraphs = System.Text.RegularExpressions.Regex.Split(File.ReadAllText(path), @"\n[ \t]*\n");
+        return paragraphs.Select(p => p.Trim()).Where(p => p.StartsWith("Once ", StringComparison.Ordinal)).TakeLast(100)
+            .Select(p => { int dot = p.IndexOf(". ", StringComparison.Ordinal); return (dot > 0 ? p[..(dot + 1)] : p).Replace('\n', ' '); })
             .Take(limit).Select((s, i) => new BenchPrompt($"story-{i}", "stories", [s], Raw: true)).ToList();
     }
 }

@@ -44,7 +44,7 @@ internal static partial class CorpusReader
         // tinystories_valid_head_yuninxia.txt separates stories and paragraphs alike by blank lines: a paragraph
         // opening with "Once " starts a new story (most TinyStories stories do, the rest stay with the one before).
         var stories = TrainStories(folder)
-            .Concat(GroupStories(BlankLines().Split(ReadText(Path.Combine(folder, "tinystories_valid_head_yuninxia.txt")))));
+            .Concat(GroupStories(WithoutBenchmarkStories(BlankLines().Split(ReadText(Path.Combine(folder, "tinystories_valid_head_yuninxia.txt"))))));
         foreach (string story in stories)
         {
             string text = story.Trim();
@@ -53,13 +53,28 @@ internal static partial class CorpusReader
     }
 
     /// <summary>
-    /// The stories of the two TinyStories train files (not the valid file, which the benchmark uses), untrimmed:
+    /// The stories of the two TinyStories train files (not the valid file, whose end the benchmark uses), untrimmed:
     /// one separates them by <c>&lt;|endoftext|&gt;</c>, the other by single newlines (paragraphs inside a story are
     /// separated by blank lines).
     /// </summary>
     internal static IEnumerable<string> TrainStories(string folder) =>
         ReadText(Path.Combine(folder, "tinystories_10k_minesoptml.txt")).Split("<|endoftext|>")
             .Concat(SingleNewline().Split(ReadText(Path.Combine(folder, "tinystories_train_head_smallgpt.txt"))));
+
+    /// <summary>Stories at the end of the validation file kept out of training: the benchmark's "stories" suite.</summary>
+    public const int BenchmarkStories = 100;
+
+    /// <summary>
+    /// Drops the last <see cref="BenchmarkStories"/> paragraphs that open with "Once " and everything after the first
+    /// of them. The benchmark (src/CtcDrafter.Cli/Bench/Suites.cs) takes its openings from those paragraphs, so the
+    /// "stories" suite continues stories the model never saw.
+    /// </summary>
+    static IEnumerable<string> WithoutBenchmarkStories(string[] paragraphs)
+    {
+        int[] openings = Enumerable.Range(0, paragraphs.Length).Where(i => paragraphs[i].Trim().StartsWith("Once ", StringComparison.Ordinal)).ToArray();
+        int cut = openings.Length > BenchmarkStories ? openings[^BenchmarkStories] : 0;
+        return paragraphs.Take(cut);
+    }
 
     static IEnumerable<string> GroupStories(IEnumerable<string> paragraphs)
     {
