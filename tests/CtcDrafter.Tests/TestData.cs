@@ -7,6 +7,16 @@ public static class TestData
     /// current directory; null when it is absent (a fresh machine), in which case tests that need it skip.</summary>
     public static string? SharedDataDir { get; } = Find();
 
+    /// <summary>The repository root (the folder holding CtcDrafter.sln), found above the test binaries.</summary>
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    private static string FindRepoRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "CtcDrafter.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("repository root not found above the test binaries");
+    }
+
     /// <summary>The reason given by tests skipped for lack of the shared data folder.</summary>
     public const string MissingReason =
         "needs the shared data folder (../shared/data beside the repository), which is absent on this machine";

@@ -6,14 +6,7 @@ namespace CtcDrafter.Tests.Cli;
 /// <summary>The commands a user types, on the committed default model (models/stories260K).</summary>
 public class CliCommandTests
 {
-    static readonly string DefaultModel = Path.Combine(FindRepoRoot(), "models", "stories260K");
-
-    static string FindRepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "CtcDrafter.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("repository root not found above the test binaries");
-    }
+    static readonly string DefaultModel = Path.Combine(TestData.RepoRoot, "models", "stories260K");
 
     [Fact]
     public void GenerateStreamsAStory()
