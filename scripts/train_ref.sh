@@ -6,8 +6,10 @@ set -euo pipefail
 name="${1:?usage: scripts/train_ref.sh ref-s|ref-m [pretrain options...]}"
 shift
 cd "$(dirname "$0")/.."
-dotnet build -c Release src/CtcDrafter.Train.Cli -v quiet -nologo
-train="dotnet src/CtcDrafter.Train.Cli/bin/Release/net10.0/linux-x64/ctcdrafter-train.dll"
+# A private copy of the tool, so that rebuilding the solution while the run goes on cannot replace its files.
+bin="out/train-bin/$name"
+dotnet build -c Release src/CtcDrafter.Train.Cli -o "$bin" -v quiet -nologo
+train="dotnet $bin/ctcdrafter-train.dll"
 if [[ -f "out/runs/$name/checkpoint.bin" ]]; then
   $train pretrain --resume "out/runs/$name" --export "models/$name" "$@"
 else
