@@ -81,9 +81,9 @@ public sealed class Generator
                 ? Acceptance.Greedy(tree, logits, V)
                 : Acceptance.Sample(tree, logits, V, sampler, probs);
             t.Cache.Commit(accepted.Path);
-            _budget.Record(tree.MaxDepth, accepted.Path.Length - 1);
             _drafter.Observe(accepted.Path.Select(tree.Token).ToArray(), GatherHidden(t, accepted.Path));
             long t3 = Stopwatch.GetTimestamp();
+            _budget.Record(accepted.Path.Length - 1, (Stopwatch.GetElapsedTime(t0, t1) + Stopwatch.GetElapsedTime(t2, t3)).TotalMilliseconds);
             stats.Step(accepted.Path.Length - 1, Stopwatch.GetElapsedTime(t0, t1) + Stopwatch.GetElapsedTime(t2, t3), Stopwatch.GetElapsedTime(t1, t2));
 
             for (int k = 1; k < accepted.Path.Length && finish is null; k++) finish = Emit(tree.Token(accepted.Path[k]));

@@ -1,56 +1,75 @@
 namespace CtcDrafter.Speculative;
 
 /// <summary>
-/// Hardware-aware tree size: per step, the number of nodes that maximises expected tokens per unit of time,
-/// E(tokens | n nodes) / cost(n). The expected tokens come from the drafter's observed acceptance: a_d = the
-/// rate at which depth d was accepted when depth d - 1 was (running estimate), so a path of depth k yields
-/// 1 + a_1 + a_1 a_2 + ... tokens; the cost comes from the measured verification curve. Extra nodes beyond the
-/// main path are assumed to add the same depth; the estimate is coarse for bushy trees but tracks the point
-/// where verification stops being free, which is what matters on a CPU.
+/// Hardware-aware tree size: per step, the node budget n that maximises expected tokens per unit of time,
+/// E[tokens | n] / (verifyCost(n) + draftCost(n)), both costs in units of one single-token forward of the base
+/// model. verifyCost is the engine's measured curve; draftCost and E[tokens | n] are observed, not modelled:
+/// each candidate budget (an "arm": 2, 3, 4, 6, 8, 12, 16, 24, 32 nodes up to the maximum) keeps running means
+/// of the tokens its steps committed and of the drafting time they took, so bushy trees, collapsed trees,
+/// drafters that propose less than asked, and draft models whose cost is not their weight bytes (small models
+/// that live in cache) are all measured as they are. Every arm is tried twice first; afterwards every fourth step tries a neighbour of the best arm,
+/// so that an estimate made while the text was hard can recover when it gets easier. Deterministic given the
+/// outcomes: the same accepted depths and draft times give the same budgets.
 /// </summary>
 public sealed class TreeBudget
 {
+    static readonly int[] Candidates = [2, 3, 4, 6, 8, 12, 16, 24, 32];
+    const int InitialTries = 2, ExploreEvery = 4, Window = 8;
+
     readonly VerifyCostCurve? _curve;
-    readonly double[] _accept; // [maxNodes], index d - 1 for depth d
-    readonly double[] _seen;
+    readonly int[] _arms;           // candidate budgets, ascending
+    readonly double[] _tokens;      // [arms] running mean of tokens committed per step (accepted + bonus)
+    readonly double[] _draft;       // [arms] running mean of drafting time per step, in single-token forwards
+    readonly int[] _tries;          // [arms]
+    int _steps, _current, _explore;
 
     /// <summary>A fixed budget when <paramref name="curve"/> is null; adaptive otherwise.</summary>
     public TreeBudget(int maxNodes, VerifyCostCurve? curve)
     {
         MaxNodes = Math.Max(1, maxNodes);
         _curve = curve;
-        _accept = Enumerable.Repeat(0.5, MaxNodes).ToArray(); // prior: a coin flip per depth
-        _seen = new double[MaxNodes];
+        _arms = [.. Candidates.Where(n => n < MaxNodes).Append(MaxNodes).Distinct()];
+        _tokens = new double[_arms.Length];
+        _draft = new double[_arms.Length];
+        _tries = new int[_arms.Length];
     }
 
     public int MaxNodes { get; }
     public bool Adaptive => _curve is not null;
 
-    /// <summary>Records a step: a path of <paramref name="proposedDepth"/> was offered and <paramref name="acceptedDepth"/> accepted.</summary>
-    public void Record(int proposedDepth, int acceptedDepth)
-    {
-        for (int d = 1; d <= Math.Min(proposedDepth, acceptedDepth + 1) && d <= _accept.Length; d++)
-        {
-            // Running mean with a floor on the weight of new evidence so that the estimate follows the text.
-            double w = 1 / Math.Min(++_seen[d - 1], 32);
-            _accept[d - 1] += w * ((d <= acceptedDepth ? 1 : 0) - _accept[d - 1]);
-        }
-    }
-
     /// <summary>Nodes (root included) to ask of the drafter for the next step.</summary>
     public int Next()
     {
         if (_curve is null) return MaxNodes;
-        // At least one draft token, whose verification is nearly free, keeps the acceptance estimate alive.
-        int best = Math.Min(2, MaxNodes);
-        double expected = 1 + _accept[0], reach = _accept[0], bestRate = expected / _curve.Cost(best);
-        for (int n = 3; n <= MaxNodes; n++)
+        _steps++;
+        int untried = Array.FindIndex(_tries, t => t < InitialTries);
+        if (untried >= 0) _current = untried;
+        else
         {
-            reach *= _accept[n - 2];
-            expected += reach;
-            double rate = expected / _curve.Cost(n);
-            if (rate > bestRate * 1.0001) { best = n; bestRate = rate; }
+            int best = Enumerable.Range(0, _arms.Length).MaxBy(Rate);
+            _current = best;
+            if (_steps % ExploreEvery == 0)
+            {
+                _explore ^= 1; // alternately one arm up and one arm down
+                _current = Math.Clamp(best + (_explore == 1 ? 1 : -1), 0, _arms.Length - 1);
+            }
         }
-        return best;
+        return _arms[_current];
     }
+
+    /// <summary>
+    /// Records the outcome of the step that used the last <see cref="Next"/> budget: <paramref name="acceptedDepth"/>
+    /// draft tokens accepted, and drafting took <paramref name="draftMs"/> milliseconds.
+    /// </summary>
+    public void Record(int acceptedDepth, double draftMs = 0)
+    {
+        if (_curve is null) return;
+        int i = _current;
+        double w = 1.0 / Math.Min(++_tries[i], Window); // running mean that follows the text after a while
+        _tokens[i] += w * (acceptedDepth + 1 - _tokens[i]);
+        _draft[i] += w * ((_curve.ForwardMs > 0 ? draftMs / _curve.ForwardMs : 0) - _draft[i]);
+    }
+
+    /// <summary>Expected tokens per unit of time with arm <paramref name="i"/>.</summary>
+    double Rate(int i) => _tokens[i] / (_curve!.Cost(_arms[i]) + _draft[i]);
 }

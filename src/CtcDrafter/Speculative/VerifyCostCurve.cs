@@ -11,11 +11,16 @@ public sealed class VerifyCostCurve
 {
     readonly double[] _cost; // [maxT + 1], _cost[0] unused
 
-    public VerifyCostCurve(double[] costByT)
+    /// <param name="forwardMs">Measured time of one single-token forward, the unit of the curve (0 when unknown).</param>
+    public VerifyCostCurve(double[] costByT, double forwardMs = 0)
     {
         if (costByT.Length < 2) throw new ArgumentException("need at least cost(1)");
         _cost = costByT;
+        ForwardMs = forwardMs;
     }
+
+    /// <summary>Milliseconds of one single-token forward when the curve was measured.</summary>
+    public double ForwardMs { get; }
 
     public int MaxT => _cost.Length - 1;
 
@@ -47,6 +52,6 @@ public sealed class VerifyCostCurve
             double m = lo == hi ? measured[lo] : measured[lo] + (measured[hi] - measured[lo]) * (T - lo) / (hi - lo);
             cost[T] = Math.Max(1, m / measured[1]);
         }
-        return new VerifyCostCurve(cost);
+        return new VerifyCostCurve(cost, measured[1]);
     }
 }
