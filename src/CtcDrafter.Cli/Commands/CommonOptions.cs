@@ -7,7 +7,7 @@ namespace CtcDrafter.Cli.Commands;
 /// <summary>Options shared by the commands that load a model.</summary>
 static class CommonOptions
 {
-    public const string DefaultModel = "models/stories260K";
+    public const string DefaultModel = "models/ref-s";
 
     public static Option<string> Model() => new("--model", "-m")
     {

@@ -3,10 +3,10 @@ using CtcDrafter.Tests.Model;
 
 namespace CtcDrafter.Tests.Cli;
 
-/// <summary>The commands a user types, on the committed default model (models/stories260K).</summary>
+/// <summary>The commands a user types, on the committed default model (models/ref-s).</summary>
 public class CliCommandTests
 {
-    static readonly string DefaultModel = Path.Combine(TestData.RepoRoot, "models", "stories260K");
+    static readonly string DefaultModel = Path.Combine(TestData.RepoRoot, "models", "ref-s");
 
     [Fact]
     public void GenerateStreamsAStory()
@@ -52,8 +52,8 @@ public class CliCommandTests
     {
         var r = CliRunner.Run("inspect", "--model", DefaultModel);
         Assert.Equal(0, r.ExitCode);
-        Assert.Contains("layers       5, hidden 64", r.Stdout);
-        Assert.Contains("parameters   260,032", r.Stdout);
+        Assert.Contains("layers       6, hidden 256", r.Stdout);
+        Assert.Contains("parameters   5,401,856", r.Stdout);
         Assert.Contains("Q8", r.Stdout);
     }
 
