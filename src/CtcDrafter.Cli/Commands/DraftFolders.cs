@@ -24,7 +24,7 @@ sealed class DraftFolders
         var folders = new DraftFolders(null);
         foreach (string part in parts)
         {
-            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: medusa, eagle, ctc)");
+            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: medusa, eagle, ctc, ctc-nocollapse)");
             int i = part.IndexOf('=');
             if (!folders._byMethod.TryAdd(part[..i], part[(i + 1)..])) throw new ArgumentException($"--draft names {part[..i]} twice");
         }
@@ -32,5 +32,7 @@ sealed class DraftFolders
     }
 
     /// <summary>The folder for <paramref name="method"/>, or null when none was given.</summary>
-    public string? For(string method) => _byMethod.TryGetValue(method, out string? folder) ? folder : _all;
+    public string? For(string method) =>
+        _byMethod.TryGetValue(method, out string? folder) || DrafterFactory.TrainedKind(method) is string kind && _byMethod.TryGetValue(kind, out folder)
+            ? folder : _all;
 }

@@ -5,14 +5,23 @@ namespace CtcDrafter.Drafters;
 /// <summary>Drafters by method name, as the CLI and the benchmark name them.</summary>
 public static class DrafterFactory
 {
-    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc"];
+    /// <summary>The methods; "ctc-nocollapse" is the CTC draft without the CTC transform (an ablation).</summary>
+    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc", "ctc-nocollapse"];
+
+    /// <summary>The kind of trained draft a method runs on ("ctc" for the ablation too), or null when it needs none.</summary>
+    public static string? TrainedKind(string method) => method switch
+    {
+        "medusa" or "eagle" or "ctc" => method,
+        "ctc-nocollapse" => "ctc",
+        _ => null,
+    };
 
     /// <param name="draftFolder">Trained draft folder, for the methods that need one.</param>
     public static IDrafter Create(string method, LlamaModel model, string? draftFolder = null) => method switch
     {
         "vanilla" => new NoDrafter(),
         "prompt-lookup" => new PromptLookupDrafter(),
-        "medusa" or "eagle" or "ctc" => Trained(method, model, draftFolder),
+        "medusa" or "eagle" or "ctc" or "ctc-nocollapse" => Trained(method, model, draftFolder),
         _ => throw new ArgumentException($"unknown method '{method}' (known: {string.Join(", ", Methods)})"),
     };
 
@@ -20,12 +29,12 @@ public static class DrafterFactory
     {
         if (folder is null) throw new ArgumentException($"method '{method}' needs a trained draft: give --draft DIR");
         var module = new DraftModule(folder, model);
-        string kind = module.Config.Kind.ToString().ToLowerInvariant();
-        if (kind != method)
+        string kind = module.Config.Kind.ToString().ToLowerInvariant(), wanted = TrainedKind(method)!;
+        if (kind != wanted)
         {
             module.Dispose();
-            throw new ModelFormatException(folder, $"this is a {kind} draft, not a {method} draft");
+            throw new ModelFormatException(folder, $"this is a {kind} draft, not a {wanted} draft");
         }
-        return module.Config.Kind == DraftKind.Medusa ? new MedusaDrafter(module) : new FeatureChainDrafter(module);
+        return module.Config.Kind == DraftKind.Medusa ? new MedusaDrafter(module) : new FeatureChainDrafter(module, collapse: method != "ctc-nocollapse");
     }
 }

@@ -18,15 +18,21 @@ internal sealed class FeatureChainDrafter : IDrafter
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
     readonly int? _blank;
+    readonly bool _collapse;
     readonly float[] _pending;  // [hidden] base feature at the last committed token
     bool _hasPending;
     readonly float[] _pairs;    // [maxT, 2 * hidden] (embedding; feature)
     readonly float[] _z;        // [maxT, hidden] fc output
     readonly float[] _logits;   // [vocab + 1]
 
-    public FeatureChainDrafter(DraftModule module, int depth = 5, int topK = 8)
+    /// <param name="collapse">
+    /// Apply the CTC transform to a CTC draft's tree (default); false drops the blank from each depth's
+    /// distribution and keeps repeats, the ablation that shows what the transform adds.
+    /// </param>
+    public FeatureChainDrafter(DraftModule module, int depth = 5, int topK = 8, bool collapse = true)
     {
         _d = module;
+        _collapse = collapse;
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
         ModelConfig lc = module.Config.LayerConfig(module.Base.Config);
         _layer = new Transformer(new DecoderStack(null, [module.Layer!], null, null), lc, module.Base.ContextLength + depth + 1);
@@ -36,7 +42,7 @@ internal sealed class FeatureChainDrafter : IDrafter
         _logits = new float[_vocab + 1];
     }
 
-    public string Name => _d.Config.Kind == DraftKind.Ctc ? "ctc" : "eagle";
+    public string Name => _d.Config.Kind != DraftKind.Ctc ? "eagle" : _collapse ? "ctc" : "ctc-nocollapse";
 
     public void Reset()
     {
@@ -91,6 +97,7 @@ internal sealed class FeatureChainDrafter : IDrafter
         if (_layer.Cache.Length + depth > _layer.Cache.Capacity) return new DraftTree(root);
         var dists = Chain(root, depth, _topK);
         if (_blank is null) return TopKTree.Build(root, dists, maxNodes);
+        if (!_collapse) return TopKTree.Build(root, dists.Select(d => d.Without(_blank.Value)).ToList(), maxNodes);
         // Collapsing removes repeats and blanks: fill twice the budget, collapse, keep the best-scoring nodes.
         return TopKTree.Build(root, dists, 2 * maxNodes).Collapse(_blank).Take(maxNodes);
     }

@@ -22,6 +22,13 @@ public sealed record DepthDistribution(int[] Tokens, float[] Probs)
         }
         return new DepthDistribution(tokens, probs);
     }
+
+    /// <summary>This distribution with <paramref name="token"/> left out (the rest keep their probabilities).</summary>
+    public DepthDistribution Without(int token)
+    {
+        int i = Array.IndexOf(Tokens, token);
+        return i < 0 ? this : new DepthDistribution([.. Tokens[..i], .. Tokens[(i + 1)..]], [.. Probs[..i], .. Probs[(i + 1)..]]);
+    }
 }
 
 /// <summary>

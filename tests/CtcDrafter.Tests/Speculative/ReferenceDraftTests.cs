@@ -16,6 +16,7 @@ public class ReferenceDraftTests
     [InlineData("ctc")]
     [InlineData("eagle")]
     [InlineData("medusa")]
+    [InlineData("ctc-nocollapse")]
     public void TrainedDraftOfRefSIsLosslessAndAccepts(string kind)
     {
         using var m = LlamaModel.Load(Folder());
@@ -33,7 +34,7 @@ public class ReferenceDraftTests
         {
             var request = new GenerationRequest(prompt, 64, SamplingOptions.Greedy);
             var plain = new Generator(m).Generate(request);
-            var spec = new Generator(m, DrafterFactory.Create(kind, m, Folder($"draft-{kind}")), maxTreeNodes: 8).Generate(request);
+            var spec = new Generator(m, DrafterFactory.Create(kind, m, Folder($"draft-{DrafterFactory.TrainedKind(kind)}")), maxTreeNodes: 8).Generate(request);
             Assert.Equal(plain.Tokens, spec.Tokens);
             tokens += spec.Stats.NewTokens;
             steps += spec.Stats.Steps;
