@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Distils a reference model and trains its ctc, eagle and medusa drafts into models/<name>/draft-*; after an
+# interruption, rerunning the same command continues (distillation answers only the prompts not yet stored, a
+# draft run resumes from its checkpoint, finished drafts are skipped).
+#   scripts/train_drafts.sh ref-m [per-source prompts, default 1000] [epochs, default 2]
+set -euo pipefail
+name="${1:?usage: scripts/train_drafts.sh ref-s|ref-m [per-source] [epochs]}"
+per_source="${2:-1000}"
+epochs="${3:-2}"
+cd "$(dirname "$0")/.."
+# A private copy of the tool, so that rebuilding the solution while the run goes on cannot replace its files.
+bin="out/train-bin/drafts-$name"
+dotnet build -c Release src/CtcDrafter.Train.Cli -o "$bin" -v quiet -nologo
+train="dotnet $bin/ctcdrafter-train.dll"
+data="out/distill/$name"
+$train distill --model "models/$name" --out "$data" --per-source "$per_source"
+for kind in ctc eagle medusa; do
+  draft="models/$name/draft-$kind"
+  run="out/draft-runs/$name-draft-$kind"
+  if [[ -f "$draft/config.json" ]]; then echo "$draft exists; skipped"; continue; fi
+  if [[ -f "$run/checkpoint.bin" ]]; then
+    $train train-draft --kind "$kind" --base "models/$name" --data "$data" --out "$draft" --run "$run" --resume
+  else
+    $train train-draft --kind "$kind" --base "models/$name" --data "$data" --out "$draft" --run "$run" --epochs "$epochs" --eval-interval 250
+  fi
+done
