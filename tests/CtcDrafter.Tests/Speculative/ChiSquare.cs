@@ -28,9 +28,20 @@ static class ChiSquare
         return stat <= critical;
     }
 
-    /// <summary>Two-sample homogeneity test: could both count vectors come from one distribution (significance 0.001)?</summary>
-    public static bool SameDistribution(long[] a, long[] b, out string detail)
+    /// <summary>
+    /// Two-sample homogeneity test: could both count vectors come from one distribution (significance 0.001)?
+    /// Categories seen fewer than <paramref name="pool"/> times in both samples together are pooled into one, so
+    /// that a large vocabulary's rare tokens do not break the test's approximation.
+    /// </summary>
+    public static bool SameDistribution(long[] a, long[] b, out string detail, int pool = 0)
     {
+        var rare = Enumerable.Range(0, a.Length).Where(i => a[i] + b[i] < pool).ToArray();
+        if (rare.Length > 1)
+        {
+            long[] x = a, y = b;
+            a = [.. x.Where((_, i) => x[i] + y[i] >= pool), rare.Sum(i => x[i])];
+            b = [.. y.Where((_, i) => x[i] + y[i] >= pool), rare.Sum(i => y[i])];
+        }
         double na = a.Sum(), nb = b.Sum(), stat = 0;
         int df = -1;
         for (int i = 0; i < a.Length; i++)

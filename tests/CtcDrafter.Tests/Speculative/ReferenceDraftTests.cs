@@ -41,4 +41,37 @@ public class ReferenceDraftTests
         }
         Assert.True(tokens / steps > 1.5, $"{kind}: tau {tokens / steps:F2}");
     }
+
+    /// <summary>
+    /// Sampling at temperature 0.7 with the trained CTC drafter has the statistics of plain sampling: the tokens
+    /// at output positions 2-5 (the first comes from the prefill) over many seeds, chi-square at 0.001.
+    /// </summary>
+    [Fact]
+    public void CtcSamplingAtTemperature07HasThePlainStatistics()
+    {
+        using var m = LlamaModel.Load(Folder());
+        int[] prompt = [.. m.Tokenizer!.Encode("Once upon a time, there was a little dog named Max. One day, Max", addBos: true)];
+        int V = m.Config.VocabSize;
+        const int runs = 1500, positions = 5;
+        double tokens = 0, steps = 0;
+        long[][] Histograms(IDrafter drafter, ulong seedBase)
+        {
+            (tokens, steps) = (0, 0);
+            var h = Enumerable.Range(0, positions).Select(_ => new long[V + 1]).ToArray();
+            var g = new Generator(m, drafter, maxTreeNodes: 8);
+            for (int r = 0; r < runs; r++)
+            {
+                var result = g.Generate(new GenerationRequest(prompt, positions, new SamplingOptions(0.7f, Seed: seedBase + (ulong)r)));
+                for (int k = 0; k < positions; k++) h[k][k < result.Tokens.Count ? result.Tokens[k] : V]++;
+                (tokens, steps) = (tokens + result.Stats.NewTokens - 1, steps + result.Stats.Steps);
+            }
+            return h;
+        }
+        long[][] plain = Histograms(new NoDrafter(), 0);
+        var ctc = DrafterFactory.Create("ctc", m, Folder("draft-ctc"));
+        long[][] spec = Histograms(ctc, 1_000_000);
+        Assert.True(tokens / steps > 1.3, $"the drafter should be accepted while sampling: {tokens / steps:F2} tokens per step");
+        for (int k = 1; k < positions; k++)
+            Assert.True(ChiSquare.SameDistribution(plain[k], spec[k], out string d, pool: 10), $"token {k + 1}: {d}");
+    }
 }
