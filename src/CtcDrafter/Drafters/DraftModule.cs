@@ -15,6 +15,9 @@ internal sealed class DraftModule : IDisposable
     public DraftConfig Config { get; }
     public LlamaModel Base { get; }
     public string Folder { get; }
+    /// <summary>The base's frozen LM head [vocab, hidden], as the draft reads it (see <see cref="FormatOf"/>).</summary>
+    public WeightMatrix LmHead { get; }
+    readonly bool _ownsLmHead;
 
     // ctc / eagle
     public WeightMatrix? Fc { get; }            // [hidden, 2 * hidden]: input = [embedding; feature]
@@ -40,7 +43,15 @@ internal sealed class DraftModule : IDisposable
         try
         {
             int h = Config.HiddenSize;
-            WeightMatrix M(string name, int rows, int cols) => WeightMatrix.Create(_store.Get(name, rows, cols), baseModel.Options.Format == WeightFormat.Q8 && cols % 32 != 0 ? WeightFormat.F32 : baseModel.Options.Format);
+            WeightMatrix M(string name, int rows, int cols)
+            {
+                RawTensor t = _store.Get(name, rows, cols);
+                return WeightMatrix.Create(t, FormatOf(t, baseModel.Options.Format));
+            }
+            RawTensor head = baseModel.Weights.LmHeadTensor();
+            WeightFormat headFormat = FormatOf(head, baseModel.Options.Format);
+            _ownsLmHead = headFormat != baseModel.Weights.LmHead.Format;
+            LmHead = _ownsLmHead ? WeightMatrix.Create(head, headFormat) : baseModel.Weights.LmHead;
             if (Config.Kind == DraftKind.Medusa)
             {
                 int k = Config.MedusaHeads;
@@ -80,11 +91,24 @@ internal sealed class DraftModule : IDisposable
         }
     }
 
-    /// <summary>Bytes of draft weights read per draft step (excluding the shared LM head).</summary>
+    /// <summary>
+    /// The format a draft weight computes in: the base's, except that with an f32 base a tensor stored in bf16
+    /// stays bf16 - the same values, half the bytes read per draft step (draft steps are small matrix-vector
+    /// products, bound by the bytes they read). Q8 blocks are 32 weights of one row, so other row lengths stay f32.
+    /// </summary>
+    static WeightFormat FormatOf(in RawTensor t, WeightFormat baseFormat) => baseFormat switch
+    {
+        WeightFormat.F32 when t.DType == TensorDType.BF16 => WeightFormat.BF16,
+        WeightFormat.Q8 when t.Shape[^1] % 32 != 0 => WeightFormat.F32,
+        _ => baseFormat,
+    };
+
+    /// <summary>Bytes of draft weights read per draft step (excluding the LM head).</summary>
     public long Bytes => (Fc?.Bytes ?? 0) + (Layer?.Matrices.Sum(m => m.Bytes) ?? 0) + ResBlocks.Sum(m => m.Bytes) + Heads.Sum(m => m.Bytes);
 
     public void Dispose()
     {
+        if (_ownsLmHead) LmHead?.Dispose();
         Fc?.Dispose();
         if (Layer is not null) foreach (var m in Layer.Matrices) m.Dispose();
         foreach (var m in ResBlocks.Concat(Heads)) m?.Dispose();

@@ -132,7 +132,7 @@ internal sealed class FeatureChainDrafter : IDrafter
     /// <summary>Draft logits through the base's frozen LM head (plus the blank row), softmax, top-k.</summary>
     DepthDistribution Distribution(float[] feature, int topK)
     {
-        _d.Base.Weights.LmHead.MatMul(feature, _logits, 1);
+        _d.LmHead.MatMul(feature, _logits, 1);
         int n = _vocab;
         if (_d.BlankRow is not null) _logits[n++] = TensorPrimitives.Dot(_d.BlankRow, feature);
         return DepthDistribution.TopK(_logits.AsSpan(0, n), topK);

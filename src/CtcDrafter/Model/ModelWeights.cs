@@ -95,10 +95,14 @@ internal sealed class ModelWeights : IDisposable
     /// <summary>Bytes of all weights held in the runtime format.</summary>
     public long RuntimeBytes => AllMatrices.Sum(m => m.Bytes);
 
+    /// <summary>The LM head's tensor as the file stores it (the embedding when tied).</summary>
+    public RawTensor LmHeadTensor() =>
+        _store.Get(_store.Contains("lm_head.weight") && !_tied ? "lm_head.weight" : "model.embed_tokens.weight", LmHead.Rows, LmHead.Cols);
+
     /// <summary>SHA-256 (16 hex digits) of the LM head's values rounded to bfloat16, whatever the file dtype.</summary>
     public string LmHeadHash()
     {
-        RawTensor t = _store.Get(_store.Contains("lm_head.weight") && !_tied ? "lm_head.weight" : "model.embed_tokens.weight", LmHead.Rows, LmHead.Cols);
+        RawTensor t = LmHeadTensor();
         using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
         var values = new float[1 << 15];
         var bits = new byte[2 * values.Length];
