@@ -16,6 +16,7 @@ static class Program
             InspectCommand.Create(),
             ConvertCommand.Create(),
             BenchCommand.Create(),
+            ServeCommand.Create(),
         };
         try
         {

@@ -1,0 +1,175 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using CtcDrafter.Chat;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using AiMessage = Microsoft.Extensions.AI.ChatMessage;
+
+namespace CtcDrafter.Cli.Server;
+
+/// <summary>
+/// An OpenAI-compatible HTTP server over a <see cref="CtcChatClient"/>: <c>GET /v1/models</c>,
+/// <c>POST /v1/chat/completions</c> (JSON, or server-sent events with <c>"stream": true</c>) and <c>GET /health</c>.
+/// Requests are served one generation at a time. Bad requests get status 400 with OpenAI's error object
+/// <c>{"error": {"message", "type": "invalid_request_error", "param", "code"}}</c> naming the problem.
+/// </summary>
+static class OpenAiServer
+{
+    public static WebApplication Build(CtcChatClient client, string url)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls(url);
+        var app = builder.Build();
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+        app.MapGet("/health", () => Results.Json(new JsonObject { ["status"] = "ok" }));
+        app.MapGet("/v1/models", () => Results.Json(new JsonObject
+        {
+            ["object"] = "list",
+            ["data"] = new JsonArray(new JsonObject { ["id"] = client.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "ctcdrafter" }),
+        }));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(client, http));
+        return app;
+    }
+
+    static async Task Complete(CtcChatClient client, HttpContext http)
+    {
+        ChatRequest request;
+        try
+        {
+            JsonNode? body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
+            request = ChatRequest.Parse(body);
+        }
+        catch (JsonException e)
+        {
+            await Error(http, $"the request body is not valid JSON: {e.Message}", null);
+            return;
+        }
+        catch (BadRequestException e)
+        {
+            await Error(http, e.Message, e.Param);
+            return;
+        }
+
+        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
+        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        try
+        {
+            if (!request.Stream)
+            {
+                ChatResponse r = await client.GetResponseAsync(request.Messages, request.Options, http.RequestAborted);
+                await Results.Json(new JsonObject
+                {
+                    ["id"] = id,
+                    ["object"] = "chat.completion",
+                    ["created"] = created,
+                    ["model"] = client.ModelId,
+                    ["choices"] = new JsonArray(new JsonObject
+                    {
+                        ["index"] = 0,
+                        ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = r.Text },
+                        ["finish_reason"] = Finish(r.FinishReason),
+                    }),
+                    ["usage"] = Usage(r.Usage),
+                    ["ctcdrafter"] = Statistics(r.AdditionalProperties),
+                }).ExecuteAsync(http);
+                return;
+            }
+
+            // Server-sent events: a role chunk, content chunks as tokens are committed, a finish chunk, [DONE].
+            await using var events = new EventStream(http);
+            JsonObject Chunk(JsonObject delta, string? finish) => new()
+            {
+                ["id"] = id,
+                ["object"] = "chat.completion.chunk",
+                ["created"] = created,
+                ["model"] = client.ModelId,
+                ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish }),
+            };
+            bool started = false;
+            await foreach (ChatResponseUpdate u in client.GetStreamingResponseAsync(request.Messages, request.Options, http.RequestAborted))
+            {
+                if (!started)
+                {
+                    await events.Send(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+                    started = true;
+                }
+                if (u.FinishReason is null)
+                {
+                    await events.Send(Chunk(new JsonObject { ["content"] = u.Text }, null));
+                    continue;
+                }
+                JsonObject last = Chunk(new JsonObject(), Finish(u.FinishReason));
+                last["ctcdrafter"] = Statistics(u.AdditionalProperties);
+                await events.Send(last);
+                if (request.IncludeUsage)
+                {
+                    JsonObject usage = Chunk(new JsonObject(), null);
+                    usage["choices"] = new JsonArray();
+                    usage["usage"] = Usage(u.Contents.OfType<UsageContent>().FirstOrDefault()?.Details);
+                    await events.Send(usage);
+                }
+            }
+            await events.Done();
+        }
+        catch (ArgumentException e) when (!http.Response.HasStarted)
+        {
+            // Raised before any text: a prompt too long for the context, or messages the chat template refuses.
+            await Error(http, e.Message, "messages");
+        }
+        catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; the generation has been stopped.
+        }
+    }
+
+    static string? Finish(ChatFinishReason? reason) =>
+        reason is null ? null : reason == ChatFinishReason.Length ? "length" : "stop";
+
+    static JsonObject Usage(UsageDetails? u) => new()
+    {
+        ["prompt_tokens"] = u?.InputTokenCount ?? 0,
+        ["completion_tokens"] = u?.OutputTokenCount ?? 0,
+        ["total_tokens"] = u?.TotalTokenCount ?? 0,
+    };
+
+    static JsonObject Statistics(AdditionalPropertiesDictionary? p) => new()
+    {
+        ["method"] = p?["method"]?.ToString(),
+        ["tau"] = p is not null && p.TryGetValue("tau", out object? tau) ? Math.Round((double)tau!, 3) : null,
+        ["tokens_per_second"] = p is not null && p.TryGetValue("tokensPerSecond", out object? tps) ? Math.Round((double)tps!, 1) : null,
+    };
+
+    static Task Error(HttpContext http, string message, string? param) =>
+        Results.Json(new JsonObject
+        {
+            ["error"] = new JsonObject { ["message"] = message, ["type"] = "invalid_request_error", ["param"] = param, ["code"] = null },
+        }, statusCode: StatusCodes.Status400BadRequest).ExecuteAsync(http);
+
+    /// <summary>text/event-stream: each event a "data: JSON" line and a blank line, flushed at once.</summary>
+    sealed class EventStream(HttpContext http) : IAsyncDisposable
+    {
+        bool _started;
+
+        public async Task Send(JsonNode data)
+        {
+            if (!_started)
+            {
+                http.Response.ContentType = "text/event-stream";
+                http.Response.Headers.CacheControl = "no-cache";
+                _started = true;
+            }
+            await http.Response.WriteAsync("data: " + data.ToJsonString() + "\n\n", http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+
+        public Task Done() => http.Response.WriteAsync("data: [DONE]\n\n", http.RequestAborted);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using CtcDrafter.Chat;
+using CtcDrafter.Cli.Server;
+using CtcDrafter.Drafters;
+using CtcDrafter.Generation;
+using CtcDrafter.Model;
+using CtcDrafter.Sampling;
+using CtcDrafter.Text;
+using Microsoft.AspNetCore.Builder;
+
+namespace CtcDrafter.Tests.Cli;
+
+/// <summary>The OpenAI-compatible server on ref-s with its ctc draft, over real HTTP on a free local port.</summary>
+public sealed class OpenAiServerTests : IAsyncLifetime
+{
+    LlamaModel _model = null!;
+    CtcChatClient _client = null!;
+    WebApplication _app = null!;
+    HttpClient _http = null!;
+    const string Question = "What should I pack for a trip to the mountains?";
+
+    public async Task InitializeAsync()
+    {
+        string folder = Path.Combine(TestData.RepoRoot, "models", "ref-s");
+        _model = LlamaModel.Load(folder);
+        _client = new CtcChatClient(_model, ChatTemplate.Get("vicuna_v1.1"), DrafterFactory.Create("ctc", _model, Path.Combine(folder, "draft-ctc")));
+        _app = OpenAiServer.Build(_client, "http://127.0.0.1:0");
+        await _app.StartAsync();
+        _http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
+    }
+
+    public async Task DisposeAsync()
+    {
+        _http.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _client.Dispose();
+        _model.Dispose();
+    }
+
+    Task<HttpResponseMessage> Post(string json) =>
+        _http.PostAsync("/v1/chat/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+
+    string GreedyText(int maxTokens)
+    {
+        string prompt = ChatTemplate.Get("vicuna_v1.1").Render([new("user", Question)], addGenerationPrompt: true);
+        return new Generator(_model).Generate(new GenerationRequest(_model.Tokenizer!.Encode(prompt, addBos: true, parseSpecial: true), maxTokens, SamplingOptions.Greedy)).Text;
+    }
+
+    [Fact]
+    public async Task ChatCompletionIsTheBaseModelsGreedyAnswer()
+    {
+        var r = await Post($$"""{"model": "ref-s", "messages": [{"role": "user", "content": "{{Question}}"}], "max_tokens": 32, "temperature": 0}""");
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        JsonNode body = JsonNode.Parse(await r.Content.ReadAsStringAsync())!;
+        Assert.Equal("chat.completion", (string?)body["object"]);
+        Assert.Equal(GreedyText(32), (string?)body["choices"]![0]!["message"]!["content"]);
+        Assert.Equal(32, (int?)body["usage"]!["completion_tokens"]);
+        Assert.Equal("length", (string?)body["choices"]![0]!["finish_reason"]);
+        Assert.Equal("ctc", (string?)body["ctcdrafter"]!["method"]);
+    }
+
+    [Fact]
+    public async Task StreamingSendsServerSentEventsEndingWithDone()
+    {
+        var r = await Post($$$"""{"messages": [{"role": "user", "content": [{"type": "text", "text": "{{{Question}}}"}]}], "max_tokens": 24, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}""");
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("text/event-stream", r.Content.Headers.ContentType!.MediaType);
+        string[] events = (await r.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(events, e => Assert.StartsWith("data: ", e));
+        Assert.Equal("data: [DONE]", events[^1]);
+        JsonNode[] chunks = [.. events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!)];
+        string text = string.Concat(chunks.Where(c => c["choices"]!.AsArray().Count > 0).Select(c => (string?)c["choices"]![0]!["delta"]!["content"] ?? ""));
+        Assert.Equal(GreedyText(24), text);
+        Assert.Equal("assistant", (string?)chunks[0]["choices"]![0]!["delta"]!["role"]);
+        Assert.Equal("length", (string?)chunks[^2]["choices"]![0]!["finish_reason"]);
+        Assert.Equal(24, (int?)chunks[^1]["usage"]!["completion_tokens"]);
+    }
+
+    [Theory]
+    [InlineData("not json", null)]
+    [InlineData("[1, 2]", null)]
+    [InlineData("""{"messages": []}""", "messages")]
+    [InlineData("""{"messages": [{"role": "tool", "content": "x"}]}""", "messages[0].role")]
+    [InlineData("""{"messages": [{"role": "user", "content": 5}]}""", "messages[0].content")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "temperature": "hot"}""", "temperature")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}""", "max_tokens")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "n": 2}""", "n")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "stop": [1]}""", "stop")]
+    public async Task BadRequestsGetAnOpenAiErrorNamingTheProblem(string body, string? param)
+    {
+        var r = await Post(body);
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        JsonNode error = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal("invalid_request_error", (string?)error["type"]);
+        Assert.False(string.IsNullOrWhiteSpace((string?)error["message"]));
+        Assert.Equal(param, (string?)error["param"]);
+    }
+
+    [Fact]
+    public async Task APromptLongerThanTheContextIsABadRequest()
+    {
+        string longText = string.Join(' ', Enumerable.Repeat("mountain", 3000));
+        var r = await Post(new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = longText }) }.ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains("context", (string?)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!["message"]);
+    }
+
+    [Fact]
+    public async Task ListsTheServedModel()
+    {
+        JsonNode body = JsonNode.Parse(await _http.GetStringAsync("/v1/models"))!;
+        Assert.Equal("ref-s", (string?)body["data"]![0]!["id"]);
+    }
+}
