@@ -13,7 +13,8 @@ bin="out/train-bin/drafts-$name"
 dotnet build -c Release src/CtcDrafter.Train.Cli -o "$bin" -v quiet -nologo
 train="dotnet $bin/ctcdrafter-train.dll"
 data="out/distill/$name"
-$train distill --model "models/$name" --out "$data" --per-source "$per_source"
+# The reference models are stored in bf16, so the bf16 engine gives bit-identical data at half the bytes per token.
+$train distill --model "models/$name" --out "$data" --per-source "$per_source" --dtype bf16
 for kind in ctc eagle medusa; do
   draft="models/$name/draft-$kind"
   run="out/draft-runs/$name-draft-$kind"

@@ -20,17 +20,28 @@ internal static class DistillCommand
         var seed = new Option<long>("--seed") { Description = "Seed of the order in which each source's prompts are taken", DefaultValueFactory = _ => 0 };
         var threads = new Option<int>("--threads") { Description = "Engine worker threads (default: all cores)", DefaultValueFactory = _ => 0 };
         var shardMb = new Option<int>("--shard-mb") { Description = "Target shard size in MB", DefaultValueFactory = _ => 64 };
+        var dtype = new Option<string>("--dtype")
+        {
+            Description = "Engine weight format, f32 or bf16 (for a model stored in bf16 both compute bit-identical data; bf16 reads half the bytes)",
+            DefaultValueFactory = _ => "f32",
+        };
         var command = new Command("distill", "Self-distillation data: the base model answers prompts (greedy, C# engine); tokens, loss masks and hidden states are stored")
         {
-            model, output, data, perSource, maxNew, maxPrompt, seed, threads, shardMb,
+            model, output, data, perSource, maxNew, maxPrompt, seed, threads, shardMb, dtype,
         };
         command.SetAction(parse => TrainCli.Guard(() =>
         {
             if (parse.GetValue(perSource) <= 0) throw new TrainingInputException($"--per-source must be positive (got {parse.GetValue(perSource)})");
             if (parse.GetValue(shardMb) <= 0) throw new TrainingInputException($"--shard-mb must be positive (got {parse.GetValue(shardMb)})");
             if (parse.GetValue(threads) < 0) throw new TrainingInputException($"--threads must not be negative (got {parse.GetValue(threads)})");
+            WeightFormat format = parse.GetValue(dtype)!.ToLowerInvariant() switch
+            {
+                "f32" => WeightFormat.F32,
+                "bf16" => WeightFormat.BF16,
+                string other => throw new TrainingInputException($"--dtype must be f32 or bf16 (got '{other}')"),
+            };
             var prompts = DistillPrompts.ReadAll(parse.GetValue(data)!);
-            using var baseModel = LlamaModel.Load(parse.GetValue(model)!, new EngineOptions(WeightFormat.F32, parse.GetValue(threads)));
+            using var baseModel = LlamaModel.Load(parse.GetValue(model)!, new EngineOptions(format, parse.GetValue(threads)));
             var distiller = new Distiller(baseModel, parse.GetValue(maxNew), parse.GetValue(maxPrompt));
             var store = DistillStore.OpenForWriting(parse.GetValue(output)!, distiller.Header);
             var plan = DistillPrompts.Plan(prompts, parse.GetValue(perSource), parse.GetValue(seed), distiller.Fits);
