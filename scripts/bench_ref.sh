@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The drafter comparison on a reference model and its three drafts, written to docs/results/<name>/:
+#   main: gsm8k (first 100), mt-bench (all 80, two turns), stories (100 held-out openings);
+#         vanilla, prompt-lookup, medusa, eagle, ctc; greedy, f32, the adaptive tree budget;
+#   ablation (the paper's Table 2): ctc with and without the CTC transform, and eagle, on gsm8k.
+#   scripts/bench_ref.sh ref-m [extra bench options...]
+# Give the machine's cores to it alone: the figures are speeds.
+set -euo pipefail
+name="${1:?usage: scripts/bench_ref.sh ref-s|ref-m [bench options...]}"
+shift
+cd "$(dirname "$0")/.."
+dotnet build -c Release src/CtcDrafter.Cli -v quiet -nologo
+bench="dotnet src/CtcDrafter.Cli/bin/Release/net10.0/CtcDrafter.Cli.dll bench --model models/$name"
+drafts="ctc=models/$name/draft-ctc,eagle=models/$name/draft-eagle,medusa=models/$name/draft-medusa"
+out="docs/results/$name"
+$bench --draft "$drafts" --methods vanilla,prompt-lookup,medusa,eagle,ctc --suite gsm8k,mt-bench,stories --limit 100 \
+  --out "$out" "$@"
+$bench --draft "$drafts" --methods vanilla,eagle,ctc-nocollapse,ctc --suite gsm8k --limit 100 --out "$out/ablation" "$@"
+rm -f "$out/results.json" "$out/ablation/results.json" # per-prompt detail; the tables and plots are what is kept
