@@ -84,7 +84,7 @@ public sealed class CtcChatClient : IChatClient
                     });
                 }
                 finally { text.Writer.TryComplete(); }
-            }, stop.Token);
+            }, CancellationToken.None); // always started, so that the channel is always completed
             await foreach (string piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
                 yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = id, ModelId = ModelId };
             GenerationResult result = await run.ConfigureAwait(false);
