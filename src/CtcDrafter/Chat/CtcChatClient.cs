@@ -86,7 +86,10 @@ public sealed class CtcChatClient : IChatClient
                 finally { text.Writer.TryComplete(); }
             }, CancellationToken.None); // always started, so that the channel is always completed
             await foreach (string piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                cancellationToken.ThrowIfCancellationRequested();
                 yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = id, ModelId = ModelId };
+            }
             GenerationResult result = await run.ConfigureAwait(false);
             yield return new ChatResponseUpdate
             {

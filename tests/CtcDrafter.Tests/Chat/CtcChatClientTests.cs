@@ -82,4 +82,22 @@ public class CtcChatClientTests
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([new AiMessage(ChatRole.User, "x")], new ChatOptions { TopP = 2 }));
         Assert.Equal("ref-s", client.GetService<ChatClientMetadata>()!.DefaultModelId);
     }
+
+    [Fact]
+    public async Task CancellingAStreamStopsItAndTheClientGoesOn()
+    {
+        using var m = LlamaModel.Load(Folder());
+        using var client = new CtcChatClient(m);
+        using var cts = new CancellationTokenSource();
+        var options = new ChatOptions { MaxOutputTokens = 200, Temperature = 0 };
+        int received = 0;
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () =>
+        {
+            await foreach (var _ in client.GetStreamingResponseAsync([new AiMessage(ChatRole.User, Question)], options, cts.Token))
+                if (++received == 2) cts.Cancel();
+        });
+        Assert.Equal(2, received);
+        ChatResponse r = await client.GetResponseAsync([new AiMessage(ChatRole.User, Question)], new ChatOptions { MaxOutputTokens = 3 });
+        Assert.Equal(3, r.Usage!.OutputTokenCount);
+    }
 }
