@@ -10,10 +10,12 @@ namespace CtcDrafter.Tests.Model;
 /// </summary>
 public class Bf16FileTests
 {
-    [Fact]
-    public void Bf16RuntimeOfABf16FileIsBitIdenticalToF32()
+    [Theory]
+    [InlineData("ref-s")]
+    [InlineData("ref-m")]
+    public void Bf16RuntimeOfABf16FileIsBitIdenticalToF32(string model)
     {
-        string folder = Path.Combine(TestData.RepoRoot, "models", "ref-s");
+        string folder = Path.Combine(TestData.RepoRoot, "models", model);
         using var f32 = LlamaModel.Load(folder, new EngineOptions(WeightFormat.F32));
         using var bf16 = LlamaModel.Load(folder, new EngineOptions(WeightFormat.BF16));
         int[] tokens = [.. f32.Tokenizer!.Encode("Once upon a time, there was a little dog named Max. He liked to run in the park.", addBos: true)];
