@@ -6,20 +6,24 @@ using CtcDrafter.Text;
 
 namespace CtcDrafter.Tests.Speculative;
 
-/// <summary>The committed drafts of models/ref-s, trained by ctcdrafter-train: they load against their base, draft
-/// losslessly, and accept tokens (an export or loading mismatch would leave them guessing).</summary>
+/// <summary>The committed drafts of models/ref-s and models/ref-m, trained by ctcdrafter-train: they load against
+/// their base, draft losslessly, and accept tokens (an export or loading mismatch would leave them guessing).</summary>
 public class ReferenceDraftTests
 {
-    static string Folder(params string[] parts) => Path.Combine([TestData.RepoRoot, "models", "ref-s", .. parts]);
+    static string Folder(string model, params string[] parts) => Path.Combine([TestData.RepoRoot, "models", model, .. parts]);
 
     [Theory]
-    [InlineData("ctc")]
-    [InlineData("eagle")]
-    [InlineData("medusa")]
-    [InlineData("ctc-nocollapse")]
-    public void TrainedDraftOfRefSIsLosslessAndAccepts(string kind)
+    [InlineData("ref-s", "ctc")]
+    [InlineData("ref-s", "eagle")]
+    [InlineData("ref-s", "medusa")]
+    [InlineData("ref-s", "ctc-nocollapse")]
+    [InlineData("ref-m", "ctc")]
+    [InlineData("ref-m", "eagle")]
+    [InlineData("ref-m", "medusa")]
+    [InlineData("ref-m", "ctc-nocollapse")]
+    public void TrainedDraftIsLosslessAndAccepts(string model, string kind)
     {
-        using var m = LlamaModel.Load(Folder());
+        using var m = LlamaModel.Load(Folder(model));
         var chat = ChatTemplate.Get("vicuna_v1.1");
         int[] Chat(string q) => [.. m.Tokenizer!.Encode(chat.Render([new ChatMessage("user", q)], addGenerationPrompt: true), addBos: true, parseSpecial: true)];
         int[][] prompts =
@@ -34,7 +38,7 @@ public class ReferenceDraftTests
         {
             var request = new GenerationRequest(prompt, 64, SamplingOptions.Greedy);
             var plain = new Generator(m).Generate(request);
-            var spec = new Generator(m, DrafterFactory.Create(kind, m, Folder($"draft-{DrafterFactory.TrainedKind(kind)}")), maxTreeNodes: 8).Generate(request);
+            var spec = new Generator(m, DrafterFactory.Create(kind, m, Folder(model, $"draft-{DrafterFactory.TrainedKind(kind)}")), maxTreeNodes: 8).Generate(request);
             Assert.Equal(plain.Tokens, spec.Tokens);
             tokens += spec.Stats.NewTokens;
             steps += spec.Stats.Steps;
@@ -46,10 +50,13 @@ public class ReferenceDraftTests
     /// Sampling at temperature 0.7 with the trained CTC drafter has the statistics of plain sampling: the tokens
     /// at output positions 2-5 (the first comes from the prefill) over many seeds, chi-square at 0.001.
     /// </summary>
-    [Fact]
-    public void CtcSamplingAtTemperature07HasThePlainStatistics()
+    [Theory]
+    [InlineData("ref-s")]
+    [InlineData("ref-m")]
+    public void CtcSamplingAtTemperature07HasThePlainStatistics(string model)
     {
-        using var m = LlamaModel.Load(Folder());
+        // The models are stored in bf16, so the bf16 runtime computes exactly what f32 does, in half the time.
+        using var m = LlamaModel.Load(Folder(model), new EngineOptions(Kernels.WeightFormat.BF16));
         int[] prompt = [.. m.Tokenizer!.Encode("Once upon a time, there was a little dog named Max. One day, Max", addBos: true)];
         int V = m.Config.VocabSize;
         const int runs = 1500, positions = 5;
@@ -68,7 +75,7 @@ public class ReferenceDraftTests
             return h;
         }
         long[][] plain = Histograms(new NoDrafter(), 0);
-        var ctc = DrafterFactory.Create("ctc", m, Folder("draft-ctc"));
+        var ctc = DrafterFactory.Create("ctc", m, Folder(model, "draft-ctc"));
         long[][] spec = Histograms(ctc, 1_000_000);
         Assert.True(tokens / steps > 1.3, $"the drafter should be accepted while sampling: {tokens / steps:F2} tokens per step");
         for (int k = 1; k < positions; k++)
