@@ -56,7 +56,7 @@ public class ReferenceDraftTests
     public void CtcSamplingAtTemperature07HasThePlainStatistics(string model)
     {
         // The models are stored in bf16, so the bf16 runtime computes exactly what f32 does, in half the time.
-        using var m = LlamaModel.Load(Folder(model), new EngineOptions(Kernels.WeightFormat.BF16));
+        using var m = LlamaModel.Load(Folder(model), new EngineOptions(CtcDrafter.Kernels.WeightFormat.BF16));
         int[] prompt = [.. m.Tokenizer!.Encode("Once upon a time, there was a little dog named Max. One day, Max", addBos: true)];
         int V = m.Config.VocabSize;
         const int runs = 1500, positions = 5;
