@@ -13,7 +13,7 @@ static class ChatCommand
         var model = CommonOptions.Model();
         var dtype = CommonOptions.Dtype();
         var threads = CommonOptions.Threads();
-        var template = new Option<string>("--chat-template") { Description = "chat template name, or auto", DefaultValueFactory = _ => "auto" };
+        var template = CommonOptions.ChatTemplateName();
         var system = new Option<string?>("--system") { Description = "system message" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens per reply", DefaultValueFactory = _ => 512 };
         var sampling = new SamplingArgs();

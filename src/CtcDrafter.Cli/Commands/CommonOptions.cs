@@ -15,6 +15,20 @@ static class CommonOptions
         DefaultValueFactory = _ => DefaultModel,
     };
 
+    /// <summary><c>--method</c>: the decoding method (a drafter name), vanilla by default.</summary>
+    public static Option<string> Method() => new("--method")
+    {
+        Description = $"decoding method: {string.Join(", ", Drafters.DrafterFactory.Methods)}",
+        DefaultValueFactory = _ => "vanilla",
+    };
+
+    /// <summary><c>--chat-template</c> for conversations: a template name, or auto (the model's own, else vicuna_v1.1).</summary>
+    public static Option<string> ChatTemplateName() => new("--chat-template")
+    {
+        Description = "chat template name, or auto",
+        DefaultValueFactory = _ => "auto",
+    };
+
     public static Option<string> Dtype() => new("--dtype")
     {
         Description = "runtime weight format: f32, bf16 or q8",

@@ -25,7 +25,7 @@ static class GenerateCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens", DefaultValueFactory = _ => 256 };
         var stops = new Option<string[]>("--stop") { Description = "stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
         var json = new Option<bool>("--json") { Description = "print one JSON object (text, tokens, stats) instead of streaming text" };
-        var method = new Option<string>("--method") { Description = $"decoding method: {string.Join(", ", DrafterFactory.Methods)}", DefaultValueFactory = _ => "vanilla" };
+        var method = CommonOptions.Method();
         var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
         var tree = new Option<int?>("--tree") { Description = "verify a fixed number of tree nodes per step (default: chosen per step from the measured verification cost and the observed acceptance, at most 32)" };
 

@@ -16,8 +16,8 @@ static class ServeCommand
         var model = CommonOptions.Model();
         var dtype = CommonOptions.Dtype();
         var threads = CommonOptions.Threads();
-        var template = new Option<string>("--chat-template") { Description = "chat template name, or auto", DefaultValueFactory = _ => "auto" };
-        var method = new Option<string>("--method") { Description = $"decoding method: {string.Join(", ", DrafterFactory.Methods)}", DefaultValueFactory = _ => "vanilla" };
+        var template = CommonOptions.ChatTemplateName();
+        var method = CommonOptions.Method();
         var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
         var url = new Option<string>("--url") { Description = "address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var cmd = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models).")
