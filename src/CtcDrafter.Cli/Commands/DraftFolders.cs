@@ -24,7 +24,7 @@ sealed class DraftFolders
         var folders = new DraftFolders(null);
         foreach (string part in parts)
         {
-            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: medusa, eagle, ctc, ctc-nocollapse)");
+            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: medusa, eagle, ctc, ctc-strict, ctc-nocollapse)");
             int i = part.IndexOf('=');
             if (!folders._byMethod.TryAdd(part[..i], part[(i + 1)..])) throw new ArgumentException($"--draft names {part[..i]} twice");
         }

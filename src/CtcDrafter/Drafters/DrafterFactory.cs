@@ -5,14 +5,17 @@ namespace CtcDrafter.Drafters;
 /// <summary>Drafters by method name, as the CLI and the benchmark name them.</summary>
 public static class DrafterFactory
 {
-    /// <summary>The methods; "ctc-nocollapse" is the CTC draft without the CTC transform (an ablation).</summary>
-    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc", "ctc-nocollapse"];
+    /// <summary>
+    /// The methods. Ablations of the CTC draft: "ctc-strict" applies the paper's transform, which removes every
+    /// repeat; "ctc-nocollapse" applies no transform.
+    /// </summary>
+    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nocollapse"];
 
     /// <summary>The kind of trained draft a method runs on ("ctc" for the ablation too), or null when it needs none.</summary>
     public static string? TrainedKind(string method) => method switch
     {
         "medusa" or "eagle" or "ctc" => method,
-        "ctc-nocollapse" => "ctc",
+        "ctc-strict" or "ctc-nocollapse" => "ctc",
         _ => null,
     };
 
@@ -21,7 +24,7 @@ public static class DrafterFactory
     {
         "vanilla" => new NoDrafter(),
         "prompt-lookup" => new PromptLookupDrafter(),
-        "medusa" or "eagle" or "ctc" or "ctc-nocollapse" => Trained(method, model, draftFolder),
+        "medusa" or "eagle" or "ctc" or "ctc-strict" or "ctc-nocollapse" => Trained(method, model, draftFolder),
         _ => throw new ArgumentException($"unknown method '{method}' (known: {string.Join(", ", Methods)})"),
     };
 
@@ -35,6 +38,11 @@ public static class DrafterFactory
             module.Dispose();
             throw new ModelFormatException(folder, $"this is a {kind} draft, not a {wanted} draft");
         }
-        return module.Config.Kind == DraftKind.Medusa ? new MedusaDrafter(module) : new FeatureChainDrafter(module, collapse: method != "ctc-nocollapse");
+        return module.Config.Kind == DraftKind.Medusa ? new MedusaDrafter(module) : new FeatureChainDrafter(module, transform: method switch
+        {
+            "ctc-strict" => CtcTransform.Strict,
+            "ctc-nocollapse" => CtcTransform.None,
+            _ => CtcTransform.KeepRepeats,
+        });
     }
 }

@@ -18,31 +18,37 @@ internal sealed class FeatureChainDrafter : IDrafter
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
     readonly int? _blank;
-    readonly bool _collapse;
+    readonly CtcTransform _transform;
     readonly float[] _pending;  // [hidden] base feature at the last committed token
     bool _hasPending;
     readonly float[] _pairs;    // [maxT, 2 * hidden] (embedding; feature)
     readonly float[] _z;        // [maxT, hidden] fc output
     readonly float[] _logits;   // [vocab + 1]
+    readonly float[] _features; // [pending slots, hidden] draft output feature of each node grown this step
+    readonly float[] _headOut;  // [rows, vocab] LM-head logits of one level
 
-    /// <param name="collapse">
-    /// Apply the CTC transform to a CTC draft's tree (default); false drops the blank from each depth's
-    /// distribution and keeps repeats, the ablation that shows what the transform adds.
-    /// </param>
-    public FeatureChainDrafter(DraftModule module, int depth = 5, int topK = 8, bool collapse = true)
+    /// <param name="transform">What a CTC draft's tree goes through (an EAGLE draft has no blank and no transform).</param>
+    public FeatureChainDrafter(DraftModule module, int depth = 6, int topK = 8, CtcTransform transform = CtcTransform.KeepRepeats)
     {
         _d = module;
-        _collapse = collapse;
+        _transform = transform;
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
         ModelConfig lc = module.Config.LayerConfig(module.Base.Config);
-        _layer = new Transformer(new DecoderStack(null, [module.Layer!], null, null), lc, module.Base.ContextLength + depth + 1);
+        _layer = new Transformer(new DecoderStack(null, [module.Layer!], null, null), lc, module.Base.ContextLength + 1 + depth * topK);
         _pending = new float[_hidden];
         _pairs = new float[_layer.MaxTokens * 2 * _hidden];
         _z = new float[_layer.MaxTokens * _hidden];
         _logits = new float[_vocab + 1];
+        _features = new float[_layer.MaxTokens * _hidden];
+        _headOut = new float[_layer.MaxTokens * _vocab];
     }
 
-    public string Name => _d.Config.Kind != DraftKind.Ctc ? "eagle" : _collapse ? "ctc" : "ctc-nocollapse";
+    public string Name => _d.Config.Kind != DraftKind.Ctc ? "eagle" : _transform switch
+    {
+        CtcTransform.Strict => "ctc-strict",
+        CtcTransform.None => "ctc-nocollapse",
+        _ => "ctc",
+    };
 
     public void Reset()
     {
@@ -94,12 +100,89 @@ internal sealed class FeatureChainDrafter : IDrafter
     {
         if (!_hasPending || maxNodes <= 1) return new DraftTree(root);
         int depth = Math.Min(_depth, maxNodes - 1);
-        if (_layer.Cache.Length + depth > _layer.Cache.Capacity) return new DraftTree(root);
-        var dists = Chain(root, depth, _topK);
-        if (_blank is null) return TopKTree.Build(root, dists, maxNodes);
-        if (!_collapse) return TopKTree.Build(root, dists.Select(d => d.Without(_blank.Value)).ToList(), maxNodes);
-        // Collapsing removes repeats and blanks: fill twice the budget, collapse, keep the best-scoring nodes.
-        return TopKTree.Build(root, dists, 2 * maxNodes).Collapse(_blank).Take(maxNodes);
+        int width = Math.Clamp((maxNodes + depth - 2) / depth, 1, _topK); // nodes expanded per level
+        if (_layer.Cache.Length + 1 + (depth - 1) * width > _layer.Cache.Capacity) return new DraftTree(root);
+        // The CTC transform removes blanks and repeats: it gets twice the budget and keeps the best-scoring nodes.
+        bool transform = _blank is not null && _transform != CtcTransform.None;
+        int take = _transform == CtcTransform.Strict ? 2 * maxNodes : maxNodes;
+        int? skip = _transform == CtcTransform.Strict ? null : _blank;
+        DraftTree best = Best(root, Grow(root, depth, width, take - 1, skip), take, skip);
+        return transform ? best.Collapse(_blank, keepRepeats: _transform == CtcTransform.KeepRepeats).Take(maxNodes) : best;
+    }
+
+    /// <summary>
+    /// A draft token proposed under candidate <paramref name="Parent"/> (-1: under the root) with score
+    /// p(path) = the product of the draft probabilities along it; <paramref name="Slot"/> is the pending draft
+    /// slot whose output proposed it.
+    /// </summary>
+    readonly record struct Candidate(int Parent, int Token, float Score, int Depth, int Slot);
+
+    /// <summary>
+    /// Grows the draft's own tree for this step, level by level (as EAGLE-2 does): the root pair gives the depth-1
+    /// top-k; at each depth the <paramref name="width"/> best-scoring real tokens are run through the draft layer
+    /// together (pending KV slots, tree attention), each from its parent's output feature, and their top-k become
+    /// the next level's candidates. Every node's children thus come from a distribution conditioned on its own path.
+    /// A candidate scoring below the <paramref name="keep"/>-th best so far (<paramref name="skip"/> not counted)
+    /// is not expanded: neither it nor anything under it can make the tree, so the pruning changes nothing but time.
+    /// </summary>
+    List<Candidate> Grow(int root, int depth, int width, int keep, int? skip)
+    {
+        int L = _layer.Cache.Length, H = _hidden;
+        var all = new List<Candidate>();
+        Pair(root, _pending, 0);
+        RunPending(1, [L], [-1], pendingOffset: 0);
+        var frontier = new List<(int Candidate, int Slot)> { (-1, 0) };
+        for (int d = 1, used = 1; ; d++)
+        {
+            int first = all.Count;
+            _d.LmHead.MatMul(_features.AsSpan(frontier[0].Slot * H, frontier.Count * H), _headOut, frontier.Count);
+            for (int r = 0; r < frontier.Count; r++)
+            {
+                (int parent, int slot) = frontier[r];
+                DepthDistribution dist = Distribution(_headOut.AsSpan(r * _vocab, _vocab), _features.AsSpan(slot * H, H), _topK);
+                float score = parent < 0 ? 1f : all[parent].Score;
+                for (int c = 0; c < dist.Tokens.Length; c++) all.Add(new(parent, dist.Tokens[c], score * dist.Probs[c], d, slot));
+            }
+            if (d == depth) return all;
+
+            float[] kept = all.Where(c => c.Token != skip).Select(c => c.Score).OrderDescending().Take(keep).ToArray();
+            float cut = kept.Length < keep ? 0f : kept[^1];
+            int[] expand = Enumerable.Range(first, all.Count - first).Where(i => all[i].Token != _blank && all[i].Score >= cut)
+                .OrderByDescending(i => all[i].Score).Take(width).ToArray();
+            if (expand.Length == 0) return all;
+            for (int k = 0; k < expand.Length; k++) Pair(all[expand[k]].Token, _features.AsSpan(all[expand[k]].Slot * H, H), k);
+            RunPending(expand.Length, Enumerable.Repeat(L + d, expand.Length).ToArray(),
+                expand.Select(i => all[i].Slot).ToArray(), used);
+            frontier = expand.Select((c, k) => (c, used + k)).ToList();
+            used += expand.Length;
+        }
+    }
+
+    /// <summary>fc, then the draft layer over <paramref name="rows"/> pairs as pending slots; their output features are kept.</summary>
+    void RunPending(int rows, int[] positions, int[] parents, int pendingOffset)
+    {
+        Fc(rows);
+        _layer.ForwardVectors(_z.AsSpan(0, rows * _hidden), positions, parents, pendingOffset);
+        _layer.Hidden(rows).CopyTo(_features.AsSpan(pendingOffset * _hidden));
+    }
+
+    /// <summary>
+    /// The <paramref name="maxNodes"/> - 1 best-scoring candidates as a tree (a path scores no higher than its
+    /// prefix, so taking them best-first keeps every parent), leaving out <paramref name="skip"/>.
+    /// </summary>
+    static DraftTree Best(int root, List<Candidate> all, int maxNodes, int? skip = null)
+    {
+        var tree = new DraftTree(root);
+        var node = new int[all.Count];
+        Array.Fill(node, -1);
+        foreach (int i in Enumerable.Range(0, all.Count).OrderByDescending(i => all[i].Score).ThenBy(i => all[i].Depth))
+        {
+            if (tree.Count >= maxNodes) break;
+            int parent = all[i].Parent < 0 ? 0 : node[all[i].Parent];
+            if (parent < 0 || all[i].Token == skip) continue;
+            node[i] = tree.Add(parent, all[i].Token);
+        }
+        return tree;
     }
 
     /// <summary>
@@ -132,7 +215,14 @@ internal sealed class FeatureChainDrafter : IDrafter
     /// <summary>Draft logits through the base's frozen LM head (plus the blank row), softmax, top-k.</summary>
     DepthDistribution Distribution(float[] feature, int topK)
     {
-        _d.LmHead.MatMul(feature, _logits, 1);
+        _d.LmHead.MatMul(feature, _headOut, 1);
+        return Distribution(_headOut.AsSpan(0, _vocab), feature, topK);
+    }
+
+    /// <summary>Softmax and top-k of one row's LM-head logits, with the blank's logit appended for a ctc draft.</summary>
+    DepthDistribution Distribution(ReadOnlySpan<float> headLogits, ReadOnlySpan<float> feature, int topK)
+    {
+        headLogits.CopyTo(_logits);
         int n = _vocab;
         if (_d.BlankRow is not null) _logits[n++] = TensorPrimitives.Dot(_d.BlankRow, feature);
         return DepthDistribution.TopK(_logits.AsSpan(0, n), topK);

@@ -33,8 +33,9 @@ internal sealed class Transformer
     readonly float[] _gate;    // [maxT, ffn]
     readonly float[] _up;      // [maxT, ffn]
     readonly float[] _rows;    // [maxT, hidden]   hidden states of the rows whose logits are asked for
-    readonly int[] _visible;   // [maxT, maxT] new-token slots each new token attends to
+    readonly int[] _visible;   // [maxT, maxT] pending slots each new token attends to
     readonly int[] _visibleCount; // [maxT]
+    readonly int[] _pendingParents; // [maxT] parent (pending slot or -1) of each pending slot
 
     public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128)
     {
@@ -54,6 +55,7 @@ internal sealed class Transformer
         _rows = new float[t * h];
         _visible = new int[t * t];
         _visibleCount = new int[t];
+        _pendingParents = new int[t];
     }
 
     /// <summary>Final hidden states of the last forward call (after the final norm, if any): [T, hidden].</summary>
@@ -77,29 +79,47 @@ internal sealed class Transformer
             if ((uint)tokens[i] >= (uint)Config.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} outside the vocabulary of {Config.VocabSize}");
             _w.Embedding.ReadRow(tokens[i], _x.AsSpan(i * H, H));
         }
-        Run(T, positions, parents, logitRows, logits);
+        Run(T, 0, positions, parents, logitRows, logits);
     }
 
     /// <summary>The same pass over input vectors instead of token ids: inputs [T, hidden].</summary>
     public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
         ReadOnlySpan<int> logitRows, Span<float> logits)
     {
+        LoadVectors(inputs);
+        Run(inputs.Length / Config.HiddenSize, 0, positions, parents, logitRows, logits);
+    }
+
+    /// <summary>
+    /// One more level of a tree grown over several calls at the same committed length: the T input vectors go
+    /// to pending slots <paramref name="pendingOffset"/> .. + T - 1, and <c>parents[i]</c> names an earlier
+    /// pending slot (&lt; pendingOffset + i) or -1. Earlier calls' pending slots keep their K/V, so each vector
+    /// attends to the committed cache, itself and its ancestors among all pending slots. Hidden states only.
+    /// </summary>
+    public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, int pendingOffset)
+    {
+        LoadVectors(inputs);
+        Run(inputs.Length / Config.HiddenSize, pendingOffset, positions, parents, [], []);
+    }
+
+    void LoadVectors(ReadOnlySpan<float> inputs)
+    {
         int H = Config.HiddenSize, T = inputs.Length / H;
         if (T == 0 || T > MaxTokens || inputs.Length != T * H) throw new ArgumentOutOfRangeException(nameof(inputs), $"{inputs.Length} values is not 1..{MaxTokens} rows of {H}");
         inputs.CopyTo(_x);
-        Run(T, positions, parents, logitRows, logits);
     }
 
-    void Run(int T, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, ReadOnlySpan<int> logitRows, Span<float> logits)
+    void Run(int T, int pendingOffset, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, ReadOnlySpan<int> logitRows, Span<float> logits)
     {
         int H = Config.HiddenSize, V = Config.VocabSize;
         if (positions.Length != T || parents.Length != T) throw new ArgumentException("positions and parents must have one entry per token");
-        if (Cache.Length + T > Cache.Capacity) throw new InvalidOperationException($"context of {Cache.Capacity} tokens exceeded");
+        if (pendingOffset < 0 || pendingOffset + T > MaxTokens) throw new ArgumentOutOfRangeException(nameof(pendingOffset), $"pending slots {pendingOffset}..{pendingOffset + T - 1} beyond {MaxTokens}");
+        if (Cache.Length + pendingOffset + T > Cache.Capacity) throw new InvalidOperationException($"context of {Cache.Capacity} tokens exceeded");
         if (logitRows.Length > 0 && _w.LmHead is null) throw new InvalidOperationException("this decoder has no LM head");
         if (logits.Length < logitRows.Length * V) throw new ArgumentException("logits buffer too small", nameof(logits));
         foreach (int p in positions)
             if ((uint)p >= (uint)_rope.MaxPositions) throw new ArgumentOutOfRangeException(nameof(positions), $"position {p} beyond the context");
-        BuildVisibility(parents);
+        BuildVisibility(parents, pendingOffset);
 
         for (int l = 0; l < _w.Layers.Length; l++)
         {
@@ -114,7 +134,7 @@ internal sealed class Transformer
             {
                 _rope.Apply(_q.AsSpan(i * Config.QDim, Config.QDim), positions[i]);
                 _rope.Apply(_k.AsSpan(i * Config.KvDim, Config.KvDim), positions[i]);
-                StoreKv(l, i);
+                StoreKv(l, i, pendingOffset + i);
             }
             Attention(l, T);
             lw.Wo.MatMul(_att.AsSpan(0, T * Config.QDim), _xn, T);
@@ -141,22 +161,25 @@ internal sealed class Transformer
         _w.LmHead!.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
     }
 
-    /// <summary>visible[i] = the new-token slots token i attends to: itself and its ancestors.</summary>
-    void BuildVisibility(ReadOnlySpan<int> parents)
+    /// <summary>visible[i] = the pending slots new token i attends to: its own and its ancestors'.</summary>
+    void BuildVisibility(ReadOnlySpan<int> parents, int pendingOffset)
     {
         for (int i = 0; i < parents.Length; i++)
         {
-            if (parents[i] < -1 || parents[i] >= i)
+            int slot = pendingOffset + i;
+            if (parents[i] < -1 || parents[i] >= slot)
                 throw new ArgumentException($"parents[{i}] = {parents[i]}: a parent must be an earlier token or -1", nameof(parents));
+            _pendingParents[slot] = parents[i];
             int n = 0;
-            for (int j = i; j >= 0; j = parents[j]) _visible[i * MaxTokens + n++] = j;
+            for (int j = slot; j >= 0; j = _pendingParents[j]) _visible[i * MaxTokens + n++] = j;
             _visibleCount[i] = n;
         }
     }
 
-    void StoreKv(int layer, int i)
+    /// <summary>K/V of new token i (row of _k, _v) into pending slot <paramref name="pending"/>.</summary>
+    void StoreKv(int layer, int i, int pending)
     {
-        int hd = Config.HeadDim, slot = Cache.Length + i;
+        int hd = Config.HeadDim, slot = Cache.Length + pending;
         for (int g = 0; g < Config.NumKvHeads; g++)
         {
             _k.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(Cache.Key(layer, g, slot));

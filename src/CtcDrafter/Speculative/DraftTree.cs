@@ -69,20 +69,32 @@ public sealed class DraftTree
     /// the blank is removed and its children hang from its nearest kept ancestor; siblings that end up carrying
     /// the same token are merged, their subtrees joined. The result is an ordinary tree: verification gives each
     /// kept node its new depth as position and its own slot, so nothing downstream sees the removed nodes.
-    /// Proposals are dropped: a collapsed tree is verified by target-sample matching when sampling.
+    /// With <paramref name="keepRepeats"/>, a repeat is read both ways: removed as above, and also kept as a
+    /// real token (a genuine doubled token, such as the zeros of "100", which the strict transform can never
+    /// propose). Proposals are dropped: a collapsed tree is verified by target-sample matching when sampling.
     /// </summary>
-    public DraftTree Collapse(int? blank)
+    public DraftTree Collapse(int? blank, bool keepRepeats = false)
     {
         var result = new DraftTree(Root);
-        var map = new int[Count]; // original node -> node of the result that stands for it
+        var map = new List<int>[Count]; // original node -> the nodes of the result that stand for it
+        map[0] = [0];
         var childByToken = new Dictionary<(int Parent, int Token), int>();
+        int Child(int parent, int token)
+        {
+            if (!childByToken.TryGetValue((parent, token), out int child)) childByToken[(parent, token)] = child = result.Add(parent, token);
+            return child;
+        }
         for (int i = 1; i < Count; i++)
         {
-            int parent = map[_parents[i]], token = _tokens[i];
+            int token = _tokens[i];
             bool repeat = _parents[i] > 0 && token == _tokens[_parents[i]];
-            if (token == blank || repeat) map[i] = parent;
-            else if (childByToken.TryGetValue((parent, token), out int sibling)) map[i] = sibling;
-            else childByToken[(parent, token)] = map[i] = result.Add(parent, token);
+            var readings = new List<int>();
+            foreach (int parent in map[_parents[i]])
+            {
+                if (token == blank || repeat) readings.Add(parent);
+                if (token != blank && (!repeat || keepRepeats)) readings.Add(Child(parent, token));
+            }
+            map[i] = readings;
         }
         return result;
     }

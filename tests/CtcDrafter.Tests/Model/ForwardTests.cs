@@ -93,6 +93,41 @@ public class ForwardTests
         }
     }
 
+    [Theory]
+    [InlineData(5)]
+    [InlineData(6)]
+    public void ATreeGrownOverSeveralCallsEqualsOneCall(int seed)
+    {
+        // Pending slots kept between calls (pendingOffset) must give each node the hidden state it gets when the
+        // whole tree runs at once: the drafters grow their own trees level by level this way.
+        using var dir = new TempDir();
+        using var m = TestModels.Load(TestModels.Write(dir, TestModels.Small() with { HiddenSize = 64, IntermediateSize = 128 }));
+        var rng = new Random(seed);
+        int V = m.Config.VocabSize, H = m.Config.HiddenSize, n = 8 + rng.Next(16);
+        int[] prefix = TestModels.RandomTokens(rng, 5, V);
+        var (tokens, parents, depths) = RandomTree(rng, n, V);
+        int[] positions = depths.Select(d => prefix.Length + d).ToArray();
+        var embedded = new float[n * H];
+        for (int i = 0; i < n; i++) m.Weights.Embedding.ReadRow(tokens[i], embedded.AsSpan(i * H, H));
+
+        var whole = m.NewTransformer();
+        Generation.Generator.Prefill(whole, prefix, new float[V]);
+        whole.ForwardVectors(embedded, positions, parents, 0);
+        float[] expected = whole.Hidden(n).ToArray();
+
+        var grown = m.NewTransformer();
+        Generation.Generator.Prefill(grown, prefix, new float[V]);
+        for (int start = 0; start < n;)
+        {
+            int count = Math.Min(n - start, 1 + rng.Next(4));
+            grown.ForwardVectors(embedded.AsSpan(start * H, count * H), positions.AsSpan(start, count), parents.AsSpan(start, count), start);
+            double diff = TestModels.MaxAbsDiff(grown.Hidden(count).ToArray(), expected[(start * H)..((start + count) * H)]);
+            Assert.True(diff <= 1e-5, $"nodes {start}..{start + count - 1}: max abs diff {diff}");
+            start += count;
+        }
+        Assert.Equal(prefix.Length, grown.Cache.Length); // pending slots are not committed
+    }
+
     [Fact]
     public void CommitOfATreePathThenDecodingEqualsPlainDecoding()
     {

@@ -88,6 +88,49 @@ public class DraftTreeTests
         }
     }
 
+    [Fact]
+    public void KeepingRepeatsAlsoProposesTheDoubledToken()
+    {
+        var t = new DraftTree(9);
+        int a = t.Add(0, 1), b = t.Add(a, 0 + 2), c = t.Add(b, 2), d = t.Add(c, 3); // frames 1 2 2 3
+        Assert.Equal(["1 2 3"], Paths(t.Collapse(Blank)));
+        var r = t.Collapse(Blank, keepRepeats: true);
+        Assert.Equal(["1 2 2 3", "1 2 3"], Paths(r)); // "100" is three tokens 1 0 0: the strict transform can never propose it
+        AssertConsistent(r);
+    }
+
+    [Fact]
+    public void KeepingRepeatsOfRandomTreesGivesEveryReadingOfEveryPath()
+    {
+        var rng = new Random(7);
+        for (int trial = 0; trial < 300; trial++)
+        {
+            var t = new DraftTree(rng.Next(4));
+            int n = 1 + rng.Next(20);
+            for (int i = 0; i < n; i++) t.Add(rng.Next(t.Count), rng.Next(4));
+            var r = t.Collapse(Blank, keepRepeats: true);
+            AssertConsistent(r);
+            var expected = Enumerable.Range(1, t.Count - 1).SelectMany(i => Readings(t.PathTo(i).Skip(1).Select(t.Token).ToArray()))
+                .Where(p => p.Length > 0).Select(p => string.Join(" ", p)).ToHashSet();
+            var actual = Enumerable.Range(1, r.Count - 1).Select(i => string.Join(" ", r.PathTo(i).Skip(1).Select(r.Token))).ToHashSet();
+            Assert.Equal(expected.Order(), actual.Order());
+        }
+    }
+
+    /// <summary>Every reading of a frame sequence: blanks dropped, each repeat of the previous frame dropped or kept.</summary>
+    static IEnumerable<int[]> Readings(int[] frames)
+    {
+        IEnumerable<int[]> readings = [[]];
+        for (int i = 0; i < frames.Length; i++)
+        {
+            int f = frames[i];
+            if (f == Blank) continue;
+            bool repeat = i > 0 && frames[i - 1] == f;
+            readings = readings.SelectMany(p => repeat ? new[] { p, [.. p, f] } : [[.. p, f]]).ToList();
+        }
+        return readings;
+    }
+
     /// <summary>The CTC rule on one frame sequence: merge repeats, then drop blanks.</summary>
     static int[] CtcCollapse(int[] frames) =>
         frames.Where((f, i) => f != Blank && (i == 0 || frames[i - 1] != f)).ToArray();

@@ -17,10 +17,12 @@ public class ReferenceDraftTests
     [InlineData("ref-s", "eagle")]
     [InlineData("ref-s", "medusa")]
     [InlineData("ref-s", "ctc-nocollapse")]
+    [InlineData("ref-s", "ctc-strict")]
     [InlineData("ref-m", "ctc")]
     [InlineData("ref-m", "eagle")]
     [InlineData("ref-m", "medusa")]
     [InlineData("ref-m", "ctc-nocollapse")]
+    [InlineData("ref-m", "ctc-strict")]
     public void TrainedDraftIsLosslessAndAccepts(string model, string kind)
     {
         using var m = LlamaModel.Load(Folder(model));
