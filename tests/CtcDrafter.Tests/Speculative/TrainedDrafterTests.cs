@@ -14,6 +14,8 @@ public class TrainedDrafterTests
     [InlineData("ctc", DraftKind.Ctc, BlankMode.Unk)]
     [InlineData("ctc-nocollapse", DraftKind.Ctc, BlankMode.Own)]
     [InlineData("ctc-nocollapse", DraftKind.Ctc, BlankMode.Unk)]
+    [InlineData("ctc-strict", DraftKind.Ctc, BlankMode.Own)]
+    [InlineData("ctc-strict", DraftKind.Ctc, BlankMode.Unk)]
     [InlineData("eagle", DraftKind.Eagle, BlankMode.None)]
     [InlineData("medusa", DraftKind.Medusa, BlankMode.None)]
     public void GreedyOutputEqualsPlainDecoding(string method, DraftKind kind, BlankMode blank)
