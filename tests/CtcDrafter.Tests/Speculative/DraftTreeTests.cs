@@ -69,19 +69,26 @@ public class DraftTreeTests
     }
 
     [Fact]
-    public void CollapseOfRandomTreesMatchesPathwiseCtcCollapse()
+    public void CollapseOfRandomTreesMatchesPathwiseCtcCollapse() =>
+        // Every root-to-node path of the original collapses (CTC rule) to a root-to-node path of the result,
+        // and every path of the result comes from one of the original.
+        AssertRandomTreesTransformPathwise(42, t => t.Collapse(Blank), frames => [CtcCollapse(frames)]);
+
+    /// <summary>
+    /// On 300 random trees (tokens 0..3, 0 = blank): the root-to-node paths of <paramref name="transform"/>'s
+    /// result are exactly the non-empty <paramref name="readings"/> of the original's root-to-node paths.
+    /// </summary>
+    static void AssertRandomTreesTransformPathwise(int seed, Func<DraftTree, DraftTree> transform, Func<int[], IEnumerable<int[]>> readings)
     {
-        var rng = new Random(42);
+        var rng = new Random(seed);
         for (int trial = 0; trial < 300; trial++)
         {
             var t = new DraftTree(rng.Next(4));
-            int n = 1 + rng.Next(30);
-            for (int i = 0; i < n; i++) t.Add(rng.Next(t.Count), rng.Next(4)); // tokens 0..3, 0 = blank
-            var r = t.Collapse(Blank);
+            int n = 1 + rng.Next(25);
+            for (int i = 0; i < n; i++) t.Add(rng.Next(t.Count), rng.Next(4));
+            var r = transform(t);
             AssertConsistent(r);
-            // Every root-to-node path of the original collapses (CTC rule) to a root-to-node path of the result,
-            // and every path of the result comes from one of the original.
-            var expected = Enumerable.Range(1, t.Count - 1).Select(i => CtcCollapse(t.PathTo(i).Skip(1).Select(t.Token).ToArray()))
+            var expected = Enumerable.Range(1, t.Count - 1).SelectMany(i => readings(t.PathTo(i).Skip(1).Select(t.Token).ToArray()))
                 .Where(p => p.Length > 0).Select(p => string.Join(" ", p)).ToHashSet();
             var actual = Enumerable.Range(1, r.Count - 1).Select(i => string.Join(" ", r.PathTo(i).Skip(1).Select(r.Token))).ToHashSet();
             Assert.Equal(expected.Order(), actual.Order());
@@ -100,22 +107,8 @@ public class DraftTreeTests
     }
 
     [Fact]
-    public void KeepingRepeatsOfRandomTreesGivesEveryReadingOfEveryPath()
-    {
-        var rng = new Random(7);
-        for (int trial = 0; trial < 300; trial++)
-        {
-            var t = new DraftTree(rng.Next(4));
-            int n = 1 + rng.Next(20);
-            for (int i = 0; i < n; i++) t.Add(rng.Next(t.Count), rng.Next(4));
-            var r = t.Collapse(Blank, keepRepeats: true);
-            AssertConsistent(r);
-            var expected = Enumerable.Range(1, t.Count - 1).SelectMany(i => Readings(t.PathTo(i).Skip(1).Select(t.Token).ToArray()))
-                .Where(p => p.Length > 0).Select(p => string.Join(" ", p)).ToHashSet();
-            var actual = Enumerable.Range(1, r.Count - 1).Select(i => string.Join(" ", r.PathTo(i).Skip(1).Select(r.Token))).ToHashSet();
-            Assert.Equal(expected.Order(), actual.Order());
-        }
-    }
+    public void KeepingRepeatsOfRandomTreesGivesEveryReadingOfEveryPath() =>
+        AssertRandomTreesTransformPathwise(7, t => t.Collapse(Blank, keepRepeats: true), Readings);
 
     /// <summary>Every reading of a frame sequence: blanks dropped, each repeat of the previous frame dropped or kept.</summary>
     static IEnumerable<int[]> Readings(int[] frames)
