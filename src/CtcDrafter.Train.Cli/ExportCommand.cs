@@ -27,7 +27,7 @@ internal static class ExportCommand
         {
             SetThreads(parse.GetValue(threads));
             string folder = parse.GetValue(run)!;
-            var (tokenizer, corpus) = LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!);
+            var (tokenizer, corpus) = LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!, Pretrainer.ReadConfig(folder).CorpusMixture);
             using var trainer = Pretrainer.Resume(folder, corpus, []);
             string destination = parse.GetValue(output) ?? Path.Combine(folder, "model");
             HuggingFaceExporter.Export(destination, trainer.Model, tokenizer, trainer.State, corpus.Statistics, parse.GetValue(dtype));
@@ -55,11 +55,11 @@ internal static class ExportCommand
         torch.set_num_threads(threads);
     }
 
-    public static (TextTokenizer Tokenizer, TokenCorpus Corpus) LoadCorpus(string dataFolder, string tokenizerPath)
+    public static (TextTokenizer Tokenizer, TokenCorpus Corpus) LoadCorpus(string dataFolder, string tokenizerPath, CorpusMixture mixture)
     {
-        var documents = CorpusReader.ReadAll(dataFolder);
+        var documents = CorpusReader.ReadAll(dataFolder, mixture.Sources);
         var tokenizer = TextTokenizer.Load(tokenizerPath);
-        var corpus = TokenCorpus.Build(documents, tokenizer);
+        var corpus = TokenCorpus.Build(documents, tokenizer, mixture);
         ConsoleReport.PrintCorpus(corpus);
         return (tokenizer, corpus);
     }

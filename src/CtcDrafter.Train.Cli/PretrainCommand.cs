@@ -28,10 +28,14 @@ internal static class PretrainCommand
         var threads = ExportCommand.ThreadsOption();
         var export = new Option<string?>("--export") { Description = "Where to write the model folder (default: <run>/model)" };
         var dtype = ExportCommand.DTypeOption();
+        var init = new Option<string?>("--init")
+        {
+            Description = "Start a new run from the weights of this model folder (same shape as the config's model) instead of a random initialisation",
+        };
 
         var command = new Command("pretrain", "Pretrain a LLaMA base model on the corpus, with checkpoints, and export it")
         {
-            configPath, resume, output, data, tokenizerPath, overrides, steps, epochs, threads, export, dtype,
+            configPath, resume, output, data, tokenizerPath, overrides, steps, epochs, threads, export, dtype, init,
         };
         command.SetAction(parse => TrainCli.Guard(() =>
         {
@@ -53,9 +57,13 @@ internal static class PretrainCommand
             if (config is not null && File.Exists(Checkpoint.PathIn(run)))
                 throw new TrainingInputException($"{run} already holds a run: continue it with --resume {run}, or pass another --out");
 
-            var (tokenizer, corpus) = ExportCommand.LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!);
+            string? initFrom = parse.GetValue(init);
+            if (initFrom is not null && config is null)
+                throw new TrainingInputException("--init starts a new run: it goes with --config, not --resume");
+            var mixture = (config ?? Pretrainer.ReadConfig(run)).CorpusMixture;
+            var (tokenizer, corpus) = ExportCommand.LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!, mixture);
             if (config is not null) CheckVocabulary(config, tokenizer);
-            using var trainer = config is null ? Pretrainer.Resume(run, corpus, sets) : Pretrainer.Start(config, corpus, run);
+            using var trainer = config is null ? Pretrainer.Resume(run, corpus, sets) : Pretrainer.Start(config, corpus, run, initFrom);
             CheckVocabulary(trainer.State.Config, tokenizer);
             var model = trainer.State.Config.Model;
             Console.WriteLine($"{(config is null ? "resuming" : "starting")} {run}: {model.ParameterCount:N0} parameters, " +

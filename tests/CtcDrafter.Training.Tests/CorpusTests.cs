@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using CtcDrafter.Training.Data;
 using CtcDrafter.Training.Tokenizer;
 
@@ -45,6 +46,58 @@ public class CorpusTests
     }
 
     [Fact]
+    public void ReadsTheBroadSourcesInTheirLayouts()
+    {
+        using var temp = new TempFolder();
+        var documents = CorpusReader.ReadAll(TinyCorpus.Write(temp.Path), CorpusReader.AllSources);
+        var bySource = documents.GroupBy(d => d.Source).ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal(CorpusReader.AllSources, bySource.Keys);
+
+        var book = bySource[BroadSources.Gutenberg];
+        Assert.True(book.Count > 3);
+        Assert.All(book, d => Assert.True(d.Text.Length <= 6000));
+        Assert.Equal("The end of a short book.", book[^1].Text);
+        Assert.Equal(["Lily (cat)\nLily is a cat.\nShe likes balls.", "Ben\nBen is a dog."], bySource[BroadSources.Wikipedia].Select(d => d.Text));
+        Assert.All(bySource[BroadSources.Wikinews], d => Assert.True(d.AppendEos && !d.IsChat));
+
+        var teacher = bySource[BroadSources.GpTeacher];
+        Assert.Equal(VicunaTemplate.Render([("Add the numbers.\n\n2 and 3", "5")]), teacher[0].Text);
+        Assert.Equal(VicunaTemplate.Render([("Say hi.", "Hi! </s> is text here.")]), teacher[1].Text);
+        Assert.All(teacher, d => Assert.True(d.IsChat));
+        Assert.Equal(VicunaTemplate.Render([("Do you like cats?", "Yes, a lot.")]), bySource[BroadSources.TopicalChat].Single().Text);
+        Assert.Equal(["# file: maths/add.py\ndef add(a, b):\n    return a + b", "# file: maths/sub.py\ndef sub(a, b):\n    return a - b"], bySource[BroadSources.Code].Select(d => d.Text));
+    }
+
+    [Fact]
+    public void ChatDocumentsAloneTurnEndOfTurnMarkersIntoEos()
+    {
+        var tokenizer = TextTokenizer.Load(TestPaths.Tokenizer);
+        var plain = tokenizer.EncodeDocument(new CorpusDocument("code", "print('</s>')", AppendEos: true));
+        Assert.Equal([TextTokenizer.BosId, .. tokenizer.Encode("print('</s>')"), TextTokenizer.EosId], plain);
+    }
+
+    [Fact]
+    public void MixtureWeightsRepeatOrSampleTrainingDocumentsAndKeepTheHeldOutOnce()
+    {
+        using var temp = new TempFolder();
+        var tokenizer = TextTokenizer.Load(TestPaths.Tokenizer);
+        var documents = CorpusReader.ReadAll(TinyCorpus.Write(temp.Path), [CorpusReader.TinyStories, CorpusReader.Gsm8k]);
+        var once = TokenCorpus.Build(documents, tokenizer, CorpusMixture.From(new Dictionary<string, double> { ["tinystories"] = 1, ["gsm8k"] = 1 }, "test"));
+        var mixed = TokenCorpus.Build(documents, tokenizer, CorpusMixture.From(new Dictionary<string, double> { ["tinystories"] = 2, ["gsm8k"] = 0.5 }, "test"));
+        SourceStatistics Of(TokenCorpus c, string s) => c.Statistics.Single(x => x.Source == s);
+        Assert.Equal(2 * Of(once, "tinystories").TrainTokens, Of(mixed, "tinystories").TrainTokens);
+        double half = (double)Of(mixed, "gsm8k").TrainTokens / Of(once, "gsm8k").TrainTokens;
+        Assert.InRange(half, 0.3, 0.7);
+        Assert.Equal(once.HeldOut, mixed.HeldOut);
+        Assert.Equal(mixed.Statistics.Sum(s => s.TrainTokens), mixed.Train.Length);
+
+        Assert.Contains("unknown source \"books\"", Assert.Throws<TrainingInputException>(() =>
+            CorpusMixture.From(new Dictionary<string, double> { ["books"] = 1 }, "cfg")).Message);
+        Assert.Contains("mixture.gsm8k must be between 0 and 100", Assert.Throws<TrainingInputException>(() =>
+            CorpusMixture.From(new Dictionary<string, double> { ["gsm8k"] = -1 }, "cfg")).Message);
+    }
+
+    [Fact]
     public void MissingCorpusFolderIsAClearError()
     {
         var e = Assert.Throws<TrainingInputException>(() => CorpusReader.ReadAll("/nonexistent/data"));
@@ -67,7 +120,7 @@ public class CorpusTests
     public void DocumentsBecomeBosTokensAndEosWhereTheTurnsEnd()
     {
         var tokenizer = TextTokenizer.Load(TestPaths.Tokenizer);
-        var chat = tokenizer.EncodeDocument(new CorpusDocument("x", "USER: a ASSISTANT: b</s>USER: c ASSISTANT: d</s>", false));
+        var chat = tokenizer.EncodeDocument(CorpusDocument.Chat("x", "USER: a ASSISTANT: b</s>USER: c ASSISTANT: d</s>"));
         Assert.Equal(TextTokenizer.BosId, chat[0]);
         Assert.Equal(2, chat.Count(t => t == TextTokenizer.EosId));
         Assert.Equal(TextTokenizer.EosId, chat[^1]);
@@ -104,5 +157,22 @@ public class CorpusTests
         Assert.InRange(heldOut, 0.01, 0.03);
         Assert.Equal(0, documents.Count(d => d.Text.Contains("[INST]") || d.Text.Contains("<|endoftext|>")));
         Assert.Equal(0, documents.Count(d => d.Source == CorpusReader.Gsm8k && (d.Text.Contains("<<") || d.Text.Contains("####"))));
+    }
+
+    [SharedDataFact]
+    public void SharedBroadSourcesHaveTheExpectedDocuments()
+    {
+        var documents = CorpusReader.ReadAll(TestPaths.SharedData, CorpusReader.AllSources.Except(CorpusReader.Sources));
+        var counts = documents.GroupBy(d => d.Source).ToDictionary(g => g.Key, g => g.Count());
+        // The data folder's README: 14,719 Wikipedia and 10,479 Wikinews articles, 14,131 GPTeacher examples,
+        // 4 x 539 Topical-Chat conversations, 1,164 Python files; 138 books cut into chunks.
+        Assert.Equal(14719, counts[BroadSources.Wikipedia]);
+        Assert.Equal(10479, counts[BroadSources.Wikinews]);
+        Assert.Equal(14131, counts[BroadSources.GpTeacher]);
+        Assert.Equal(4 * 539, counts[BroadSources.TopicalChat]);
+        Assert.Equal(1164, counts[BroadSources.Code]);
+        Assert.InRange(counts[BroadSources.Gutenberg], 138 * 20, 138 * 100);
+        Assert.Equal(0, documents.Count(d => d.Text.Contains("<|endoftext|>")));
+        Assert.All(documents.Where(d => d.Source == BroadSources.Code), d => Assert.Single(Regex.Matches(d.Text, "^# file: ", RegexOptions.Multiline)));
     }
 }

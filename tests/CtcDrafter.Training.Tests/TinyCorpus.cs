@@ -44,6 +44,8 @@ internal static class TinyCorpus
             play.Append($"{Names[i % 8].ToUpperInvariant()}:\nThe {Things[i % 8]} is {Feelings[i % 6]}, and so am I.\n\n");
         File.WriteAllText(Path.Combine(corpora, "tinyshakespeare", "input.txt"), play.ToString());
 
+        WriteBroadSources(corpora);
+
         // ShareGPT first turns: 100 that the benchmark uses, then training ones, and entries distillation must skip (an empty
         // one, one opened by "gpt", one without turns).
         string sharegpt = Path.Combine(root, "prompts", "sharegpt");
@@ -57,6 +59,36 @@ internal static class TinyCorpus
             new object[] { Turn("human", " "), Turn("gpt", "I am a model."), new { id = "y", conversations = Array.Empty<object>() },
                 Turn("human", "Why is the sky blue?") }));
         return root;
+    }
+
+    /// <summary>A few documents of every broad source, in the layouts of the data folder's README.</summary>
+    static void WriteBroadSources(string corpora)
+    {
+        string Dir(string name) => Directory.CreateDirectory(Path.Combine(corpora, name)).FullName;
+        // Two books: one of 40 paragraphs (cut into chunks), one short.
+        File.WriteAllText(Path.Combine(Dir("gutenberg"), "gutenberg-00.txt"),
+            string.Join("\n\n", Enumerable.Range(0, 40).Select(i => Story(i) + " " + new string('x', 300)))
+            + "\n<|endoftext|>\n" + "The end of a short book.");
+        File.WriteAllText(Path.Combine(Dir("wikipedia"), "wikipedia-00.txt"),
+            "Lily (cat)\nLily is a cat.\nShe likes balls.\n<|endoftext|>\nBen\nBen is a dog.");
+        File.WriteAllText(Path.Combine(Dir("wikinews"), "wikinews-00.txt"), "Dog finds ball\nA dog found a ball today.");
+        string instruct = Dir("instruct");
+        File.WriteAllLines(Path.Combine(instruct, "gpteacher.jsonl"),
+        [
+            JsonSerializer.Serialize(new { instruction = "Add the numbers.", input = "2 and 3", response = "5", source = "gpteacher-codegen" }),
+            JsonSerializer.Serialize(new { instruction = "Say hi.", input = "", response = "Hi! </s> is text here.", source = "gpteacher-roleplay" }),
+        ]);
+        File.WriteAllLines(Path.Combine(instruct, "topical_chat_valid_freq.jsonl"),
+        [
+            JsonSerializer.Serialize(new
+            {
+                conversation_id = "t_1",
+                turns = new[] { new { agent = "agent_1", message = "Do you like cats?" }, new { agent = "agent_2", message = "Yes, a lot. " },
+                    new { agent = "agent_1", message = "Me too." } },
+            }),
+        ]);
+        File.WriteAllText(Path.Combine(Dir("code"), "thealgorithms-python-00.txt"),
+            "# file: maths/add.py\ndef add(a, b):\n    return a + b\n\n# file: maths/sub.py\ndef sub(a, b):\n    return a - b\n");
     }
 
     static string Story(int i) =>

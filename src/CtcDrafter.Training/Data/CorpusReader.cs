@@ -7,7 +7,7 @@ namespace CtcDrafter.Training.Data;
 /// <summary>
 /// Reads the project's training corpus from a data folder laid out as <c>../shared/data</c>:
 /// TinyStories (three files), GSM8K train and the guanaco conversations re-rendered in the Vicuna template,
-/// and Shakespeare cut into chunks.
+/// Shakespeare cut into chunks, and the broad sources of <see cref="BroadSources"/>.
 /// </summary>
 internal static partial class CorpusReader
 {
@@ -16,26 +16,46 @@ internal static partial class CorpusReader
     public const string Guanaco = "guanaco";
     public const string Shakespeare = "shakespeare";
 
-    /// <summary>The sources in the order their documents are read.</summary>
+    /// <summary>The sources of the first corpus (ref-s and the first ref-m), in the order their documents are read.</summary>
     public static readonly string[] Sources = [TinyStories, Gsm8k, Guanaco, Shakespeare];
+
+    /// <summary>Every source the reader knows, in the order their documents are read.</summary>
+    public static readonly string[] AllSources =
+    [
+        .. Sources, BroadSources.Gutenberg, BroadSources.Wikipedia, BroadSources.Wikinews,
+        BroadSources.GpTeacher, BroadSources.TopicalChat, BroadSources.Code,
+    ];
 
     const int ShakespeareChunkChars = 2000;
 
     /// <summary>The default data folder: <c>../shared/data</c> from the current directory.</summary>
     public static string DefaultDataFolder => Path.GetFullPath(Path.Combine("..", "shared", "data"));
 
-    /// <summary>All documents of all sources, in a fixed order.</summary>
-    public static List<CorpusDocument> ReadAll(string dataFolder)
+    /// <summary>All documents of the given sources (default: the first corpus's), in a fixed order.</summary>
+    public static List<CorpusDocument> ReadAll(string dataFolder, IEnumerable<string>? sources = null)
     {
         string corpora = Path.Combine(dataFolder, "corpora");
         if (!Directory.Exists(corpora))
             throw new TrainingInputException(
                 $"corpus folder not found: {Path.GetFullPath(corpora)} (pass --data with the folder that holds corpora/)");
+        var wanted = (sources ?? Sources).ToHashSet();
+        if (wanted.FirstOrDefault(s => !AllSources.Contains(s)) is { } unknown)
+            throw new TrainingInputException($"unknown corpus source \"{unknown}\" (known: {string.Join(", ", AllSources)})");
         var documents = new List<CorpusDocument>();
-        documents.AddRange(ReadTinyStories(Path.Combine(corpora, "tinystories")));
-        documents.AddRange(ReadGsm8k(Path.Combine(corpora, "gsm8k", "train.jsonl")));
-        documents.AddRange(ReadGuanaco(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl")));
-        documents.AddRange(ReadShakespeare(Path.Combine(corpora, "tinyshakespeare", "input.txt")));
+        foreach (string source in AllSources.Where(wanted.Contains))
+            documents.AddRange(source switch
+            {
+                TinyStories => ReadTinyStories(Path.Combine(corpora, "tinystories")),
+                Gsm8k => ReadGsm8k(Path.Combine(corpora, "gsm8k", "train.jsonl")),
+                Guanaco => ReadGuanaco(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl")),
+                Shakespeare => ReadShakespeare(Path.Combine(corpora, "tinyshakespeare", "input.txt")),
+                BroadSources.Gutenberg => BroadSources.ReadGutenberg(Path.Combine(corpora, "gutenberg")),
+                BroadSources.Wikipedia => BroadSources.ReadArticles(Path.Combine(corpora, "wikipedia"), BroadSources.Wikipedia),
+                BroadSources.Wikinews => BroadSources.ReadArticles(Path.Combine(corpora, "wikinews"), BroadSources.Wikinews),
+                BroadSources.GpTeacher => BroadSources.ReadGpTeacher(Path.Combine(corpora, "instruct", "gpteacher.jsonl")),
+                BroadSources.TopicalChat => BroadSources.ReadTopicalChat(Path.Combine(corpora, "instruct")),
+                _ => BroadSources.ReadCode(Path.Combine(corpora, "code")),
+            });
         return documents;
     }
 
@@ -101,14 +121,14 @@ internal static partial class CorpusReader
             string question = GetString(row, "question", path, line);
             string answer = GetString(row, "answer", path, line);
             string text = VicunaTemplate.Render([(VicunaTemplate.Gsm8kInstruction + question, Gsm8kAnswer.Clean(answer))]);
-            yield return new CorpusDocument(Gsm8k, text, AppendEos: false);
+            yield return CorpusDocument.Chat(Gsm8k, text);
         }
     }
 
     static IEnumerable<CorpusDocument> ReadGuanaco(string path)
     {
         foreach (var (line, row) in ReadJsonLines(path))
-            yield return new CorpusDocument(Guanaco, VicunaTemplate.Render(Llama2Turns(GetString(row, "text", path, line), path, line)), AppendEos: false);
+            yield return CorpusDocument.Chat(Guanaco, VicunaTemplate.Render(Llama2Turns(GetString(row, "text", path, line), path, line)));
     }
 
     /// <summary>The (question, answer) turns of a Llama-2 chat text <c>&lt;s&gt;[INST] q [/INST] a &lt;/s&gt;...</c>.</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using CtcDrafter.Training.Data;
 using CtcDrafter.Training.Model;
 
 namespace CtcDrafter.Training.Pretraining;
@@ -9,6 +10,8 @@ namespace CtcDrafter.Training.Pretraining;
 internal sealed record PretrainConfig
 {
     [JsonPropertyName("model")] public required LlamaConfig Model { get; init; }
+    /// <summary>Weight of each corpus source in the training stream (see <see cref="CorpusMixture"/>); null: the first corpus.</summary>
+    [JsonPropertyName("mixture")] public Dictionary<string, double>? Mixture { get; init; }
     [JsonPropertyName("seq_len")] public int SeqLen { get; init; } = 256;
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 16;
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 1e-3;
@@ -132,6 +135,7 @@ internal sealed record PretrainConfig
             if (!ok) throw new TrainingInputException($"{source}: {name} must be {rule} (got {value})");
         }
         Model.Validate(source);
+        CorpusMixture.From(Mixture, source);
         Check(SeqLen > 0, "seq_len", SeqLen, "positive");
         Check(SeqLen <= Model.MaxPositionEmbeddings, "seq_len", SeqLen, $"at most model.max_position_embeddings ({Model.MaxPositionEmbeddings})");
         Check(BatchSize > 0, "batch_size", BatchSize, "positive");
@@ -151,6 +155,9 @@ internal sealed record PretrainConfig
         Check(CheckpointMinutes > 0, "checkpoint_minutes", CheckpointMinutes, "positive");
         Check(CheckpointSteps >= 0, "checkpoint_steps", CheckpointSteps, "at least 0");
     }
+
+    /// <summary>The corpus mixture this run trains on.</summary>
+    public CorpusMixture CorpusMixture => CorpusMixture.From(Mixture, "config");
 
     /// <summary>The total number of optimizer steps for a training stream of the given number of sequences.</summary>
     public long TotalSteps(long sequencesPerEpoch) =>

@@ -16,7 +16,7 @@ internal sealed class Pretrainer : IDisposable
 {
     readonly string _runFolder;
     readonly SequenceBatcher _train;
-    readonly SequenceBatcher _heldOut;
+    readonly Dictionary<string, SequenceBatcher> _heldOut; // per source with at least one held-out sequence
     readonly AdamW _optimizer;
 
     Pretrainer(string runFolder, TokenCorpus corpus, TrainingState state, LlamaForCausalLM model)
@@ -26,11 +26,12 @@ internal sealed class Pretrainer : IDisposable
         Model = model;
         var config = state.Config;
         _train = new SequenceBatcher(corpus.Train, config.SeqLen, config.BatchSize, config.Seed);
-        _heldOut = new SequenceBatcher(corpus.HeldOut, config.SeqLen, config.BatchSize, config.Seed);
+        _heldOut = corpus.HeldOutBySource.Where(s => s.Value.Length > config.SeqLen)
+            .ToDictionary(s => s.Key, s => new SequenceBatcher(s.Value, config.SeqLen, config.BatchSize, config.Seed));
         if (_train.SequencesPerEpoch == 0)
             throw new TrainingInputException($"the corpus is shorter than one sequence of {config.SeqLen} tokens");
-        if (corpus.HeldOut.Length <= config.SeqLen)
-            throw new TrainingInputException($"the held-out split is shorter than one sequence of {config.SeqLen} tokens");
+        if (_heldOut.Count == 0)
+            throw new TrainingInputException($"no source's held-out split holds one sequence of {config.SeqLen} tokens");
 
         var decay = model.named_parameters().Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
         var noDecay = model.named_parameters().Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
@@ -46,16 +47,31 @@ internal sealed class Pretrainer : IDisposable
     public TrainingState State { get; }
     public long SequencesPerEpoch => _train.SequencesPerEpoch;
 
-    /// <summary>A new run: the model is initialised from the config's seed.</summary>
-    public static Pretrainer Start(PretrainConfig config, TokenCorpus corpus, string runFolder)
+    /// <summary>
+    /// A new run: the model is initialised from the config's seed, or with the weights of the model folder
+    /// <paramref name="initFrom"/> (which must have the config's shape).
+    /// </summary>
+    public static Pretrainer Start(PretrainConfig config, TokenCorpus corpus, string runFolder, string? initFrom = null)
     {
         random.manual_seed(config.Seed);
-        var model = new LlamaForCausalLM(config.Model);
-        var state = new TrainingState { Config = config, CorpusFingerprint = corpus.Fingerprint() };
+        var model = initFrom is null ? new LlamaForCausalLM(config.Model) : Export.HuggingFaceLoader.Load(initFrom);
+        if (model.Config != config.Model)
+        {
+            model.Dispose();
+            throw new TrainingInputException($"{initFrom}: its config.json does not have the run's model shape");
+        }
+        var state = new TrainingState
+        {
+            Config = config, CorpusFingerprint = corpus.Fingerprint(),
+            InitializedFrom = initFrom is null ? null : Path.GetFullPath(initFrom),
+        };
         var trainer = new Pretrainer(runFolder, corpus, state, model);
         state.TotalSteps = config.TotalSteps(trainer.SequencesPerEpoch);
         return trainer;
     }
+
+    /// <summary>The config of the run in <paramref name="runFolder"/>, read from its checkpoint.</summary>
+    public static PretrainConfig ReadConfig(string runFolder) => Checkpoint.Read<TrainingState>(runFolder).State.Config;
 
     /// <summary>Continues the run in <paramref name="runFolder"/> from its checkpoint; overrides may change its length.</summary>
     public static Pretrainer Resume(string runFolder, TokenCorpus corpus, IReadOnlyList<string> overrides)
@@ -99,6 +115,7 @@ internal sealed class Pretrainer : IDisposable
         Model.train();
         while (State.Step < State.TotalSteps)
         {
+            ThreadControl.Apply(_runFolder);
             var clock = Stopwatch.StartNew();
             double lr = LearningRateSchedule.At(State.Step, State.TotalSteps, config);
             double loss = TrainStep(lr);
@@ -146,26 +163,39 @@ internal sealed class Pretrainer : IDisposable
         return loss;
     }
 
-    /// <summary>Mean loss per token over the held-out sequences.</summary>
+    /// <summary>
+    /// Mean loss per token over the held-out sequences: the first <c>eval_sequences / sources</c> (at least one)
+    /// of every source's held-out stream, so that every source counts; also recorded per source.
+    /// </summary>
     public double Evaluate()
     {
         Model.eval();
+        int perSource = Math.Max(1, State.Config.EvalSequences / _heldOut.Count);
+        var bySource = new Dictionary<string, double>();
         double total = 0;
         long count = 0;
         using (no_grad())
-            foreach (var (inputs, targets) in _heldOut.InOrder(State.Config.EvalSequences))
-                using (inputs)
-                using (targets)
-                using (NewDisposeScope())
-                {
-                    var (logits, _) = Model.forward(inputs);
-                    total += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1),
-                        reduction: nn.Reduction.Sum).item<float>();
-                    count += targets.numel();
-                }
+            foreach (var (source, batcher) in _heldOut)
+            {
+                double sourceTotal = 0;
+                long sourceCount = 0;
+                foreach (var (inputs, targets) in batcher.InOrder(perSource))
+                    using (inputs)
+                    using (targets)
+                    using (NewDisposeScope())
+                    {
+                        var (logits, _) = Model.forward(inputs);
+                        sourceTotal += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1),
+                            reduction: nn.Reduction.Sum).item<float>();
+                        sourceCount += targets.numel();
+                    }
+                bySource[source] = sourceTotal / sourceCount;
+                total += sourceTotal;
+                count += sourceCount;
+            }
         Model.train();
         double mean = total / count;
-        State.Evaluations.Add(new EvalPoint(State.Step, mean));
+        State.Evaluations.Add(new EvalPoint(State.Step, mean, bySource));
         return mean;
     }
 

@@ -2,13 +2,18 @@ using System.Text.Json.Serialization;
 
 namespace CtcDrafter.Training.Pretraining;
 
-/// <summary>A held-out evaluation: the mean loss per token at a step.</summary>
-internal sealed record EvalPoint([property: JsonPropertyName("step")] long Step, [property: JsonPropertyName("loss")] double Loss);
+/// <summary>A held-out evaluation: the mean loss per token at a step, overall and per corpus source.</summary>
+internal sealed record EvalPoint(
+    [property: JsonPropertyName("step")] long Step,
+    [property: JsonPropertyName("loss")] double Loss,
+    [property: JsonPropertyName("sources")] Dictionary<string, double>? Sources = null);
 
 /// <summary>Everything besides the tensors that a checkpoint holds to continue a run exactly.</summary>
 internal sealed record TrainingState
 {
     [JsonPropertyName("config")] public required PretrainConfig Config { get; init; }
+    /// <summary>The model folder whose weights the run started from, or null for a random initialisation.</summary>
+    [JsonPropertyName("initialized_from")] public string? InitializedFrom { get; init; }
     /// <summary>Optimizer steps done; the next batch is that of this step (the data position).</summary>
     [JsonPropertyName("step")] public long Step { get; set; }
     [JsonPropertyName("total_steps")] public long TotalSteps { get; set; }

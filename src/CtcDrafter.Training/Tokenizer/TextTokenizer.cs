@@ -53,14 +53,14 @@ internal sealed class TextTokenizer
     public IReadOnlyList<int> Encode(string text) => text.Length == 0 ? [] : Engine.Encode(text, addBos: false);
 
     /// <summary>
-    /// BOS, then the text with every <c>&lt;/s&gt;</c> replaced by the EOS id (the pieces between are encoded
-    /// separately, each with the dummy prefix, as a tokenizer that knows <c>&lt;/s&gt;</c> as a special token does),
-    /// then EOS when the document asks for it.
+    /// BOS, then the text, then EOS when the document asks for it. In a chat document every <c>&lt;/s&gt;</c> is the
+    /// EOS id (the pieces between are encoded separately, each with the dummy prefix, as a tokenizer that knows
+    /// <c>&lt;/s&gt;</c> as a special token does); elsewhere it is plain text.
     /// </summary>
     public List<int> EncodeDocument(CorpusDocument document)
     {
         var ids = new List<int> { BosId };
-        string[] pieces = document.Text.Split(VicunaTemplate.EndOfTurn);
+        string[] pieces = document.IsChat ? document.Text.Split(VicunaTemplate.EndOfTurn) : [document.Text];
         for (int i = 0; i < pieces.Length; i++)
         {
             if (i > 0) ids.Add(EosId);
