@@ -21,7 +21,7 @@ static class EngineBenchmark
         var logits = new float[128 * m.Config.VocabSize];
         var rng = new Random(7);
         int[] Tokens(int n) => Enumerable.Range(0, n).Select(_ => rng.Next(m.Config.VocabSize)).ToArray();
-        Generation.Generator.Prefill(t, Tokens(context), logits);
+        t.Prefill(Tokens(context), logits.AsSpan(0, m.Config.VocabSize));
 
         double TimeForward(int T, bool tree) => ForwardTiming.MedianMs(t, T, repeats, tree, logits);
         var warm = System.Diagnostics.Stopwatch.StartNew();

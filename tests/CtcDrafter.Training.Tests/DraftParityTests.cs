@@ -37,11 +37,11 @@ public class DraftParityTests
         int[] prompt = [1, .. Enumerable.Range(0, 20).Select(_ => random.Next(3, Vocab))];
         int root = random.Next(3, Vocab);
         float[] hidden = model.SequenceHiddenStates(prompt); // [n, H]
-        using var module = new DraftModule(folder, model);
+        using var module = DraftModule.Load(folder, model);
         List<float[]> expected, actual;
         if (kind == DraftKind.Medusa)
         {
-            var drafter = new MedusaDrafter(module);
+            var drafter = new MedusaDrafter((MedusaHeadsDraft)module);
             drafter.Observe(prompt, hidden);
             actual = drafter.Heads(4, Vocab).Select(Dense).ToList();
             using var h = tensor(hidden[^model.Config.HiddenSize..], [1, model.Config.HiddenSize]);
@@ -50,7 +50,7 @@ public class DraftParityTests
         }
         else
         {
-            var drafter = new FeatureChainDrafter(module, Depth);
+            var drafter = new FeatureTreeDrafter((FeatureLayerDraft)module, Depth);
             drafter.Observe(prompt, hidden);
             int classes = Vocab + (blank == BlankMode.Own ? 1 : 0);
             actual = drafter.Chain(root, Depth, classes).Select(Dense).ToList();

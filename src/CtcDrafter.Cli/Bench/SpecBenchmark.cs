@@ -17,7 +17,7 @@ sealed class SpecBenchmark(LlamaModel model, IReadOnlyList<string> methods, Comm
 
     public List<List<MethodRun>> Run(IReadOnlyList<BenchPrompt> prompts, Action<int, int, string> progress, out int skipped)
     {
-        var generators = methods.ToDictionary(m => m, m => new Generator(model, DrafterFactory.Create(m, model, drafts.For(m)), fixedTree ?? 32, adaptive: fixedTree is null));
+        var generators = methods.ToDictionary(m => m, m => new Generator(model, DrafterFactory.Create(m, model, drafts.For(m, model.Folder)), fixedTree ?? 32, adaptive: fixedTree is null));
         var runs = new List<List<MethodRun>>();
         skipped = 0;
         if (prompts.Count == 0) return runs;

@@ -24,22 +24,23 @@ static class BenchCommand
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens per turn", DefaultValueFactory = _ => 128 };
         var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
-        var tree = new Option<int?>("--tree") { Description = "verify a fixed number of tree nodes per step (default: chosen per step from the measured verification cost and the observed acceptance, at most 32)" };
+        var tree = CommonOptions.Tree();
+        var context = CommonOptions.Context();
         var template = new Option<string>("--chat-template") { Description = "template of the chat suites", DefaultValueFactory = _ => "vicuna_v1.1" };
         var data = new Option<string?>("--data") { Description = "data folder (default: ../shared/data)" };
         var output = new Option<string>("--out") { Description = "folder for results.json, results.md, speedup.png", DefaultValueFactory = _ => "bench-results" };
         var cmd = new Command("bench", "Speculative decoding benchmark on prompt suites: speedup, tau, acceptance, identical outputs.")
         {
-            model, dtype, threads, draft, methods, suites, limit, maxTokens, temperature, seed, tree, template, data, output, Engine(),
+            model, dtype, threads, draft, methods, suites, limit, maxTokens, temperature, seed, tree, context, template, data, output, Engine(),
         };
         cmd.SetAction(r =>
         {
             string[] ms = r.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (ms.Length == 0) throw new ArgumentException("--methods is empty");
             if (r.GetValue(limit) <= 0 || r.GetValue(maxTokens) <= 0 || r.GetValue(tree) <= 0) throw new ArgumentException("--limit, --max-tokens and --tree must be positive");
-            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
             var drafts = DraftFolders.Parse(r.GetValue(draft));
-            foreach (string method in ms) DrafterFactory.Create(method, m, drafts.For(method)); // fail before any work
+            foreach (string method in ms) DrafterFactory.Create(method, m, drafts.For(method, m.Folder)); // fail before any work
             var sampling = new SamplingOptions(r.GetValue(temperature), Seed: r.GetValue(seed));
             sampling.Validate();
             var chat = ChatTemplate.Get(r.GetValue(template)!);

@@ -17,18 +17,23 @@ static class ChatCommand
         var system = new Option<string?>("--system") { Description = "system message" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens per reply", DefaultValueFactory = _ => 512 };
         var sampling = new SamplingArgs();
+        var method = CommonOptions.Method();
+        var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
+        var tree = CommonOptions.Tree();
+        var context = CommonOptions.Context();
         var cmd = new Command("chat", "Chat with a model (type /reset to start over, /exit or end of input to quit).")
         {
-            model, dtype, threads, template, system, maxTokens,
+            model, dtype, threads, template, system, maxTokens, method, draft, tree, context,
         };
         sampling.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
             TextTokenizer tok = m.Tokenizer ?? throw new ModelFormatException(m.Folder, "no tokenizer.model or tokenizer.json");
             string name = r.GetValue(template)!;
             ChatTemplate chat = name == "auto" ? ChatTemplate.Detect(m.Folder) ?? ChatTemplate.Get("vicuna_v1.1") : ChatTemplate.Get(name);
-            var generator = new Generator(m);
+            // One generator for the whole conversation: each turn prefills only what the previous turns did not.
+            var generator = CommonOptions.Generator(m, r.GetValue(method)!, r.GetValue(draft), r.GetValue(tree));
             var sampleOptions = sampling.Read(r, m.Defaults);
             var messages = new List<ChatMessage>();
             if (r.GetValue(system) is string s) messages.Add(new ChatMessage("system", s));

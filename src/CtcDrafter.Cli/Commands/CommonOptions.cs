@@ -41,6 +41,30 @@ static class CommonOptions
         DefaultValueFactory = _ => 0,
     };
 
+    /// <summary><c>--context</c>: the KV cache's capacity in tokens, prompt and output together.</summary>
+    public static Option<int> Context() => new("--context")
+    {
+        Description = $"context in tokens, prompt and output together (0 = the model's maximum, at most {LlamaModel.DefaultContext})",
+        DefaultValueFactory = _ => 0,
+    };
+
+    /// <summary><c>--tree</c>: a fixed number of tree nodes per step instead of the adaptive budget.</summary>
+    public static Option<int?> Tree() => new("--tree")
+    {
+        Description = "verify a fixed number of tree nodes per step (default: chosen per step from the measured verification cost and the observed acceptance, at most 32)",
+    };
+
+    /// <summary>A generator for <c>--method</c>, <c>--draft</c> (or the model's own draft folder) and <c>--tree</c>.</summary>
+    public static Generation.Generator Generator(LlamaModel m, string method, string? draft, int? tree)
+    {
+        if (tree is <= 0 or > MaxTree) throw new ArgumentException($"--tree must be between 1 and {MaxTree} (got {tree})");
+        var drafter = Drafters.DrafterFactory.Create(method, m, DraftFolders.Parse(draft).For(method, m.Folder));
+        return new Generation.Generator(m, drafter, tree ?? 32, adaptive: tree is null);
+    }
+
+    /// <summary>The largest <c>--tree</c>: a verification is one forward of this many tokens.</summary>
+    public const int MaxTree = 256;
+
     public static WeightFormat ParseDtype(string s) => s.ToLowerInvariant() switch
     {
         "f32" or "fp32" or "float32" => WeightFormat.F32,

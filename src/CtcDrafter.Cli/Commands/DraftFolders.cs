@@ -4,7 +4,7 @@ namespace CtcDrafter.Cli.Commands;
 
 /// <summary>
 /// The <c>--draft</c> option: one trained draft folder for every method that needs one, or one per method,
-/// <c>ctc=DIR,eagle=DIR,medusa=DIR</c>.
+/// <c>ctc=DIR,eagle=DIR,medusa=DIR</c>; without it a method uses the model's own <c>draft-KIND</c> folder.
 /// </summary>
 sealed class DraftFolders
 {
@@ -13,7 +13,7 @@ sealed class DraftFolders
 
     DraftFolders(string? all) => _all = all;
 
-    public const string Description = "trained draft folder for medusa, eagle and ctc, or one per method: ctc=DIR,eagle=DIR,medusa=DIR";
+    public const string Description = "trained draft folder for medusa, eagle and ctc, or one per method: ctc=DIR,eagle=DIR,medusa=DIR (default: MODEL/draft-KIND)";
 
     public static DraftFolders Parse(string? value)
     {
@@ -31,8 +31,17 @@ sealed class DraftFolders
         return folders;
     }
 
-    /// <summary>The folder for <paramref name="method"/>, or null when none was given.</summary>
-    public string? For(string method) =>
-        _byMethod.TryGetValue(method, out string? folder) || DrafterFactory.TrainedKind(method) is string kind && _byMethod.TryGetValue(kind, out folder)
-            ? folder : _all;
+    /// <summary>
+    /// The draft folder for <paramref name="method"/>: the one given, else <c>MODEL/draft-KIND</c> when it exists;
+    /// null for methods that need none. A method that needs one and finds none is an error naming the folder looked for.
+    /// </summary>
+    public string? For(string method, string modelFolder)
+    {
+        string? given = _byMethod.TryGetValue(method, out string? folder)
+            || DrafterFactory.TrainedKind(method) is string k && _byMethod.TryGetValue(k, out folder) ? folder : _all;
+        if (given is not null || DrafterFactory.TrainedKind(method) is not string kind) return given;
+        string found = Path.Combine(modelFolder, "draft-" + kind);
+        return Directory.Exists(found) ? found
+            : throw new ArgumentException($"method '{method}' needs a trained draft: give --draft DIR (looked for {found}, which does not exist)");
+    }
 }

@@ -27,27 +27,33 @@ static class GenerateCommand
         var json = new Option<bool>("--json") { Description = "print one JSON object (text, tokens, stats) instead of streaming text" };
         var method = CommonOptions.Method();
         var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
-        var tree = new Option<int?>("--tree") { Description = "verify a fixed number of tree nodes per step (default: chosen per step from the measured verification cost and the observed acceptance, at most 32)" };
+        var tree = CommonOptions.Tree();
+        var context = CommonOptions.Context();
+        var logprobs = new Option<int?>("--logprobs")
+        {
+            Description = $"with --json: every token's log-probability and its N most likely alternatives (0..{GenerationRequest.MaxTopLogprobs})",
+        };
 
         var cmd = new Command("generate", "Generate a completion for a prompt.")
         {
-            model, dtype, threads, prompt, promptIds, template, system, maxTokens, stops, json, method, draft, tree,
+            model, dtype, threads, prompt, promptIds, template, system, maxTokens, stops, json, method, draft, tree, context, logprobs,
         };
         sampling.AddTo(cmd);
         cmd.SetAction(r =>
         {
-            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
             int[] ids = PromptTokens(m, r.GetValue(prompt), r.GetValue(promptIds), r.GetValue(template), r.GetValue(system));
+            bool asJson = r.GetValue(json);
+            if (r.GetValue(logprobs) is not null && !asJson) throw new ArgumentException("--logprobs goes with --json");
             var request = new GenerationRequest(ids, r.GetValue(maxTokens), sampling.Read(r, m.Defaults))
             {
                 StopStrings = r.GetValue(stops) ?? [],
+                Logprobs = r.GetValue(logprobs),
             };
-            if (request.MaxNewTokens <= 0) throw new ArgumentException("--max-tokens must be positive");
-            bool asJson = r.GetValue(json);
-            if (r.GetValue(tree) <= 0) throw new ArgumentException("--tree must be positive");
-            var generator = new Generator(m, DrafterFactory.Create(r.GetValue(method)!, m, DraftFolders.Parse(r.GetValue(draft)).For(r.GetValue(method)!)), r.GetValue(tree) ?? 32, adaptive: r.GetValue(tree) is null);
+            request.Validate();
+            var generator = CommonOptions.Generator(m, r.GetValue(method)!, r.GetValue(draft), r.GetValue(tree));
             GenerationResult result = generator.Generate(request, asJson ? null : s => { Console.Write(s); Console.Out.Flush(); });
-            if (asJson) Console.WriteLine(ToJson(result).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            if (asJson) Console.WriteLine(ToJson(result, m.Tokenizer).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
             {
                 Console.WriteLine();
@@ -83,7 +89,33 @@ static class GenerateCommand
         return [.. tok.Encode(chat.Render(messages, addGenerationPrompt: true), addBos: true, parseSpecial: true)];
     }
 
-    internal static JsonObject ToJson(GenerationResult r) => new()
+    internal static JsonObject ToJson(GenerationResult r, TextTokenizer? tokenizer)
+    {
+        JsonObject json = Stats(r);
+        if (r.Logprobs is { } items)
+            json["logprobs"] = new JsonObject { ["content"] = new JsonArray(items.Select(i => (JsonNode)Logprob(i, tokenizer)).ToArray()) };
+        return json;
+    }
+
+    /// <summary>OpenAI's shape: <c>{"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}</c>.</summary>
+    internal static JsonObject Logprob(TokenLogprob item, TextTokenizer? tokenizer)
+    {
+        JsonObject One(int token, float logprob)
+        {
+            byte[] bytes = tokenizer?.TokenBytes(token) ?? [];
+            return new JsonObject
+            {
+                ["token"] = tokenizer is null ? token.ToString() : System.Text.Encoding.UTF8.GetString(bytes),
+                ["logprob"] = logprob,
+                ["bytes"] = new JsonArray(bytes.Select(b => (JsonNode)(int)b).ToArray()),
+            };
+        }
+        JsonObject o = One(item.Token, item.Logprob);
+        o["top_logprobs"] = new JsonArray(item.Top.Select(t => (JsonNode)One(t.Token, t.Logprob)).ToArray());
+        return o;
+    }
+
+    static JsonObject Stats(GenerationResult r) => new()
     {
         ["text"] = r.Text,
         ["tokens"] = new JsonArray(r.Tokens.Select(t => (JsonNode)t).ToArray()),
@@ -92,6 +124,7 @@ static class GenerateCommand
         {
             ["method"] = r.Stats.Method,
             ["promptTokens"] = r.Stats.PromptTokens,
+            ["prefillTokens"] = r.Stats.PrefillTokens,
             ["newTokens"] = r.Stats.NewTokens,
             ["steps"] = r.Stats.Steps,
             ["tau"] = Math.Round(r.Stats.Tau, 4),

@@ -19,18 +19,19 @@ static class ServeCommand
         var template = CommonOptions.ChatTemplateName();
         var method = CommonOptions.Method();
         var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
+        var context = CommonOptions.Context();
         var url = new Option<string>("--url") { Description = "address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var cmd = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models).")
         {
-            model, dtype, threads, template, method, draft, url,
+            model, dtype, threads, template, method, draft, context, url,
         };
         cmd.SetAction(r =>
         {
-            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads));
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
             string name = r.GetValue(template)!;
             ChatTemplate? chat = name == "auto" ? null : ChatTemplate.Get(name);
             string methodName = r.GetValue(method)!;
-            IDrafter drafter = DrafterFactory.Create(methodName, m, DraftFolders.Parse(r.GetValue(draft)).For(methodName));
+            IDrafter drafter = DrafterFactory.Create(methodName, m, DraftFolders.Parse(r.GetValue(draft)).For(methodName, m.Folder));
             using var client = new CtcChatClient(m, chat, drafter is NoDrafter ? null : drafter);
             using var app = OpenAiServer.Build(client, r.GetValue(url)!);
             app.Start();

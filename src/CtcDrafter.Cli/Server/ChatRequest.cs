@@ -20,6 +20,9 @@ sealed class BadRequestException(string message, string? param) : Exception(mess
 /// </summary>
 sealed record ChatRequest(IReadOnlyList<AiMessage> Messages, ChatOptions Options, bool Stream, bool IncludeUsage)
 {
+    /// <summary>The field the request gave its token limit in (max_completion_tokens or max_tokens), for errors about it.</summary>
+    public string MaxTokensField { get; init; } = "max_tokens";
+
     public static ChatRequest Parse(JsonNode? body)
     {
         if (body is not JsonObject o) throw new BadRequestException("the request body must be a JSON object", null);
@@ -49,14 +52,17 @@ sealed record ChatRequest(IReadOnlyList<AiMessage> Messages, ChatOptions Options
             Seed = Long(o, "seed"),
             StopSequences = Stops(o["stop"]),
         };
-        if (options.MaxOutputTokens is <= 0) throw new BadRequestException("max_tokens must be positive", "max_tokens");
-        if (options.Temperature is < 0 or > 2) throw new BadRequestException("temperature must be between 0 and 2", "temperature");
-        if (options.TopP is <= 0 or > 1) throw new BadRequestException("top_p must be in (0, 1]", "top_p");
-        if (options.TopK is < 0) throw new BadRequestException("top_k must not be negative", "top_k");
         if (Int(o, "n") is int n && n != 1) throw new BadRequestException("only n = 1 is supported", "n");
+        bool logprobs = Bool(o, "logprobs") ?? false;
+        int? top = Int(o, "top_logprobs");
+        if (top is not null && !logprobs) throw new BadRequestException("top_logprobs needs logprobs: true", "top_logprobs");
+        if (logprobs) (options.AdditionalProperties ??= [])[CtcDrafter.Chat.CtcChatClient.LogprobsKey] = top ?? 0;
         bool stream = Bool(o, "stream") ?? false;
         bool usage = o["stream_options"] is JsonObject so && (Bool(so, "include_usage") ?? false);
-        return new ChatRequest(messages, options, stream, usage);
+        return new ChatRequest(messages, options, stream, usage)
+        {
+            MaxTokensField = o.ContainsKey("max_completion_tokens") ? "max_completion_tokens" : "max_tokens",
+        };
     }
 
     static string Content(JsonNode? node, string at) => node switch

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CtcDrafter.Chat;
+using CtcDrafter.Generation;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -73,6 +74,7 @@ static class OpenAiServer
                     {
                         ["index"] = 0,
                         ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = r.Text },
+                        ["logprobs"] = Logprobs(r.AdditionalProperties, client),
                         ["finish_reason"] = Finish(r.FinishReason),
                     }),
                     ["usage"] = Usage(r.Usage),
@@ -105,6 +107,8 @@ static class OpenAiServer
                     continue;
                 }
                 JsonObject last = Chunk(new JsonObject(), Finish(u.FinishReason));
+                // All tokens' log-probabilities come with the finish chunk (clients join the chunks' lists).
+                if (Logprobs(u.AdditionalProperties, client) is JsonObject logprobs) last["choices"]![0]!["logprobs"] = logprobs;
                 last["ctcdrafter"] = Statistics(u.AdditionalProperties);
                 await events.Send(last);
                 if (request.IncludeUsage)
@@ -117,6 +121,11 @@ static class OpenAiServer
             }
             await events.Done();
         }
+        catch (RequestFieldException e) when (!http.Response.HasStarted)
+        {
+            // Validated where every caller's values are (SamplingOptions, GenerationRequest); named as the request named it.
+            await Error(http, e.Message, e.Field == "max_tokens" ? request.MaxTokensField : e.Field);
+        }
         catch (ArgumentException e) when (!http.Response.HasStarted)
         {
             // Raised before any text: a prompt too long for the context, or messages the chat template refuses.
@@ -127,6 +136,12 @@ static class OpenAiServer
             // The client went away; the generation has been stopped.
         }
     }
+
+    /// <summary>OpenAI's <c>{"content": [...]}</c> when the request asked for log-probabilities, else null.</summary>
+    static JsonObject? Logprobs(AdditionalPropertiesDictionary? p, CtcChatClient client) =>
+        p is not null && p.TryGetValue(CtcChatClient.LogprobsKey, out object? value) && value is IReadOnlyList<TokenLogprob> items
+            ? new JsonObject { ["content"] = new JsonArray(items.Select(i => (JsonNode)Cli.Commands.GenerateCommand.Logprob(i, client.Tokenizer)).ToArray()) }
+            : null;
 
     static string? Finish(ChatFinishReason? reason) =>
         reason is null ? null : reason == ChatFinishReason.Length ? "length" : "stop";

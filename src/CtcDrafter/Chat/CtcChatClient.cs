@@ -38,8 +38,18 @@ public sealed class CtcChatClient : IChatClient
         _metadata = new ChatClientMetadata("ctcdrafter", null, ModelId);
     }
 
+    /// <summary>
+    /// <see cref="ChatOptions.AdditionalProperties"/> key asking for log-probabilities with that many alternatives
+    /// per token (an int, 0..20); the response's (or the last update's) additional properties then hold the
+    /// <see cref="TokenLogprob"/> list under the same key.
+    /// </summary>
+    public const string LogprobsKey = "logprobs";
+
     /// <summary>The model's name (its folder's name), reported in responses.</summary>
     public string ModelId { get; }
+
+    /// <summary>The model's tokenizer (the client needs one).</summary>
+    public TextTokenizer Tokenizer => _model.Tokenizer!;
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<AiMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -143,15 +153,14 @@ public sealed class CtcChatClient : IChatClient
         float topP = options?.TopP ?? d.TopP;
         int topK = options?.TopK ?? d.TopK;
         int maxTokens = options?.MaxOutputTokens ?? d.MaxNewTokens ?? 256;
-        if (temperature < 0 || float.IsNaN(temperature)) throw new ArgumentException($"temperature {temperature} is negative");
-        if (topP is <= 0 or > 1) throw new ArgumentException($"top_p {topP} is outside (0, 1]");
-        if (topK < 0) throw new ArgumentException($"top_k {topK} is negative");
-        if (maxTokens <= 0) throw new ArgumentException($"max tokens {maxTokens} must be positive");
         ulong seed = options?.Seed is long s ? unchecked((ulong)s) : (ulong)Random.Shared.NextInt64();
-        return new GenerationRequest(tokens, maxTokens, new SamplingOptions(temperature, topK, topP, seed))
+        var request = new GenerationRequest(tokens, maxTokens, new SamplingOptions(temperature, topK, topP, seed))
         {
             StopStrings = options?.StopSequences?.ToArray() ?? [],
+            Logprobs = options?.AdditionalProperties?.TryGetValue(LogprobsKey, out object? top) == true ? Convert.ToInt32(top) : null,
         };
+        request.Validate();
+        return request;
     }
 
     static ChatFinishReason Reason(FinishReason f) =>
@@ -164,10 +173,15 @@ public sealed class CtcChatClient : IChatClient
         TotalTokenCount = request.PromptTokens.Count + result.Tokens.Count,
     };
 
-    static AdditionalPropertiesDictionary Statistics(GenerationResult result) => new()
+    static AdditionalPropertiesDictionary Statistics(GenerationResult result)
     {
-        ["method"] = result.Stats.Method,
-        ["tau"] = result.Stats.Tau,
-        ["tokensPerSecond"] = result.Stats.TokensPerSecond,
-    };
+        var properties = new AdditionalPropertiesDictionary
+        {
+            ["method"] = result.Stats.Method,
+            ["tau"] = result.Stats.Tau,
+            ["tokensPerSecond"] = result.Stats.TokensPerSecond,
+        };
+        if (result.Logprobs is not null) properties[LogprobsKey] = result.Logprobs;
+        return properties;
+    }
 }

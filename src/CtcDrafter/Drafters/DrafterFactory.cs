@@ -31,18 +31,23 @@ public static class DrafterFactory
     static IDrafter Trained(string method, LlamaModel model, string? folder)
     {
         if (folder is null) throw new ArgumentException($"method '{method}' needs a trained draft: give --draft DIR");
-        var module = new DraftModule(folder, model);
+        var module = DraftModule.Load(folder, model);
         string kind = module.Config.Kind.ToString().ToLowerInvariant(), wanted = TrainedKind(method)!;
         if (kind != wanted)
         {
             module.Dispose();
             throw new ModelFormatException(folder, $"this is a {kind} draft, not a {wanted} draft");
         }
-        return module.Config.Kind == DraftKind.Medusa ? new MedusaDrafter(module) : new FeatureChainDrafter(module, transform: method switch
+        return module switch
         {
-            "ctc-strict" => CtcTransform.Strict,
-            "ctc-nocollapse" => CtcTransform.None,
-            _ => CtcTransform.KeepRepeats,
-        });
+            MedusaHeadsDraft heads => new MedusaDrafter(heads),
+            FeatureLayerDraft layer => new FeatureTreeDrafter(layer, transform: method switch
+            {
+                "ctc-strict" => CtcTransform.Strict,
+                "ctc-nocollapse" => CtcTransform.None,
+                _ => CtcTransform.KeepRepeats,
+            }),
+            _ => throw new InvalidOperationException($"no drafter for a {module.GetType().Name}"),
+        };
     }
 }

@@ -22,4 +22,7 @@ public interface IDrafter
 
     /// <summary>A tree of at most <paramref name="maxNodes"/> nodes (root included) under the pending root token.</summary>
     DraftTree Propose(int root, int maxNodes);
+
+    /// <summary>What the proposed tree goes through before verification (the CTC transform for CTC drafts).</summary>
+    TreeTransform Transform => TreeTransform.None;
 }

@@ -8,7 +8,7 @@ namespace CtcDrafter.Drafters;
 /// r = h + SiLU(W_k h + b_k) and its own logits, predicting the token k + 1 places after the root (the root is
 /// the base model's own next token). Each head's top-k fills a dynamic tree.
 /// </summary>
-internal sealed class MedusaDrafter(DraftModule module, int topK = 8) : IDrafter
+internal sealed class MedusaDrafter(MedusaHeadsDraft module, int topK = 8) : IDrafter
 {
     readonly float[] _h = new float[module.Config.HiddenSize];
     readonly float[] _r = new float[module.Config.HiddenSize];

@@ -4,13 +4,19 @@ namespace CtcDrafter.Generation;
 public enum FinishReason { EndOfSequence, StopString, MaxTokens, ContextFull }
 
 /// <summary>The generated tokens (an end-of-sequence token included when it ended the run), text and statistics.</summary>
-public sealed record GenerationResult(IReadOnlyList<int> Tokens, string Text, FinishReason Finish, GenerationStats Stats);
+public sealed record GenerationResult(IReadOnlyList<int> Tokens, string Text, FinishReason Finish, GenerationStats Stats)
+{
+    /// <summary>Per generated token, its log-probability and the most likely alternatives, when the request asked for them.</summary>
+    public IReadOnlyList<TokenLogprob>? Logprobs { get; init; }
+}
 
 /// <summary>Counters of one generation; <c>Tau = NewTokens / Steps</c>, steps being base forward passes after prefill.</summary>
 public sealed record GenerationStats
 {
     public string Method { get; init; } = "vanilla";
     public int PromptTokens { get; init; }
+    /// <summary>Prompt tokens the prefill ran; the rest were already in the sequence's cache from the previous call.</summary>
+    public int PrefillTokens { get; init; }
     public int NewTokens { get; init; }
     public int Steps { get; init; }
     public double Tau => Steps == 0 ? 0 : (double)NewTokens / Steps;

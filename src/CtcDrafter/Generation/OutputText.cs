@@ -19,16 +19,20 @@ internal sealed class OutputText(TextTokenizer? tokenizer, IReadOnlyList<string>
         if (_decoder is null || _stopped) return _stopped;
         _text.Append(_decoder.Push(token));
         string s = _text.ToString();
+        // The earliest match over all stop strings wins, as if the text were scanned from its start (a match can
+        // only begin in the held-back tail, since everything emitted was known not to begin one).
+        int first = -1;
         foreach (string stop in stops)
         {
             int at = s.IndexOf(stop, Math.Max(0, _emitted - stop.Length), StringComparison.Ordinal);
-            if (at >= 0)
-            {
-                _text.Length = at;
-                _stopped = true;
-                Emit(_text.Length);
-                return true;
-            }
+            if (at >= 0 && (first < 0 || at < first)) first = at;
+        }
+        if (first >= 0)
+        {
+            _text.Length = first;
+            _stopped = true;
+            Emit(_text.Length);
+            return true;
         }
         int hold = 0;
         foreach (string stop in stops)

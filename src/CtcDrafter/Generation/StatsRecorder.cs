@@ -8,6 +8,7 @@ internal sealed class StatsRecorder(string method, int promptTokens)
     TimeSpan _draft, _verify;
 
     public double PrefillMs { get; set; }
+    public int PrefillTokens { get; set; }
     public double DecodeMs { get; set; }
 
     /// <summary>One verification step that accepted <paramref name="accepted"/> draft tokens.</summary>
@@ -22,7 +23,7 @@ internal sealed class StatsRecorder(string method, int promptTokens)
 
     public GenerationStats Finish(int newTokens) => new()
     {
-        Method = method, PromptTokens = promptTokens, NewTokens = newTokens, Steps = _steps,
+        Method = method, PromptTokens = promptTokens, PrefillTokens = PrefillTokens, NewTokens = newTokens, Steps = _steps,
         AcceptedPerDepth = [.. _acceptedPerDepth], PrefillMs = PrefillMs, DecodeMs = DecodeMs,
         DraftMs = _draft.TotalMilliseconds, VerifyMs = _verify.TotalMilliseconds,
     };

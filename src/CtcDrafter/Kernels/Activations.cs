@@ -6,7 +6,10 @@ internal static class Activations
 {
     const int Chunk = 256;
 
-    /// <summary>gate[i] = silu(gate[i]) * up[i], silu(g) = g * sigmoid(g) (the LLaMA MLP). gate, up: [n].</summary>
+    /// <summary>
+    /// gate[i] = silu(gate[i]) * up[i], silu(g) = g * sigmoid(g) (the LLaMA MLP). gate, up: [n], one token's row:
+    /// the chunks start at the row's first element, so a token's row computes alike whatever else is in the batch.
+    /// </summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         CheckLengths(gate, up);
@@ -31,14 +34,17 @@ internal static class Activations
         }
     }
 
-    /// <summary>x = exp(x - max(x)) / sum(exp(x - max(x))) in place; entries of -inf become 0.</summary>
+    /// <summary>
+    /// x = exp(x - max(x)) / sum(exp(x - max(x))) in place; entries of -inf become 0. The result depends on the
+    /// values and the length alone (<see cref="Reduce"/>), so a row softmaxed anywhere gives the same floats.
+    /// </summary>
     public static void Softmax(Span<float> x)
     {
         if (x.IsEmpty) return;
-        float max = TensorPrimitives.Max(x);
+        float max = Reduce.Max(x);
         TensorPrimitives.Subtract(x, max, x);
         TensorPrimitives.Exp(x, x);
-        TensorPrimitives.Divide(x, TensorPrimitives.Sum(x), x);
+        TensorPrimitives.Divide(x, Reduce.Sum(x), x);
     }
 
     public static void SoftmaxReference(Span<float> x)

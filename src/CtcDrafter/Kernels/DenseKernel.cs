@@ -8,9 +8,12 @@ namespace CtcDrafter.Kernels;
 internal unsafe interface IDenseRow
 {
     static abstract int ElementSize { get; }
+    static abstract WeightFormat Format { get; }
     /// <summary>The 8 elements at p as fp32 (AVX2).</summary>
     static abstract Vector256<float> Load8(byte* p);
     static abstract float Load1(byte* p);
+    /// <summary>Stores an fp32 value as one element (rounded to the format).</summary>
+    static abstract void Store1(float value, byte* p);
 }
 
 /// <summary>AVX2/FMA register tiles over a dense row-major W [rows, cols]; columns past the last multiple of 8 are summed in scalar.</summary>

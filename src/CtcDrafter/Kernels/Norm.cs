@@ -11,7 +11,7 @@ internal static class Norm
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, float eps)
     {
         CheckLengths(x, weight, y);
-        float scale = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(x) / x.Length + eps);
+        float scale = 1f / MathF.Sqrt(Reduce.SumOfSquares(x) / x.Length + eps);
         TensorPrimitives.Multiply(x, scale, y[..x.Length]);
         TensorPrimitives.Multiply(y[..x.Length], weight, y[..x.Length]);
     }

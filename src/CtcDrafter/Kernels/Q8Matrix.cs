@@ -75,18 +75,6 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
         GC.KeepAlive(this);
     }
 
-    public override void MatMulReference(ReadOnlySpan<float> x, Span<float> y, int tokens)
-    {
-        CheckArguments(x, y, tokens);
-        for (int t = 0; t < tokens; t++)
-            for (int r = 0; r < Rows; r++)
-            {
-                double sum = 0;
-                for (int c = 0; c < Cols; c++) sum += (double)Weight(r, c) * x[t * Cols + c];
-                y[t * Rows + r] = (float)sum;
-            }
-    }
-
     float Weight(int r, int c) => _q[(nint)r * Cols + c] * _scales[(nint)r * (Cols / BlockSize) + c / BlockSize];
 
     /// <summary>The scale of block b of row r.</summary>
@@ -110,8 +98,11 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
     }
 
     /// <summary>
-    /// One token: each block's 32 products are summed unscaled and the block sum is scaled once (a memory-bound
-    /// matvec). More tokens: the scale is folded into the widened weights, which then serve 4 (or 2) tokens.
+    /// Every sum, whatever the tile, is computed as the one-token matvec computes it: each group of 8 int8 weights
+    /// is widened to fp32 and multiplied by its block's scale, and that vector is multiplied into the lane
+    /// accumulators with the token's 8 values, column groups in order; the lanes are added at the end. So row t of
+    /// a T-token product is bitwise the same token's one-token product. The tiles widen and scale a group once and
+    /// use it for 4 (or 2) tokens.
     /// </summary>
     readonly struct Kernel(sbyte* q, float* scales, int rows, int cols) : IRowKernel
     {
@@ -122,16 +113,6 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector256<float> Widen(sbyte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));
-
-        // sum over the block at q of q[i] * x[i], x given as its 4 vectors
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<float> Block(sbyte* q, Vector256<float> xa, Vector256<float> xb, Vector256<float> xc, Vector256<float> xd)
-        {
-            Vector256<float> d = Avx.Multiply(Widen(q), xa);
-            d = Fma.MultiplyAdd(Widen(q + 8), xb, d);
-            d = Fma.MultiplyAdd(Widen(q + 16), xc, d);
-            return Fma.MultiplyAdd(Widen(q + 24), xd, d);
-        }
 
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
@@ -144,16 +125,20 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
             Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
             for (nint b = 0; b < _blocks; b++)
             {
-                nint c = b * BlockSize;
-                Sse.Prefetch0(nextQ + 4 * c);
-                Sse.Prefetch0(nextQ + 4 * c + 64);
+                nint c0 = b * BlockSize;
+                Sse.Prefetch0(nextQ + 4 * c0);
+                Sse.Prefetch0(nextQ + 4 * c0 + 64);
                 Sse.Prefetch0(nextS + 4 * b);
-                Vector256<float> xa = Vector256.Load(x + c), xb = Vector256.Load(x + c + 8);
-                Vector256<float> xc = Vector256.Load(x + c + 16), xd = Vector256.Load(x + c + 24);
-                a0 = Fma.MultiplyAdd(Block(q0 + c, xa, xb, xc, xd), Vector256.Create(s0[b]), a0);
-                a1 = Fma.MultiplyAdd(Block(q1 + c, xa, xb, xc, xd), Vector256.Create(s1[b]), a1);
-                a2 = Fma.MultiplyAdd(Block(q2 + c, xa, xb, xc, xd), Vector256.Create(s2[b]), a2);
-                a3 = Fma.MultiplyAdd(Block(q3 + c, xa, xb, xc, xd), Vector256.Create(s3[b]), a3);
+                Vector256<float> v0 = Vector256.Create(s0[b]), v1 = Vector256.Create(s1[b]);
+                Vector256<float> v2 = Vector256.Create(s2[b]), v3 = Vector256.Create(s3[b]);
+                for (nint c = c0; c < c0 + BlockSize; c += 8)
+                {
+                    Vector256<float> xv = Vector256.Load(x + c);
+                    a0 = Fma.MultiplyAdd(Avx.Multiply(Widen(q0 + c), v0), xv, a0);
+                    a1 = Fma.MultiplyAdd(Avx.Multiply(Widen(q1 + c), v1), xv, a1);
+                    a2 = Fma.MultiplyAdd(Avx.Multiply(Widen(q2 + c), v2), xv, a2);
+                    a3 = Fma.MultiplyAdd(Avx.Multiply(Widen(q3 + c), v3), xv, a3);
+                }
             }
             return TiledMatMul.Sum4(a0, a1, a2, a3);
         }

@@ -25,11 +25,9 @@ internal unsafe interface IRowKernel
 /// </summary>
 /// <remarks>
 /// The loops are compiled fully optimized from the first call (AggressiveOptimization): tier-0 SIMD code is several
-/// times slower, and these few long-running methods were seen to stay in it for hundreds of calls. Each kernel
-/// prefetches the rows after its own while it works, because a row (2 KiB for q8 at 2048 columns) ends before the
-/// hardware prefetcher has ramped up on it; this took q8 decode from 0.60 to 0.37 ms on [5632 x 2048]. The matvec
-/// prefetches into L1 (T0); the tiles prefetch into L2 (T1), since L1 prefetches competed with their own loads
-/// (f32 at 4 tokens: 2.07 ms with T0, 1.30 ms with T1).
+/// times slower. Each kernel prefetches the rows after its own while it works, the matvec into L1 (T0), the tiles
+/// into L2 (T1); docs/ENGINE.md has the measurements behind both choices. Every (row, token) sum is computed by the
+/// same per-lane code whichever tile computes it, so row t of a T-token product is bitwise the one-token product.
 /// </remarks>
 internal static unsafe class TiledMatMul
 {

@@ -39,8 +39,25 @@ internal abstract unsafe class WeightMatrix : IDisposable
     /// <summary>y[t, r] = sum_c W[r, c] * x[t, c] for t &lt; tokens. x: [tokens, Cols], y: [tokens, Rows].</summary>
     public abstract void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens);
 
-    /// <summary>Same result through the plain scalar loop; the fast kernel is tested against it.</summary>
-    public abstract void MatMulReference(ReadOnlySpan<float> x, Span<float> y, int tokens);
+    /// <summary>
+    /// The reference kernel of every format: each row widened to fp32 by <see cref="ReadRow"/> and dotted with
+    /// every token in double precision; the fast kernels are tested against it.
+    /// </summary>
+    public void MatMulReference(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        CheckArguments(x, y, tokens);
+        var row = new float[Cols];
+        for (int r = 0; r < Rows; r++)
+        {
+            ReadRow(r, row);
+            for (int t = 0; t < tokens; t++)
+            {
+                double sum = 0;
+                for (int c = 0; c < Cols; c++) sum += (double)row[c] * x[t * Cols + c];
+                y[t * Rows + r] = (float)sum;
+            }
+        }
+    }
 
     /// <summary>Writes row r as fp32 into dst [Cols] (embedding lookup).</summary>
     public abstract void ReadRow(int r, Span<float> dst);
@@ -60,10 +77,10 @@ internal abstract unsafe class WeightMatrix : IDisposable
         (int rows, int cols) = Shape2(src);
         return format switch
         {
-            WeightFormat.F32 when src.DType == TensorDType.F32 => F32Matrix.View((float*)src.Data, rows, cols),
-            WeightFormat.F32 => F32Matrix.Copy(src),
-            WeightFormat.BF16 when src.DType == TensorDType.BF16 => Bf16Matrix.View((ushort*)src.Data, rows, cols),
-            WeightFormat.BF16 => Bf16Matrix.Copy(src),
+            WeightFormat.F32 when src.DType == TensorDType.F32 => DenseMatrix<F32Row>.View(src.Data, rows, cols),
+            WeightFormat.F32 => DenseMatrix<F32Row>.Copy(src),
+            WeightFormat.BF16 when src.DType == TensorDType.BF16 => DenseMatrix<Bf16Row>.View(src.Data, rows, cols),
+            WeightFormat.BF16 => DenseMatrix<Bf16Row>.Copy(src),
             WeightFormat.Q8 => Q8Matrix.Quantize(src),
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
         };
@@ -78,7 +95,7 @@ internal abstract unsafe class WeightMatrix : IDisposable
         fixed (float* p = data)
         {
             var src = new RawTensor("array", TensorDType.F32, [rows, cols], (byte*)p);
-            return format == WeightFormat.F32 ? F32Matrix.Copy(src) : Create(src, format);
+            return format == WeightFormat.F32 ? DenseMatrix<F32Row>.Copy(src) : Create(src, format);
         }
     }
 
@@ -127,7 +144,7 @@ internal abstract unsafe class WeightMatrix : IDisposable
                 {
                     Matrix.ReadRow(r, row);
                     for (int t = 0; t < Tokens; t++)
-                        Y[(nint)t * rows + r] = TensorPrimitives.Dot(new ReadOnlySpan<float>(row, 0, cols), new ReadOnlySpan<float>(X + (nint)t * cols, cols));
+                        Y[(nint)t * rows + r] = Reduce.Dot(new ReadOnlySpan<float>(row, 0, cols), new ReadOnlySpan<float>(X + (nint)t * cols, cols));
                 }
             }
             finally

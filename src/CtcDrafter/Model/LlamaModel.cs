@@ -50,8 +50,14 @@ public sealed class LlamaModel : IDisposable
         }
     }
 
-    /// <summary>Context length of a new sequence: the option, capped by the model's maximum.</summary>
-    public int ContextLength => Options.ContextLength > 0 ? Math.Min(Options.ContextLength, Config.MaxContext) : Config.MaxContext;
+    /// <summary>The context of a sequence when the options ask for none: the model's maximum, capped at this.</summary>
+    public const int DefaultContext = 4096;
+
+    /// <summary>
+    /// Context length of a sequence (the KV cache's capacity): the option, capped by the model's maximum; by
+    /// default min(model maximum, <see cref="DefaultContext"/>).
+    /// </summary>
+    public int ContextLength => Math.Min(Options.ContextLength > 0 ? Options.ContextLength : DefaultContext, Config.MaxContext);
 
     /// <summary>Bytes of the weights read per decoded token in the runtime format.</summary>
     public long DecodeWeightBytes => Weights.DecodeBytes;
@@ -67,20 +73,12 @@ public sealed class LlamaModel : IDisposable
 
     float[] Sequence(IReadOnlyList<int> tokens, bool logits)
     {
-        Generation.Generator.CheckPrompt(tokens, Config.VocabSize, ContextLength + 1);
+        Generation.Session.CheckPrompt(tokens, Config.VocabSize, ContextLength + 1);
         Transformer t = NewTransformer();
-        int width = logits ? Config.VocabSize : Config.HiddenSize;
-        var result = new float[tokens.Count * width];
-        for (int start = 0; start < tokens.Count; start += t.MaxTokens)
-        {
-            int n = Math.Min(t.MaxTokens, tokens.Count - start), L = t.Cache.Length;
-            int[] ids = tokens.Skip(start).Take(n).ToArray();
-            int[] rows = logits ? Enumerable.Range(0, n).ToArray() : [];
-            t.Forward(ids, Enumerable.Range(L, n).ToArray(), Enumerable.Range(-1, n).ToArray(), rows,
-                logits ? result.AsSpan(start * width, n * width) : []);
-            if (!logits) t.Hidden(n).CopyTo(result.AsSpan(start * width, n * width));
-            t.Cache.Advance(n);
-        }
+        int H = Config.HiddenSize;
+        var result = new float[tokens.Count * (logits ? Config.VocabSize : H)];
+        t.Prefill([.. tokens], logits ? result : [], allLogits: logits,
+            afterChunk: logits ? null : (start, n) => t.Hidden(n).CopyTo(result.AsSpan(start * H, n * H)));
         return result;
     }
 
@@ -88,7 +86,7 @@ public sealed class LlamaModel : IDisposable
     public Speculative.VerifyCostCurve VerifyCost => _verifyCost ??= Speculative.VerifyCostCurve.Measure(this);
     Speculative.VerifyCostCurve? _verifyCost;
 
-    internal Transformer NewTransformer(int maxTokens = 128) => new(Weights.Stack, Config, ContextLength, maxTokens);
+    internal Transformer NewTransformer(int maxTokens = Transformer.PrefillChunk) => new(Weights.Stack, Config, ContextLength, maxTokens);
 
     public void Dispose() => Weights.Dispose();
 }

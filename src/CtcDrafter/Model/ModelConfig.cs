@@ -64,6 +64,9 @@ public sealed record ModelConfig
             throw new FormatException($"unsupported architecture '{arch}' (supported: {string.Join(", ", SupportedArchitectures)})");
         string act = o["hidden_act"]?.GetValue<string>() ?? "silu";
         if (act != "silu") throw new FormatException($"unsupported hidden_act '{act}' (only silu)");
+        foreach (string bias in (string[])["attention_bias", "mlp_bias"])
+            if (o[bias] is JsonValue b && b.TryGetValue(out bool on) && on)
+                throw new FormatException($"{bias} is true: the engine computes LLaMA layers without biases and refuses a model it cannot compute exactly");
         if (o["rope_scaling"] is JsonObject rs)
             throw new FormatException($"rope_scaling '{rs["type"] ?? rs["rope_type"]}' is not supported");
 

@@ -65,6 +65,7 @@ internal sealed class ModelWeights : IDisposable
                 ? (c.TieWordEmbeddings ? Embedding : throw new ModelFormatException(folder,
                     "tensor 'lm_head.weight' is missing and config.json has tie_word_embeddings false"))
                 : Matrix("lm_head.weight", c.VocabSize, h);
+            _store.CheckEveryTensorRead(name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
         }
         catch
         {

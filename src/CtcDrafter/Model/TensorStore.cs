@@ -10,6 +10,7 @@ internal sealed class TensorStore : IDisposable
 {
     readonly List<SafeTensorsFile> _files = [];
     readonly Dictionary<string, (RawTensor Tensor, SafeTensorsFile File)> _byName = new(StringComparer.Ordinal);
+    readonly HashSet<string> _read = new(StringComparer.Ordinal);
 
     public string Folder { get; }
 
@@ -67,6 +68,7 @@ internal sealed class TensorStore : IDisposable
             throw new ModelFormatException(Folder, $"tensor '{name}' is missing from the model files");
         if (!e.Tensor.Shape.SequenceEqual(shape))
             throw new ModelFormatException(e.File.Path, $"tensor '{name}' has shape [{string.Join(", ", e.Tensor.Shape)}], expected [{string.Join(", ", shape)}] from config.json");
+        _read.Add(name);
         return e.Tensor;
     }
 
@@ -83,6 +85,19 @@ internal sealed class TensorStore : IDisposable
     public void Release(string name)
     {
         if (_byName.TryGetValue(name, out var e)) e.File.Release(e.Tensor);
+    }
+
+    /// <summary>
+    /// Refuses files holding a tensor nothing read (a bias, a layer beyond the config's count, an unknown name):
+    /// computing without it would silently be another model. <paramref name="derived"/> names tensors that only
+    /// cache what the config already defines (such as RoPE's inv_freq), which may be left unread.
+    /// </summary>
+    public void CheckEveryTensorRead(Func<string, bool> derived)
+    {
+        foreach (var (name, e) in _byName.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            if (!_read.Contains(name) && !derived(name))
+                throw new ModelFormatException(e.File.Path,
+                    $"tensor '{name}' is not part of the model the engine computes (config.json describes none such): refusing to ignore it");
     }
 
     public long TotalBytes => _byName.Values.Sum(e => e.Tensor.ByteLength);

@@ -19,8 +19,11 @@ internal sealed class Transformer
 {
     public ModelConfig Config { get; }
     public KvCache Cache { get; }
-    /// <summary>Largest T one <see cref="Forward"/> call accepts; longer prompts are fed in chunks.</summary>
+    /// <summary>Largest T one <see cref="Forward"/> call accepts.</summary>
     public int MaxTokens { get; }
+
+    /// <summary>Tokens per forward call of <see cref="Prefill"/> (fewer if <see cref="MaxTokens"/> is smaller).</summary>
+    public const int PrefillChunk = 64;
 
     readonly DecoderStack _w;
     readonly RopeTable _rope;
@@ -80,6 +83,34 @@ internal sealed class Transformer
             _w.Embedding.ReadRow(tokens[i], _x.AsSpan(i * H, H));
         }
         Run(T, 0, positions, parents, logitRows, logits);
+    }
+
+    /// <summary>
+    /// Runs a token sequence into the cache in causal chunks and commits it. The chunk size changes nothing but
+    /// speed: every row of a forward call computes exactly as it would alone, and every token attends to the
+    /// slots before it in position order, so the cache and the logits are bitwise those of one token at a time.
+    /// <paramref name="logits"/> receives the last token's logits [vocab] (empty: none), or with
+    /// <paramref name="allLogits"/> every token's [ids.Length, vocab]; after each chunk of n tokens starting at
+    /// start, <paramref name="afterChunk"/>(start, n) may read their <see cref="Hidden"/> states.
+    /// </summary>
+    public void Prefill(ReadOnlySpan<int> ids, Span<float> logits, bool allLogits = false, Action<int, int>? afterChunk = null, int chunk = PrefillChunk)
+    {
+        int V = Config.VocabSize;
+        chunk = Math.Clamp(chunk, 1, MaxTokens);
+        var positions = new int[chunk];
+        var parents = new int[chunk];
+        var rows = new int[chunk];
+        for (int start = 0; start < ids.Length; start += chunk)
+        {
+            int n = Math.Min(chunk, ids.Length - start), L = Cache.Length;
+            for (int i = 0; i < n; i++) (positions[i], parents[i], rows[i]) = (L + i, i - 1, i);
+            bool last = start + n == ids.Length;
+            ReadOnlySpan<int> logitRows = allLogits ? rows.AsSpan(0, n) : last && !logits.IsEmpty ? rows.AsSpan(n - 1, 1) : [];
+            Forward(ids.Slice(start, n), positions.AsSpan(0, n), parents.AsSpan(0, n), logitRows,
+                allLogits ? logits.Slice(start * V, n * V) : logits);
+            Cache.Advance(n);
+            afterChunk?.Invoke(start, n);
+        }
     }
 
     /// <summary>The same pass over input vectors instead of token ids: inputs [T, hidden].</summary>
@@ -145,7 +176,7 @@ internal sealed class Transformer
             int F = Config.IntermediateSize;
             lw.Gate.MatMul(_xn.AsSpan(0, T * H), _gate, T);
             lw.Up.MatMul(_xn.AsSpan(0, T * H), _up, T);
-            Activations.SwiGlu(_gate.AsSpan(0, T * F), _up.AsSpan(0, T * F));
+            for (int i = 0; i < T; i++) Activations.SwiGlu(_gate.AsSpan(i * F, F), _up.AsSpan(i * F, F));
             lw.Down.MatMul(_gate.AsSpan(0, T * F), _xn, T);
             TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));
         }
@@ -161,7 +192,11 @@ internal sealed class Transformer
         _w.LmHead!.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
     }
 
-    /// <summary>visible[i] = the pending slots new token i attends to: its own and its ancestors'.</summary>
+    /// <summary>
+    /// visible[i] = the pending slots new token i attends to, in position order: its ancestors from the root down,
+    /// then itself. That is the order in which plain decoding finds the same keys in the cache (the committed
+    /// prefix, then the path, the new token last), so a tree node's attention sums run exactly as plain decoding's.
+    /// </summary>
     void BuildVisibility(ReadOnlySpan<int> parents, int pendingOffset)
     {
         for (int i = 0; i < parents.Length; i++)
@@ -170,8 +205,10 @@ internal sealed class Transformer
             if (parents[i] < -1 || parents[i] >= slot)
                 throw new ArgumentException($"parents[{i}] = {parents[i]}: a parent must be an earlier token or -1", nameof(parents));
             _pendingParents[slot] = parents[i];
+            Span<int> visible = _visible.AsSpan(i * MaxTokens, MaxTokens);
             int n = 0;
-            for (int j = slot; j >= 0; j = _pendingParents[j]) _visible[i * MaxTokens + n++] = j;
+            for (int j = slot; j >= 0; j = _pendingParents[j]) visible[n++] = j;
+            visible[..n].Reverse();
             _visibleCount[i] = n;
         }
     }
@@ -212,9 +249,9 @@ internal sealed class Transformer
         ReadOnlySpan<float> q = _q.AsSpan(i * Config.QDim + head * hd, hd);
         Span<float> scores = scoreBuf.AsSpan(0, L + nVisible);
         ReadOnlySpan<float> keys = Cache.Keys(layer, g, L);
-        for (int s = 0; s < L; s++) scores[s] = TensorPrimitives.Dot(q, keys.Slice(s * hd, hd)) * scale;
+        for (int s = 0; s < L; s++) scores[s] = Reduce.Dot(q, keys.Slice(s * hd, hd)) * scale;
         for (int n = 0; n < nVisible; n++)
-            scores[L + n] = TensorPrimitives.Dot(q, Cache.Key(layer, g, L + _visible[i * MaxTokens + n])) * scale;
+            scores[L + n] = Reduce.Dot(q, Cache.Key(layer, g, L + _visible[i * MaxTokens + n])) * scale;
         Activations.Softmax(scores);
 
         Span<float> o = _att.AsSpan(i * Config.QDim + head * hd, hd);

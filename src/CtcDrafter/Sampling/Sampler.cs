@@ -20,8 +20,6 @@ internal sealed class Sampler
         _rng = new Rng(options.Seed);
     }
 
-    public Rng Random => _rng;
-
     public int Next(ReadOnlySpan<float> logits, Span<float> scratch)
     {
         if (Options.IsGreedy) return Argmax(logits);

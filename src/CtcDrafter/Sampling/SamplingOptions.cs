@@ -10,10 +10,15 @@ public sealed record SamplingOptions(float Temperature = 0f, int TopK = 0, float
 
     public static SamplingOptions Greedy { get; } = new();
 
+    /// <summary>
+    /// The one check of sampling parameters (library, CLI, chat client and server all come here); throws
+    /// <see cref="Generation.RequestFieldException"/> naming the field.
+    /// </summary>
     public void Validate()
     {
-        if (float.IsNaN(Temperature) || Temperature < 0) throw new ArgumentException($"temperature must be >= 0, got {Temperature}");
-        if (TopK < 0) throw new ArgumentException($"top-k must be >= 0, got {TopK}");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], got {TopP}");
+        if (!float.IsFinite(Temperature) || Temperature < 0)
+            throw new Generation.RequestFieldException("temperature", $"temperature must be a finite number >= 0 (got {Temperature})");
+        if (TopK < 0) throw new Generation.RequestFieldException("top_k", $"top_k must be >= 0 (got {TopK})");
+        if (!(TopP > 0 && TopP <= 1)) throw new Generation.RequestFieldException("top_p", $"top_p must be in (0, 1] (got {TopP})");
     }
 }

@@ -10,14 +10,12 @@ public sealed class DraftTree
     readonly List<int> _tokens = [];
     readonly List<int> _parents = [];
     readonly List<int> _depths = [];
-    readonly List<float[]?> _proposals = [];
 
     public DraftTree(int root)
     {
         _tokens.Add(root);
         _parents.Add(-1);
         _depths.Add(0);
-        _proposals.Add(null);
     }
 
     public int Count => _tokens.Count;
@@ -27,24 +25,17 @@ public sealed class DraftTree
     public int Depth(int node) => _depths[node];
     public int MaxDepth => _depths.Max();
 
-    /// <summary>
-    /// The draft distribution the node's token was drawn from, or null when the token was chosen
-    /// deterministically (top-k); used by rejection sampling.
-    /// </summary>
-    public float[]? Proposal(int node) => _proposals[node];
-
     public IReadOnlyList<int> Tokens => _tokens;
     public IReadOnlyList<int> Parents => _parents;
     public IReadOnlyList<int> Depths => _depths;
 
     /// <summary>Adds a draft token under <paramref name="parent"/>; returns the new node's index.</summary>
-    public int Add(int parent, int token, float[]? proposal = null)
+    public int Add(int parent, int token)
     {
         if ((uint)parent >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(parent));
         _tokens.Add(token);
         _parents.Add(parent);
         _depths.Add(_depths[parent] + 1);
-        _proposals.Add(proposal);
         return Count - 1;
     }
 
@@ -71,7 +62,7 @@ public sealed class DraftTree
     /// kept node its new depth as position and its own slot, so nothing downstream sees the removed nodes.
     /// With <paramref name="keepRepeats"/>, a repeat is read both ways: removed as above, and also kept as a
     /// real token (a genuine doubled token, such as the zeros of "100", which the strict transform can never
-    /// propose). Proposals are dropped: a collapsed tree is verified by target-sample matching when sampling.
+    /// propose).
     /// </summary>
     public DraftTree Collapse(int? blank, bool keepRepeats = false)
     {
@@ -104,7 +95,7 @@ public sealed class DraftTree
     {
         if (count >= Count) return this;
         var t = new DraftTree(Root);
-        for (int i = 1; i < Math.Max(1, count); i++) t.Add(_parents[i], _tokens[i], _proposals[i]);
+        for (int i = 1; i < Math.Max(1, count); i++) t.Add(_parents[i], _tokens[i]);
         return t;
     }
 

@@ -41,7 +41,7 @@ public sealed class VerifyCostCurve
         var t = model.NewTransformer(Math.Max(maxT, context));
         context = Math.Min(context, t.Cache.Capacity - maxT - 1);
         var logits = new float[maxT * model.Config.VocabSize];
-        Generation.Generator.Prefill(t, Enumerable.Range(0, Math.Max(1, context)).Select(i => i % model.Config.VocabSize).ToArray(), logits);
+        t.Prefill(Enumerable.Range(0, Math.Max(1, context)).Select(i => i % model.Config.VocabSize).ToArray(), logits.AsSpan(0, model.Config.VocabSize));
         var sizes = new List<int>();
         for (int s = 1; s <= maxT; s *= 2) sizes.Add(s);
         var measured = sizes.ToDictionary(T => T, T => ForwardTiming.MedianMs(t, T, repeats, tree: true, logits));

@@ -73,6 +73,14 @@ public abstract class TextTokenizer
         return Utf8Text.Encoding.GetString(bytes.WrittenSpan);
     }
 
+    /// <summary>The UTF-8 bytes a token stands for in running text (empty for control tokens), as OpenAI's logprobs report them.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The id is outside <c>[0, VocabSize)</c>.</exception>
+    public byte[] TokenBytes(int id)
+    {
+        bool atStart = false;
+        return Surface(id, ref atStart).ToArray();
+    }
+
     /// <summary>Starts decoding a token stream one id at a time.</summary>
     /// <param name="atStartOfText">True when the stream starts the text (the leading space of its first token is
     /// dropped, as in <see cref="Decode"/>); false when it continues text already shown, such as the prompt.</param>

@@ -79,7 +79,10 @@ public class CtcChatClientTests
         using var client = new CtcChatClient(m);
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([new AiMessage(ChatRole.Tool, "x")]));
         await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([]));
-        await Assert.ThrowsAsync<ArgumentException>(() => client.GetResponseAsync([new AiMessage(ChatRole.User, "x")], new ChatOptions { TopP = 2 }));
+        var e = await Assert.ThrowsAsync<RequestFieldException>(() => client.GetResponseAsync([new AiMessage(ChatRole.User, "x")], new ChatOptions { TopP = 2 }));
+        Assert.Equal("top_p", e.Field);
+        e = await Assert.ThrowsAsync<RequestFieldException>(() => client.GetResponseAsync([new AiMessage(ChatRole.User, "x")], new ChatOptions { StopSequences = [""] }));
+        Assert.Equal("stop", e.Field);
         Assert.Equal("ref-s", client.GetService<ChatClientMetadata>()!.DefaultModelId);
     }
 

@@ -63,6 +63,27 @@ public sealed class OpenAiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task LogprobsAreThoseOfPlainDecoding()
+    {
+        var r = await Post($$"""{"messages": [{"role": "user", "content": "{{Question}}"}], "max_tokens": 16, "temperature": 0, "logprobs": true, "top_logprobs": 3}""");
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        JsonArray content = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["choices"]![0]!["logprobs"]!["content"]!.AsArray();
+        string prompt = ChatTemplate.Get("vicuna_v1.1").Render([new("user", Question)], addGenerationPrompt: true);
+        var plain = new Generator(_model).Generate(new GenerationRequest(_model.Tokenizer!.Encode(prompt, addBos: true, parseSpecial: true), 16, SamplingOptions.Greedy) { Logprobs = 3 });
+        Assert.Equal(plain.Logprobs!.Count, content.Count);
+        for (int i = 0; i < content.Count; i++)
+        {
+            Assert.Equal(plain.Logprobs[i].Logprob, (float)content[i]!["logprob"]!);
+            Assert.Equal(3, content[i]!["top_logprobs"]!.AsArray().Count);
+        }
+        var bad = await Post("""{"messages": [{"role": "user", "content": "x"}], "logprobs": true, "top_logprobs": 50}""");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Equal("top_logprobs", (string?)JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["error"]!["param"]);
+        bad = await Post("""{"messages": [{"role": "user", "content": "x"}], "max_completion_tokens": 0}""");
+        Assert.Equal("max_completion_tokens", (string?)JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["error"]!["param"]);
+    }
+
+    [Fact]
     public async Task StreamingSendsServerSentEventsEndingWithDone()
     {
         var r = await Post($$$"""{"messages": [{"role": "user", "content": [{"type": "text", "text": "{{{Question}}}"}]}], "max_tokens": 24, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}""");

@@ -81,6 +81,37 @@ public unsafe class WeightMatrixTests
     }
 
     [Theory]
+    [InlineData(WeightFormat.F32, 9)]
+    [InlineData(WeightFormat.F32, 100)]
+    [InlineData(WeightFormat.BF16, 31)]
+    [InlineData(WeightFormat.BF16, 257)]
+    [InlineData(WeightFormat.Q8, 96)]
+    [InlineData(WeightFormat.Q8, 4096)]
+    public void RowTOfATokenBatchIsBitwiseThatTokensOneTokenProduct(WeightFormat format, int cols)
+    {
+        // The lossless rule: verification (T tokens) and plain decoding (one) compute every sum the same way.
+        var rng = new Random(7);
+        const int rows = 37;
+        using WeightMatrix m = WeightMatrix.FromArray(Random(rng, rows * cols), rows, cols, format);
+        float[] x = Random(rng, 33 * cols);
+        var one = new float[33 * rows];
+        var onePortable = new float[33 * rows];
+        for (int t = 0; t < 33; t++)
+        {
+            m.MatMul(x.AsSpan(t * cols, cols), one.AsSpan(t * rows, rows), 1);
+            m.MatMulPortable(x.AsSpan(t * cols, cols), onePortable.AsSpan(t * rows, rows), 1);
+        }
+        for (int tokens = 1; tokens <= 33; tokens++)
+        {
+            var y = new float[tokens * rows];
+            m.MatMul(x.AsSpan(0, tokens * cols), y, tokens);
+            Assert.True(y.AsSpan().SequenceEqual(one.AsSpan(0, tokens * rows)), $"{format} [{rows}x{cols}] T={tokens}");
+            m.MatMulPortable(x.AsSpan(0, tokens * cols), y, tokens);
+            Assert.True(y.AsSpan().SequenceEqual(onePortable.AsSpan(0, tokens * rows)), $"{format} [{rows}x{cols}] T={tokens} portable");
+        }
+    }
+
+    [Theory]
     [InlineData(WeightFormat.F32, 37, 4100)]
     [InlineData(WeightFormat.BF16, 37, 4100)]
     [InlineData(WeightFormat.Q8, 37, 4096)]

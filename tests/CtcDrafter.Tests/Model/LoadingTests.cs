@@ -167,6 +167,8 @@ public class LoadingTests
     [InlineData("architectures", "[\"GPT2LMHeadModel\"]", "unsupported architecture 'GPT2LMHeadModel'")]
     [InlineData("num_key_value_heads", "3", "multiple of num_key_value_heads")]
     [InlineData("hidden_size", "\"big\"", "must be an integer")]
+    [InlineData("attention_bias", "true", "attention_bias is true")]
+    [InlineData("mlp_bias", "true", "mlp_bias is true")]
     public void BadConfigIsRefused(string field, string? value, string expected)
     {
         using var dir = new TempDir();
@@ -178,6 +180,31 @@ public class LoadingTests
         var e = LoadFails(folder);
         Assert.Contains("config.json", e.Message);
         Assert.Contains(expected, e.Message);
+    }
+
+    [Theory]
+    [InlineData("model.layers.0.self_attn.q_proj.bias")]
+    [InlineData("model.layers.2.mlp.up_proj.weight")]
+    [InlineData("some.unknown.tensor")]
+    public void ATensorTheEngineWouldIgnoreIsRefused(string extra)
+    {
+        // A bias (or any tensor the config does not describe) left out would compute another model, silently.
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, TestModels.Small());
+        string file = Path.Combine(folder, "model.safetensors");
+        var entries = new List<SafeTensorsWriter.Entry>();
+        using (var f = new SafeTensorsFile(file))
+            foreach (var (name, t) in f.Tensors)
+            {
+                var values = new float[t.Elements];
+                CtcDrafter.Kernels.Conversions.ReadF32(t, 0, values);
+                entries.Add(SafeTensorsWriter.F32(name, t.Shape, values));
+            }
+        entries.Add(SafeTensorsWriter.F32(extra, [4], [1, 2, 3, 4]));
+        SafeTensorsWriter.Write(file, entries);
+        var e = LoadFails(folder);
+        Assert.Contains($"tensor '{extra}' is not part of the model", e.Message);
+        Assert.Contains("model.safetensors", e.Message);
     }
 
     [Fact]

@@ -90,35 +90,6 @@ public class AcceptanceTests
     }
 
     [Fact]
-    public void RejectionSamplingWithSeveralChildrenPerNodeIsExact() => AssertLossless(rng =>
-    {
-        // Root 3; three children drawn i.i.d. from the draft distribution; two grandchildren under each.
-        var t = new DraftTree(3);
-        float[] q = Draft(3);
-        for (int k = 0; k < 3; k++)
-        {
-            int c = t.Add(0, DrawFrom(q, rng), q);
-            float[] q2 = Draft(t.Token(c));
-            for (int j = 0; j < 2; j++) t.Add(c, DrawFrom(q2, rng), q2);
-        }
-        return t;
-    }, expectSecond: true);
-
-    [Fact]
-    public void RejectionSamplingWithDeterministicCandidatesIsExact() => AssertLossless(_ =>
-    {
-        // Top-k candidates chosen without randomness: their proposal is one-hot.
-        var t = new DraftTree(1);
-        foreach (int x in new[] { 1, 3, 0 })
-        {
-            var q = new float[V];
-            q[x] = 1;
-            t.Add(0, x, q);
-        }
-        return t;
-    }, expectSecond: false);
-
-    [Fact]
     public void GreedyAcceptsTheLongestAgreeingPathAndTheArgmaxBonus()
     {
         // argmax after each token t is (t + 1) % V.

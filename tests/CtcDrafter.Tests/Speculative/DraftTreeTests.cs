@@ -127,30 +127,4 @@ public class DraftTreeTests
     /// <summary>The CTC rule on one frame sequence: merge repeats, then drop blanks.</summary>
     static int[] CtcCollapse(int[] frames) =>
         frames.Where((f, i) => f != Blank && (i == 0 || frames[i - 1] != f)).ToArray();
-
-    [Fact]
-    public void ChoicesCompileToParentsAndDepths()
-    {
-        var shape = new TreeShape([[0], [1], [0, 0], [0, 1], [1, 0], [0, 0, 0]]);
-        Assert.Equal(3, shape.MaxDepth);
-        Assert.Equal(2, shape.TopK);
-        int[][] top = [[10, 11], [20, 21], [30]];
-        var tree = shape.Fill(1, top);
-        Assert.Equal(["10 20 30", "10 21", "11 20"], Paths(tree));
-        Assert.Equal(4, shape.Fill(1, top, maxNodes: 4).Count);
-        AssertConsistent(shape.Fill(1, top, maxNodes: 4));
-    }
-
-    [Fact]
-    public void AChoicesPathWithoutItsParentIsRejected() =>
-        Assert.Throws<FormatException>(() => new TreeShape([[0], [1, 0]]));
-
-    [SharedDataFact]
-    public void MedusaTreeLoads()
-    {
-        var shape = TreeShape.Load(Path.Combine(TestData.SharedDataDir!, "trees", "mc_sim_7b_63.json"));
-        Assert.Equal(63, shape.Nodes.Count);
-        Assert.Equal(4, shape.MaxDepth);
-        Assert.Equal(10, shape.TopK);
-    }
 }

@@ -50,7 +50,7 @@ public class ReferenceDraftTests
     }
 
     /// <summary>Wraps a chain drafter: at each step, how deep its own greedy chain runs inside the tree it proposes.</summary>
-    sealed class ChainDepthSpy(FeatureChainDrafter inner, int vocab) : IDrafter
+    sealed class ChainDepthSpy(FeatureTreeDrafter inner, int vocab) : IDrafter
     {
         public readonly List<int> Depths = [];
         public string Name => inner.Name;
@@ -84,7 +84,7 @@ public class ReferenceDraftTests
     {
         using var m = LlamaModel.Load(Folder("ref-m"));
         int[] prompt = [.. m.Tokenizer!.Encode("Once upon a time, there was a little dog named Max. Max liked to play in the park.", addBos: true)];
-        var spy = new ChainDepthSpy((FeatureChainDrafter)DrafterFactory.Create(method, m, Folder("ref-m", $"draft-{method}")), m.Config.VocabSize);
+        var spy = new ChainDepthSpy((FeatureTreeDrafter)DrafterFactory.Create(method, m, Folder("ref-m", $"draft-{method}")), m.Config.VocabSize);
         var request = new GenerationRequest(prompt, 96, SamplingOptions.Greedy);
         var result = new Generator(m, spy, maxTreeNodes: 16).Generate(request);
         Assert.Equal(new Generator(m).Generate(request).Tokens, result.Tokens);

@@ -10,26 +10,26 @@ namespace CtcDrafter.Drafters;
 /// draft layer once and stay in its own KV cache; each step then grows the draft's own tree from the root in
 /// pending KV slots (discarded afterwards): depth 1 from (h_last, root), and under each expanded node the draft's
 /// distribution given that node's own path (its parent's output feature and its token). The best-scoring nodes
-/// fill the step's node budget; for the CTC drafter the tree then goes through the lossless CTC transform
-/// (<see cref="DraftTree.Collapse"/>). <see cref="Chain"/> is the greedy chain alone, as training evaluates it.
+/// fill the step's node budget; a CTC draft's tree then goes through the lossless CTC transform
+/// (<see cref="Transform"/>), a step of the decode loop. <see cref="Chain"/> is the greedy chain alone, as training evaluates it.
 /// </summary>
-internal sealed class FeatureChainDrafter : IDrafter
+internal sealed class FeatureTreeDrafter : IDrafter
 {
     /// <summary>
-    /// The tree is scored with the draft's distributions at this temperature. These drafts are trained mostly to
-    /// regress the base model's next feature (SmoothL1; the soft cross-entropy has weight 0.1), which leaves their
-    /// distributions flat: on ref-m the top-1 token is the base model's next token about 90 % of the time, at a
-    /// probability of 0.1 to 0.3. Scored with those probabilities, a best-first tree spends its nodes on depth-1
-    /// alternatives and stops two or three tokens deep; sharpened, it follows the chain. 0.3 was the best of 1,
-    /// 0.5, 0.3 and 0.2 on ref-m (docs/results/ref-m). The tokens, and the parity with training, are unchanged.
+    /// The tree is scored with the draft's distributions at this temperature: these drafts are trained mostly to
+    /// regress the base model's next feature, which leaves their distributions flat, and a best-first tree scored
+    /// with flat probabilities spends its nodes beside the chain. The value and its measurement: docs/ENGINE.md.
+    /// The tokens, and the parity with training, are unchanged.
     /// </summary>
     const float ScoreTemperature = 0.3f;
 
-    readonly DraftModule _d;
+    readonly FeatureLayerDraft _d;
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
     readonly int? _blank;
     readonly CtcTransform _transform;
+
+    public TreeTransform Transform { get; }
     readonly float[] _pending;  // [hidden] base feature at the last committed token
     bool _hasPending;
     readonly float[] _pairs;    // [maxT, 2 * hidden] (embedding; feature)
@@ -39,13 +39,14 @@ internal sealed class FeatureChainDrafter : IDrafter
     readonly float[] _headOut;  // [rows, vocab] LM-head logits of one level
 
     /// <param name="transform">What a CTC draft's tree goes through (an EAGLE draft has no blank and no transform).</param>
-    public FeatureChainDrafter(DraftModule module, int depth = 8, int topK = 8, CtcTransform transform = CtcTransform.KeepRepeats)
+    public FeatureTreeDrafter(FeatureLayerDraft module, int depth = 8, int topK = 8, CtcTransform transform = CtcTransform.KeepRepeats)
     {
         _d = module;
-        _transform = transform;
+        _transform = module.Config.BlankId is null ? CtcTransform.None : transform;
+        Transform = TreeTransform.Ctc(_transform, module.Config.BlankId);
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
         ModelConfig lc = module.Config.LayerConfig(module.Base.Config);
-        _layer = new Transformer(new DecoderStack(null, [module.Layer!], null, null), lc, module.Base.ContextLength + 1 + depth * topK);
+        _layer = new Transformer(new DecoderStack(null, [module.Layer], null, null), lc, module.Base.ContextLength + 1 + depth * topK);
         _pending = new float[_hidden];
         _pairs = new float[_layer.MaxTokens * 2 * _hidden];
         _z = new float[_layer.MaxTokens * _hidden];
@@ -95,7 +96,7 @@ internal sealed class FeatureChainDrafter : IDrafter
     void Fc(int rows)
     {
         int H = _hidden;
-        _d.Fc!.MatMul(_pairs.AsSpan(0, rows * 2 * H), _z, rows);
+        _d.Fc.MatMul(_pairs.AsSpan(0, rows * 2 * H), _z, rows);
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(_z.AsSpan(r * H, H), _d.FcBias, _z.AsSpan(r * H, H));
     }
 
@@ -113,12 +114,9 @@ internal sealed class FeatureChainDrafter : IDrafter
         int depth = Math.Min(_depth, maxNodes - 1);
         int width = Math.Clamp((maxNodes + depth - 2) / depth, 1, _topK); // nodes expanded per level
         if (_layer.Cache.Length + 1 + (depth - 1) * width > _layer.Cache.Capacity) return new DraftTree(root);
-        // The CTC transform removes blanks and repeats: it gets twice the budget and keeps the best-scoring nodes.
-        bool transform = _blank is not null && _transform != CtcTransform.None;
-        int take = _transform == CtcTransform.Strict ? 2 * maxNodes : maxNodes;
+        // Only the strict transform reads blanks (it removes them with the repeats); otherwise the tree skips them.
         int? skip = _transform == CtcTransform.Strict ? null : _blank;
-        DraftTree best = Best(root, Grow(root, depth, width, take - 1, skip), take, skip);
-        return transform ? best.Collapse(_blank, keepRepeats: _transform == CtcTransform.KeepRepeats).Take(maxNodes) : best;
+        return Best(root, Grow(root, depth, width, maxNodes - 1, skip), maxNodes, skip);
     }
 
     /// <summary>

@@ -1,0 +1,65 @@
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Kernels;
+
+/// <summary>W [rows, cols] in a dense element format (<see cref="F32Row"/>, <see cref="Bf16Row"/>).</summary>
+internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struct, IDenseRow
+{
+    byte* _w; // [rows, cols] elements of TRow.ElementSize bytes
+    readonly NativeBuffer? _owned;
+
+    DenseMatrix(int rows, int cols, byte* w, NativeBuffer? owned) : base(rows, cols)
+    {
+        _w = w;
+        _owned = owned;
+    }
+
+    /// <summary>A view on memory that stays valid (and unchanged) for the matrix's lifetime: no copy.</summary>
+    public static DenseMatrix<TRow> View(byte* w, int rows, int cols) => new(rows, cols, w, null);
+
+    /// <summary>Copies a 2-D tensor of any dtype into owned memory, converting every element.</summary>
+    public static DenseMatrix<TRow> Copy(in RawTensor src)
+    {
+        (int rows, int cols) = Shape2(src);
+        var owned = new NativeBuffer((long)rows * cols * TRow.ElementSize);
+        byte* w = owned.Pointer;
+        float[] row = new float[cols];
+        for (int r = 0; r < rows; r++)
+        {
+            Conversions.ReadF32(src, (long)r * cols, row);
+            byte* dst = w + (nint)r * cols * TRow.ElementSize;
+            for (int c = 0; c < cols; c++) TRow.Store1(row[c], dst + (nint)c * TRow.ElementSize);
+        }
+        return new DenseMatrix<TRow>(rows, cols, w, owned);
+    }
+
+    public override WeightFormat Format => TRow.Format;
+
+    public override long Bytes => (long)Rows * Cols * TRow.ElementSize;
+
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        CheckArguments(x, y, tokens);
+        if (!HasAvx2Fma)
+        {
+            MatMulPortable(x, y, tokens);
+            return;
+        }
+        fixed (float* px = x, py = y)
+            TiledMatMul.MatMul(new DenseKernel<TRow>(_w, Rows, Cols), px, py, tokens);
+        GC.KeepAlive(this);
+    }
+
+    public override void ReadRow(int r, Span<float> dst)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)r, (uint)Rows, nameof(r));
+        byte* src = _w + (nint)r * Cols * TRow.ElementSize;
+        for (int c = 0; c < Cols; c++) dst[c] = TRow.Load1(src + (nint)c * TRow.ElementSize);
+    }
+
+    public override void Dispose()
+    {
+        _owned?.Dispose();
+        _w = null;
+    }
+}
