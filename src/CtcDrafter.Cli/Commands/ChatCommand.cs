@@ -55,6 +55,9 @@ static class ChatCommand
                 var request = new GenerationRequest(ids, r.GetValue(maxTokens), sampleOptions with { Seed = sampleOptions.Seed + (ulong)turn++ });
                 GenerationResult result = generator.Generate(request, t => { Console.Write(t); Console.Out.Flush(); });
                 Console.WriteLine();
+                GenerationStats st = result.Stats;
+                Console.Error.WriteLine($"[{st.Method}: {st.NewTokens} tokens, {st.TokensPerSecond:F1} tokens/s, tau {st.Tau:F2}; " +
+                    $"prefill ran {st.PrefillTokens} of {st.PromptTokens} prompt tokens in {st.PrefillMs:F0} ms]");
                 messages.Add(new ChatMessage("assistant", result.Text.Trim()));
             }
         });
