@@ -20,7 +20,15 @@ static class Program
         };
         try
         {
-            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            ParseResult parsed = root.Parse(args);
+            // An option that does not parse (--seed -1, --max-tokens abc) is bad input like any other: one line, exit 2.
+            bool asksHelp = args.Any(a => a is "-h" or "--help" or "-?" or "--version");
+            if (parsed.Errors.Count > 0 && !asksHelp && args.Length > 0)
+            {
+                Console.Error.WriteLine($"error: {parsed.Errors[0].Message}");
+                return 2;
+            }
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (IsUserError(e))
         {

@@ -73,6 +73,11 @@ static class CommonOptions
         _ => throw new ArgumentException($"unknown --dtype '{s}' (f32, bf16, q8)"),
     };
 
-    public static LlamaModel Load(string folder, string dtype, int threads, int context = 0) =>
-        LlamaModel.Load(folder, new EngineOptions(ParseDtype(dtype), threads, context));
+    public static LlamaModel Load(string folder, string dtype, int threads, int context = 0)
+    {
+        if (threads < 0 || threads > Environment.ProcessorCount)
+            throw new ArgumentException($"--threads must be between 0 (all) and {Environment.ProcessorCount}, this machine's processors (got {threads})");
+        if (context < 0) throw new ArgumentException($"--context must be positive, or 0 for the model's maximum (got {context})");
+        return LlamaModel.Load(folder, new EngineOptions(ParseDtype(dtype), threads, context));
+    }
 }

@@ -72,7 +72,10 @@ static class GenerateCommand
         {
             if (text is not null) throw new ArgumentException("give --prompt or --prompt-ids, not both");
             try { return ids.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse).ToArray(); }
-            catch (FormatException) { throw new ArgumentException($"--prompt-ids '{ids}' is not a comma-separated list of integers"); }
+            catch (Exception e) when (e is FormatException or OverflowException)
+            {
+                throw new ArgumentException($"--prompt-ids '{ids}' is not a comma-separated list of token ids (integers up to {int.MaxValue})");
+            }
         }
         TextTokenizer tok = m.Tokenizer ?? throw new ModelFormatException(m.Folder, "no tokenizer.model or tokenizer.json: use --prompt-ids");
         if (text is null && template is null) return [m.Config.BosTokenId];

@@ -24,9 +24,16 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
     {
         Path = path;
         if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
-        long length = new FileInfo(path).Length;
-        if (length < 8) throw new ModelFormatException(path, $"truncated: {length} bytes, not a safetensors file");
-        _map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        // The length of the opened file, not of the path: a symbolic link (the Hugging Face cache's snapshots point
+        // into its blobs) is measured as its target.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long length = stream.Length;
+        if (length < 8)
+        {
+            stream.Dispose();
+            throw new ModelFormatException(path, $"truncated: {length} bytes, not a safetensors file");
+        }
+        _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
         _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);

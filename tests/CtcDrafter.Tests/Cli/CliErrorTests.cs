@@ -13,6 +13,48 @@ public class CliErrorTests
         Assert.Single(r.Stderr.Trim().Split('\n'));
     }
 
+    [Theory]
+    [InlineData("--seed", "-1", "--seed")]
+    [InlineData("--max-tokens", "abc", "--max-tokens")]
+    [InlineData("--threads", "-1", "--threads must be between 0")]
+    [InlineData("--threads", "1000", "--threads must be between 0")]
+    [InlineData("--temperature", "Infinity", "temperature must be a finite number")]
+    [InlineData("--stop", "", "a stop string must not be empty")]
+    [InlineData("--tree", "65536", "--tree must be between 1 and 256")]
+    [InlineData("--prompt-ids", "1,99999999999", "is not a comma-separated list of token ids")]
+    [InlineData("--max-tokens", "0", "max tokens must be positive")]
+    [InlineData("--context", "-5", "--context must be positive")]
+    public void BadOptionsEndWithOneErrorLine(string option, string value, string expected)
+    {
+        string model = Path.Combine(TestData.RepoRoot, "models", "ref-s");
+        string[] args = option == "--prompt-ids"
+            ? ["generate", "--model", model, "--prompt-ids", value, "-n", "2"]
+            : option == "--max-tokens" ? ["generate", "--model", model, "--prompt-ids", "1", option, value]
+            : ["generate", "--model", model, "--prompt-ids", "1", "-n", "2", option, value];
+        AssertCleanError(CliRunner.Run(args), expected);
+    }
+
+    [Fact]
+    public void AModelFolderOfSymbolicLinksLoadsAsItsTargets()
+    {
+        // The Hugging Face cache: snapshots/<rev>/<file> -> ../../blobs/<hash>.
+        using var dir = new TempDir();
+        string source = TestModels.Write(dir, TestModels.Small(), name: "source");
+        string blobs = Directory.CreateDirectory(Path.Combine(dir["cache"], "blobs")).FullName;
+        string snapshot = Directory.CreateDirectory(Path.Combine(dir["cache"], "snapshots", "abc123")).FullName;
+        foreach (string file in Directory.GetFiles(source))
+        {
+            string blob = Path.Combine(blobs, Path.GetFileName(file) + ".blob");
+            File.Copy(file, blob);
+            File.CreateSymbolicLink(Path.Combine(snapshot, Path.GetFileName(file)), Path.Combine("..", "..", "blobs", Path.GetFileName(blob)));
+        }
+        var linked = CliRunner.Run("generate", "--model", snapshot, "--prompt-ids", "1,2,3", "-n", "5", "--json");
+        var direct = CliRunner.Run("generate", "--model", source, "--prompt-ids", "1,2,3", "-n", "5", "--json");
+        Assert.Equal(0, linked.ExitCode);
+        Assert.Equal(System.Text.Json.Nodes.JsonNode.Parse(direct.Stdout)!["tokens"]!.ToJsonString(),
+            System.Text.Json.Nodes.JsonNode.Parse(linked.Stdout)!["tokens"]!.ToJsonString());
+    }
+
     [Fact]
     public void MissingModelFolder() =>
         AssertCleanError(CliRunner.Run("generate", "--model", "/nonexistent/model", "--prompt-ids", "1"), "/nonexistent/model: model folder not found");
