@@ -20,10 +20,14 @@ static class ServeCommand
         var method = CommonOptions.Method();
         var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
         var context = CommonOptions.Context();
+        var maxRequest = new Option<long>("--max-request-bytes")
+        {
+            Description = "largest request body accepted (413 beyond it)", DefaultValueFactory = _ => Server.OpenAiServer.DefaultMaxRequestBytes,
+        };
         var url = new Option<string>("--url") { Description = "address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
         var cmd = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models).")
         {
-            model, dtype, threads, template, method, draft, context, url,
+            model, dtype, threads, template, method, draft, context, maxRequest, url,
         };
         cmd.SetAction(r =>
         {
@@ -33,7 +37,8 @@ static class ServeCommand
             string methodName = r.GetValue(method)!;
             IDrafter drafter = DrafterFactory.Create(methodName, m, DraftFolders.Parse(r.GetValue(draft)).For(methodName, m.Folder));
             using var client = new CtcChatClient(m, chat, drafter is NoDrafter ? null : drafter);
-            using var app = OpenAiServer.Build(client, r.GetValue(url)!);
+            if (r.GetValue(maxRequest) <= 0) throw new ArgumentException("--max-request-bytes must be positive");
+            using var app = OpenAiServer.Build(client, r.GetValue(url)!, r.GetValue(maxRequest));
             app.Start();
             Console.Error.WriteLine($"serving {client.ModelId} ({methodName}) on {string.Join(", ", app.Urls)}; Ctrl+C to stop");
             app.WaitForShutdown();

@@ -20,12 +20,20 @@ namespace CtcDrafter.Cli.Server;
 /// </summary>
 static class OpenAiServer
 {
-    public static WebApplication Build(CtcChatClient client, string url)
+    /// <summary>The default bound on a request body, well under Kestrel's 30 MB: a prompt this large cannot fit any context here.</summary>
+    public const long DefaultMaxRequestBytes = 4 << 20;
+
+    public static WebApplication Build(CtcChatClient client, string url, long maxRequestBytes = DefaultMaxRequestBytes)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls(url);
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = maxRequestBytes);
         var app = builder.Build();
+        // Every error status (404 unknown path, 405 wrong method, 413 body too large...) carries OpenAI's error object.
+        app.UseStatusCodePages(context => Error(context.HttpContext,
+            $"{context.HttpContext.Request.Method} {context.HttpContext.Request.Path}: {ReasonOf(context.HttpContext.Response.StatusCode)}",
+            null, context.HttpContext.Response.StatusCode));
         long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
         app.MapGet("/health", () => Results.Json(new JsonObject { ["status"] = "ok" }));
@@ -49,6 +57,16 @@ static class OpenAiServer
         catch (JsonException e)
         {
             await Error(http, $"the request body is not valid JSON: {e.Message}", null);
+            return;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.Text.DecoderFallbackException)
+        {
+            await Error(http, $"the request body is not valid UTF-8 JSON: {e.Message}", null);
+            return;
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            await Error(http, $"the request body is larger than the server's limit ({e.Message})", null, StatusCodes.Status413PayloadTooLarge);
             return;
         }
         catch (BadRequestException e)
@@ -160,11 +178,19 @@ static class OpenAiServer
         ["tokens_per_second"] = p is not null && p.TryGetValue("tokensPerSecond", out object? tps) ? Math.Round((double)tps!, 1) : null,
     };
 
-    static Task Error(HttpContext http, string message, string? param) =>
+    static Task Error(HttpContext http, string message, string? param, int status = StatusCodes.Status400BadRequest) =>
         Results.Json(new JsonObject
         {
             ["error"] = new JsonObject { ["message"] = message, ["type"] = "invalid_request_error", ["param"] = param, ["code"] = null },
-        }, statusCode: StatusCodes.Status400BadRequest).ExecuteAsync(http);
+        }, statusCode: status).ExecuteAsync(http);
+
+    static string ReasonOf(int status) => status switch
+    {
+        404 => "no such endpoint (POST /v1/chat/completions, GET /v1/models, GET /health)",
+        405 => "method not allowed on this endpoint",
+        413 => "request body too large",
+        _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
+    };
 
     /// <summary>text/event-stream: each event a "data: JSON" line and a blank line, flushed at once.</summary>
     sealed class EventStream(HttpContext http) : IAsyncDisposable

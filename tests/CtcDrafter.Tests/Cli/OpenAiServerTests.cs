@@ -63,6 +63,35 @@ public sealed class OpenAiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EveryErrorStatusCarriesOpenAisErrorObject()
+    {
+        async Task AssertError(HttpResponseMessage r, HttpStatusCode status)
+        {
+            Assert.Equal(status, r.StatusCode);
+            JsonNode error = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!;
+            Assert.False(string.IsNullOrEmpty((string?)error["message"]));
+            Assert.Equal("invalid_request_error", (string?)error["type"]);
+        }
+        await AssertError(await _http.GetAsync("/v1/nothing"), HttpStatusCode.NotFound);
+        await AssertError(await _http.GetAsync("/v1/chat/completions"), HttpStatusCode.MethodNotAllowed);
+        var notUtf8 = new ByteArrayContent([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x3A, 0x31, 0x7D]);
+        notUtf8.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        await AssertError(await _http.PostAsync("/v1/chat/completions", notUtf8), HttpStatusCode.BadRequest);
+        // A body over the limit (a small one here, so that the client's whole body is sent before the answer).
+        await using (var small = OpenAiServer.Build(_client, "http://127.0.0.1:0", maxRequestBytes: 2048))
+        {
+            await small.StartAsync();
+            using var http = new HttpClient { BaseAddress = new Uri(small.Urls.First()) };
+            string big = new string('a', 3000);
+            await AssertError(await http.PostAsync("/v1/chat/completions",
+                new StringContent($$"""{"messages": [{"role": "user", "content": "{{big}}"}]}""", Encoding.UTF8, "application/json")),
+                HttpStatusCode.RequestEntityTooLarge);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health")).StatusCode);
+            await small.StopAsync();
+        }
+    }
+
+    [Fact]
     public async Task LogprobsAreThoseOfPlainDecoding()
     {
         var r = await Post($$"""{"messages": [{"role": "user", "content": "{{Question}}"}], "max_tokens": 16, "temperature": 0, "logprobs": true, "top_logprobs": 3}""");
