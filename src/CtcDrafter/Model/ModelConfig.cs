@@ -49,12 +49,15 @@ public sealed record ModelConfig
         if (root is not JsonObject o) throw new ModelFormatException(path, "expected a JSON object");
         try { return FromJson(o); }
         catch (FormatException e) { throw new ModelFormatException(path, e.Message); }
+        catch (InvalidOperationException e) { throw new ModelFormatException(path, $"a field has the wrong JSON type ({e.Message})"); }
     }
 
     public static ModelConfig FromJson(JsonObject o)
     {
-        string arch = o["architectures"] is JsonArray { Count: > 0 } a ? a[0]!.GetValue<string>()
-            : o["model_type"]?.GetValue<string>() switch
+        string? modelType = Text(o, "model_type");
+        string arch = o["architectures"] is JsonArray { Count: > 0 } a
+            ? (a[0] is JsonValue v && v.TryGetValue(out string? first) ? first : throw new FormatException($"field 'architectures' must be a list of names, got {a.ToJsonString()}"))
+            : modelType switch
             {
                 "llama" => "LlamaForCausalLM",
                 "mistral" => "MistralForCausalLM",
@@ -62,10 +65,11 @@ public sealed record ModelConfig
             };
         if (!SupportedArchitectures.Contains(arch))
             throw new FormatException($"unsupported architecture '{arch}' (supported: {string.Join(", ", SupportedArchitectures)})");
-        string act = o["hidden_act"]?.GetValue<string>() ?? "silu";
+        if (o["architectures"] is { } archs and not JsonArray) throw new FormatException($"field 'architectures' must be a list of names, got {archs.ToJsonString()}");
+        string act = Text(o, "hidden_act") ?? "silu";
         if (act != "silu") throw new FormatException($"unsupported hidden_act '{act}' (only silu)");
         foreach (string bias in (string[])["attention_bias", "mlp_bias"])
-            if (o[bias] is JsonValue b && b.TryGetValue(out bool on) && on)
+            if (Flag(o, bias) == true)
                 throw new FormatException($"{bias} is true: the engine computes LLaMA layers without biases and refuses a model it cannot compute exactly");
         if (o["rope_scaling"] is JsonObject rs)
             throw new FormatException($"rope_scaling '{rs["type"] ?? rs["rope_type"]}' is not supported");
@@ -86,9 +90,9 @@ public sealed record ModelConfig
             MaxPositionEmbeddings = Optional(o, "max_position_embeddings") ?? 2048,
             RmsNormEps = (float)(Number(o, "rms_norm_eps") ?? 1e-6),
             RopeTheta = (float)(Number(o, "rope_theta") ?? 10000.0),
-            TieWordEmbeddings = o["tie_word_embeddings"]?.GetValue<bool>() ?? false,
+            TieWordEmbeddings = Flag(o, "tie_word_embeddings") ?? false,
             BosTokenId = Optional(o, "bos_token_id") ?? 1,
-            EosTokenIds = IntOrList(o["eos_token_id"]) ?? [2],
+            EosTokenIds = IntOrList(o, "eos_token_id") ?? [2],
             SlidingWindow = Optional(o, "sliding_window"),
         };
         c.Validate();
@@ -103,6 +107,10 @@ public sealed record ModelConfig
         Check(NumHeads > 0 && NumKvHeads > 0 && NumHeads % NumKvHeads == 0,
             $"num_attention_heads ({NumHeads}) must be a positive multiple of num_key_value_heads ({NumKvHeads})");
         Check(HeadDim > 0 && HeadDim % 2 == 0, $"head dimension {HeadDim} must be even and positive");
+        Check(SlidingWindow is null or > 0, $"sliding_window must be positive or null (got {SlidingWindow})");
+        Check(MaxPositionEmbeddings <= MaxPositions, $"max_position_embeddings {MaxPositionEmbeddings} is beyond the engine's limit of {MaxPositions}");
+        Check((long)HiddenSize * IntermediateSize <= int.MaxValue && (long)VocabSize * HiddenSize <= int.MaxValue && (long)NumHeads * HeadDim <= int.MaxValue,
+            "hidden_size, intermediate_size, vocab_size and the heads make a matrix beyond 2^31 elements");
     }
 
     /// <summary>The config.json a Hugging Face LlamaForCausalLM loads unchanged.</summary>
@@ -149,10 +157,32 @@ public sealed record ModelConfig
             ? d : throw new FormatException($"field '{name}' must be a number, got {n.ToJsonString()}");
     }
 
-    static IReadOnlyList<int>? IntOrList(JsonNode? n) => n switch
+    /// <summary>The largest max_position_embeddings accepted (the KV cache is sized from it).</summary>
+    public const int MaxPositions = 1 << 24;
+
+    static IReadOnlyList<int>? IntOrList(JsonObject o, string name)
+    {
+        int Id(JsonNode? x) => x is JsonValue v && v.TryGetValue(out int id) ? id
+            : throw new FormatException($"field '{name}' must be a token id or a list of them, got {o[name]!.ToJsonString()}");
+        return o[name] switch
+        {
+            null => null,
+            JsonArray a => a.Select(Id).ToArray(),
+            var n => [Id(n)],
+        };
+    }
+
+    static string? Text(JsonObject o, string name) => o[name] switch
     {
         null => null,
-        JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
-        _ => [n.GetValue<int>()],
+        JsonValue v when v.TryGetValue(out string? s) => s,
+        var n => throw new FormatException($"field '{name}' must be a string, got {n.ToJsonString()}"),
+    };
+
+    static bool? Flag(JsonObject o, string name) => o[name] switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue(out bool b) => b,
+        var n => throw new FormatException($"field '{name}' must be true or false, got {n.ToJsonString()}"),
     };
 }

@@ -168,6 +168,18 @@ public class LoadingTests
     [InlineData("num_key_value_heads", "3", "multiple of num_key_value_heads")]
     [InlineData("hidden_size", "\"big\"", "must be an integer")]
     [InlineData("attention_bias", "true", "attention_bias is true")]
+    [InlineData("attention_bias", "\"no\"", "field 'attention_bias' must be true or false")]
+    [InlineData("tie_word_embeddings", "\"yes\"", "field 'tie_word_embeddings' must be true or false")]
+    [InlineData("architectures", "[123]", "field 'architectures' must be a list of names")]
+    [InlineData("architectures", "[null]", "field 'architectures' must be a list of names")]
+    [InlineData("architectures", "\"LlamaForCausalLM\"", "field 'architectures' must be a list of names")]
+    [InlineData("model_type", "7", "field 'model_type' must be a string")]
+    [InlineData("eos_token_id", "\"2\"", "field 'eos_token_id' must be a token id")]
+    [InlineData("eos_token_id", "[2, null]", "field 'eos_token_id' must be a token id")]
+    [InlineData("hidden_act", "1", "field 'hidden_act' must be a string")]
+    [InlineData("sliding_window", "-1", "sliding_window must be positive or null")]
+    [InlineData("max_position_embeddings", "1000000000", "beyond the engine's limit")]
+    [InlineData("max_position_embeddings", "1e9", "field 'max_position_embeddings' must be an integer")]
     [InlineData("mlp_bias", "true", "mlp_bias is true")]
     public void BadConfigIsRefused(string field, string? value, string expected)
     {
