@@ -71,6 +71,7 @@ public sealed class Generator
 
         var sw = Stopwatch.StartNew();
         stats.PrefillTokens = session.Prefill(request.PromptTokens, logits.AsSpan(0, V), _drafter);
+        CheckFinite(logits.AsSpan(0, V), session.Cache.Length - 1);
         int root = sampler.Next(logits.AsSpan(0, V), probs);
         stats.PrefillMs = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
@@ -89,6 +90,7 @@ public sealed class Generator
             tree = _drafter.Transform.Apply(tree, budget);                  // the CTC transform (CTC drafts only)
             long t1 = Stopwatch.GetTimestamp();
             session.Verify(tree, logits);                                   // one base forward over the tree
+            CheckFinite(logits.AsSpan(0, tree.Count * V), session.Cache.Length);
             long t2 = Stopwatch.GetTimestamp();
             Accepted accepted = request.Sampling.IsGreedy                   // longest accepted path + bonus token
                 ? Acceptance.Greedy(tree, logits, V)
@@ -108,6 +110,18 @@ public sealed class Generator
         }
         stats.DecodeMs = sw.Elapsed.TotalMilliseconds;
         return new GenerationResult(tokens, output.Finish(), finish.Value, stats.Finish(tokens.Count)) { Logprobs = logprobs?.Items };
+    }
+
+    /// <summary>
+    /// Refuses to go on from logits that are not finite (NaN or infinite weights, or an overflow): any token chosen
+    /// from them would be arbitrary, and the text garbage with a success status.
+    /// </summary>
+    void CheckFinite(ReadOnlySpan<float> logits, int position)
+    {
+        foreach (float x in logits)
+            if (!float.IsFinite(x))
+                throw new InvalidDataException($"{_model.Folder}: the model computed non-finite logits ({x}) at position {position}: " +
+                    "its weights hold NaN or infinite values, or overflow; it cannot be run");
     }
 
     void CheckProposal(DraftTree tree, int asked, int root)

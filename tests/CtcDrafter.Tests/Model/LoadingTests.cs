@@ -219,6 +219,31 @@ public class LoadingTests
         Assert.Contains("model.safetensors", e.Message);
     }
 
+    [Theory]
+    [InlineData("model.layers.0.mlp.down_proj.weight", float.NaN)]
+    [InlineData("model.norm.weight", float.NaN)]
+    [InlineData("model.layers.1.self_attn.q_proj.weight", float.PositiveInfinity)]
+    public void NonFiniteWeightsStopGenerationWithAMessage(string tensor, float value)
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, TestModels.Small());
+        string file = Path.Combine(folder, "model.safetensors");
+        var entries = new List<SafeTensorsWriter.Entry>();
+        using (var f = new SafeTensorsFile(file))
+            foreach (var (name, t) in f.Tensors)
+            {
+                var values = new float[t.Elements];
+                CtcDrafter.Kernels.Conversions.ReadF32(t, 0, values);
+                if (name == tensor) Array.Fill(values, value, 0, name.EndsWith("norm.weight") ? values.Length : 1);
+                entries.Add(SafeTensorsWriter.F32(name, t.Shape, values));
+            }
+        SafeTensorsWriter.Write(file, entries);
+        using var m = TestModels.Load(folder);
+        var e = Assert.Throws<InvalidDataException>(() =>
+            new Generation.Generator(m).Generate(new Generation.GenerationRequest([1, 2, 3], 5, Sampling.SamplingOptions.Greedy)));
+        Assert.Contains("non-finite logits", e.Message);
+    }
+
     [Fact]
     public void MissingFolderAndFilesAreNamed()
     {
