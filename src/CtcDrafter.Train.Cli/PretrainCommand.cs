@@ -53,7 +53,22 @@ internal static class PretrainCommand
             if (resumeFolder is not null && !File.Exists(Checkpoint.PathIn(run)))
                 throw new TrainingInputException($"no checkpoint to resume from: {Checkpoint.PathIn(run)} not found");
             ExportCommand.SetThreads(parse.GetValue(threads));
+            bool newFolder = !Directory.Exists(run);
             EnsureWritable(run);
+            try
+            {
+                return Train(parse, config, run, sets);
+            }
+            catch when (newFolder && Directory.Exists(run) && !Directory.EnumerateFileSystemEntries(run).Any())
+            {
+                Directory.Delete(run); // a start that failed before its first checkpoint leaves nothing behind
+                throw;
+            }
+        }));
+        return command;
+
+        int Train(ParseResult parse, PretrainConfig? config, string run, List<string> sets)
+        {
             if (config is not null && File.Exists(Checkpoint.PathIn(run)))
                 throw new TrainingInputException($"{run} already holds a run: continue it with --resume {run}, or pass another --out");
 
@@ -81,8 +96,7 @@ internal static class PretrainCommand
             HuggingFaceExporter.Export(destination, trainer.Model, tokenizer, trainer.State, corpus.Statistics, parse.GetValue(dtype));
             Console.WriteLine($"exported {Path.GetFullPath(destination)}");
             return 0;
-        }));
-        return command;
+        }
     }
 
     static void CheckVocabulary(PretrainConfig config, TextTokenizer tokenizer)

@@ -19,8 +19,12 @@ public class BadInputTests(CliFixture run) : IClassFixture<CliFixture>
     }
 
     [Fact]
-    public void MissingCorpusFolder() =>
-        AssertBadInput(Pretrain(TinyRun.ConfigJson, data: run["no-such-data"]), "corpus folder not found");
+    public void MissingCorpusFolderLeavesNoRunFolder()
+    {
+        string output = run[$"out-{Guid.NewGuid():N}"];
+        AssertBadInput(Pretrain(TinyRun.ConfigJson, data: run["no-such-data"], output: output), "corpus folder not found");
+        Assert.False(Directory.Exists(output), "a failed start left its run folder behind");
+    }
 
     [Fact]
     public void UnknownConfigField() =>
