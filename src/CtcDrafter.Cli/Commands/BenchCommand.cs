@@ -44,10 +44,17 @@ static class BenchCommand
             var sampling = new SamplingOptions(r.GetValue(temperature), Seed: r.GetValue(seed));
             sampling.Validate();
             var chat = ChatTemplate.Get(r.GetValue(template)!);
+            // Every argument is checked before the first prompt runs: all suites load, none is empty, --out is writable.
+            var loaded = r.GetValue(suites)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(suite => (Suite: suite, Prompts: Suites.Load(suite, r.GetValue(data), r.GetValue(limit)))).ToList();
+            if (loaded.Count == 0) throw new ArgumentException("--suite is empty");
+            if (loaded.FirstOrDefault(l => l.Prompts.Count == 0) is { Suite: not null } empty)
+                throw new ArgumentException($"suite {empty.Suite} has no prompts");
+            string dir = r.GetValue(output)!;
+            string staging = StagingFolder(dir);
             var suiteResults = new JsonObject();
-            foreach (string suite in r.GetValue(suites)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            foreach (var (suite, prompts) in loaded)
             {
-                var prompts = Suites.Load(suite, r.GetValue(data), r.GetValue(limit));
                 var bench = new SpecBenchmark(m, ms, drafts, chat, r.GetValue(maxTokens), sampling, r.GetValue(tree));
                 var rows = bench.Run(prompts, (i, n, id) => Console.Error.Write($"\r{suite}: prompt {i + 1}/{n} ({id})        "), out int skipped);
                 Console.Error.WriteLine();
@@ -61,17 +68,65 @@ static class BenchCommand
                 ["maxTokens"] = r.GetValue(maxTokens), ["temperature"] = r.GetValue(temperature), ["treeBudget"] = r.GetValue(tree)?.ToString() ?? "adaptive (<= 32)",
                 ["suites"] = suiteResults,
             };
-            string dir = r.GetValue(output)!;
-            Directory.CreateDirectory(dir);
-            File.WriteAllText(Path.Combine(dir, "results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            File.WriteAllText(Path.Combine(staging, "results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             string md = BenchReport.Markdown(results);
-            File.WriteAllText(Path.Combine(dir, "results.md"), md);
-            BenchReport.Plot(results, Path.Combine(dir, "speedup.png"));
+            File.WriteAllText(Path.Combine(staging, "results.md"), md);
+            BenchReport.Plot(results, Path.Combine(staging, "speedup.png"));
+            Publish(staging, dir);
             Console.WriteLine(md);
             Console.WriteLine($"wrote {Path.Combine(dir, "results.json")}, results.md, speedup.png");
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// A new folder beside <paramref name="dir"/> where the outputs are written first, so that a run killed at any
+    /// moment leaves either the old results or the complete new ones; creating it checks that --out is writable.
+    /// </summary>
+    static string StagingFolder(string dir)
+    {
+        string full = Path.GetFullPath(dir);
+        string staging = Path.Combine(Path.GetDirectoryName(full.TrimEnd(Path.DirectorySeparatorChar))!, $".{Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar))}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(staging);
+            return staging;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ArgumentException($"--out {dir}: cannot write there ({e.Message})");
+        }
+    }
+
+    static readonly string[] Outputs = ["results.json", "results.md", "speedup.png"];
+
+    /// <summary>
+    /// Puts the staged outputs in place of <paramref name="dir"/> as a whole: whatever else the folder holds is copied
+    /// beside them first, then the old folder is set aside and the new one renamed into its place.
+    /// </summary>
+    static void Publish(string staging, string dir)
+    {
+        string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
+        string old = staging + ".old";
+        if (Directory.Exists(full))
+        {
+            CopyExcept(full, staging, Outputs);
+            Directory.Move(full, old);
+        }
+        Directory.Move(staging, full);
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+    }
+
+    static void CopyExcept(string from, string to, string[] skip)
+    {
+        foreach (string file in Directory.GetFiles(from))
+            if (!skip.Contains(Path.GetFileName(file))) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        foreach (string sub in Directory.GetDirectories(from))
+        {
+            string target = Directory.CreateDirectory(Path.Combine(to, Path.GetFileName(sub))).FullName;
+            CopyExcept(sub, target, []);
+        }
     }
 
     static Command Engine()

@@ -1,0 +1,59 @@
+using CtcDrafter.Tests.Model;
+
+namespace CtcDrafter.Tests.Cli;
+
+/// <summary>`ctcdrafter bench`: every argument checked before the first prompt, outputs put in place as a whole.</summary>
+public class BenchCommandTests
+{
+    static readonly string RefS = Path.Combine(TestData.RepoRoot, "models", "ref-s");
+
+    static string Suite(TempDir dir, int prompts)
+    {
+        string path = Path.Combine(dir["suites"], $"s{prompts}.jsonl");
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        File.WriteAllLines(path, Enumerable.Range(0, prompts).Select(i =>
+            $$"""{"question_id": {{i}}, "category": "writing", "turns": ["Tell me about cat number {{i}}."]}"""));
+        return path;
+    }
+
+    static CliRunner.Result Bench(string suite, string output) =>
+        CliRunner.Run("bench", "--model", RefS, "--methods", "vanilla,prompt-lookup", "--suite", suite, "--limit", "2", "-n", "6", "--tree", "4", "--out", output);
+
+    [Fact]
+    public void ResultsReplaceTheOldOnesAsAWholeAndKeepTheRestOfTheFolder()
+    {
+        using var dir = new TempDir();
+        string output = dir["results"];
+        Directory.CreateDirectory(Path.Combine(output, "ablation"));
+        File.WriteAllText(Path.Combine(output, "ablation", "keep.md"), "kept");
+        File.WriteAllText(Path.Combine(output, "results.md"), "old");
+        var r = Bench(Suite(dir, 2), output);
+        Assert.Equal(0, r.ExitCode);
+        Assert.All(new[] { "results.json", "results.md", "speedup.png" }, f => Assert.True(File.Exists(Path.Combine(output, f)), f));
+        Assert.NotEqual("old", File.ReadAllText(Path.Combine(output, "results.md")));
+        Assert.Equal("kept", File.ReadAllText(Path.Combine(output, "ablation", "keep.md")));
+        Assert.Empty(Directory.GetDirectories(dir.Path, ".*tmp*"));
+    }
+
+    [Fact]
+    public void BadArgumentsAreReportedBeforeAnyPromptRuns()
+    {
+        using var dir = new TempDir();
+        string output = dir["results"];
+        Directory.CreateDirectory(output);
+        File.WriteAllText(Path.Combine(output, "results.md"), "old");
+        void AssertRefused(CliRunner.Result r, string expected)
+        {
+            Assert.Equal(2, r.ExitCode);
+            Assert.StartsWith("error: ", r.Stderr.TrimStart());
+            Assert.Contains(expected, r.Stderr);
+            Assert.DoesNotContain("prompt 1/", r.Stderr); // nothing ran
+        }
+        AssertRefused(Bench(Suite(dir, 2) + ",no-such-suite", output), "no-such-suite");
+        AssertRefused(Bench(Suite(dir, 0), output), "has no prompts");
+        string file = Path.Combine(dir.Path, "a-file");
+        File.WriteAllText(file, "");
+        AssertRefused(Bench(Suite(dir, 2), Path.Combine(file, "results")), "cannot write there");
+        Assert.Equal("old", File.ReadAllText(Path.Combine(output, "results.md")));
+    }
+}
