@@ -26,20 +26,9 @@ internal static class BroadSources
     {
         foreach (string book in TextDocuments(folder, "gutenberg-"))
         {
-            var chunk = new StringBuilder();
-            foreach (string raw in book.Split("\n\n"))
-            {
-                string paragraph = raw.Trim();
-                if (paragraph.Length == 0) continue;
-                if (chunk.Length > 0 && chunk.Length + paragraph.Length > BookChunkChars)
-                {
-                    yield return new CorpusDocument(Gutenberg, chunk.ToString(), AppendEos: false);
-                    chunk.Clear();
-                }
-                if (chunk.Length > 0) chunk.Append("\n\n");
-                chunk.Append(paragraph);
-            }
-            if (chunk.Length > 0) yield return new CorpusDocument(Gutenberg, chunk.ToString(), AppendEos: true);
+            string[] chunks = [.. CorpusReader.Chunks(book.Split("\n\n"), BookChunkChars)];
+            for (int i = 0; i < chunks.Length; i++)
+                yield return new CorpusDocument(Gutenberg, chunks[i], AppendEos: i == chunks.Length - 1);
         }
     }
 

@@ -147,22 +147,29 @@ internal static partial class CorpusReader
         return turns;
     }
 
-    static IEnumerable<CorpusDocument> ReadShakespeare(string path)
+    static IEnumerable<CorpusDocument> ReadShakespeare(string path) =>
+        Chunks(BlankLines().Split(ReadText(path)), ShakespeareChunkChars).Select(chunk => new CorpusDocument(Shakespeare, chunk, AppendEos: true));
+
+    /// <summary>
+    /// Paragraphs (trimmed, empty ones dropped) gathered into chunks joined by blank lines, each of at most
+    /// <paramref name="maxChars"/> characters unless one paragraph alone is longer.
+    /// </summary>
+    internal static IEnumerable<string> Chunks(IEnumerable<string> paragraphs, int maxChars)
     {
         var chunk = new StringBuilder();
-        foreach (string raw in BlankLines().Split(ReadText(path)))
+        foreach (string raw in paragraphs)
         {
-            string speech = raw.Trim();
-            if (speech.Length == 0) continue;
-            if (chunk.Length > 0 && chunk.Length + speech.Length > ShakespeareChunkChars)
+            string paragraph = raw.Trim();
+            if (paragraph.Length == 0) continue;
+            if (chunk.Length > 0 && chunk.Length + paragraph.Length > maxChars)
             {
-                yield return new CorpusDocument(Shakespeare, chunk.ToString(), AppendEos: true);
+                yield return chunk.ToString();
                 chunk.Clear();
             }
             if (chunk.Length > 0) chunk.Append("\n\n");
-            chunk.Append(speech);
+            chunk.Append(paragraph);
         }
-        if (chunk.Length > 0) yield return new CorpusDocument(Shakespeare, chunk.ToString(), AppendEos: true);
+        if (chunk.Length > 0) yield return chunk.ToString();
     }
 
     internal static string ReadText(string path)

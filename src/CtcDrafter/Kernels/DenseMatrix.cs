@@ -37,18 +37,8 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
 
     public override long Bytes => (long)Rows * Cols * TRow.ElementSize;
 
-    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
-    {
-        CheckArguments(x, y, tokens);
-        if (!HasAvx2Fma)
-        {
-            MatMulPortable(x, y, tokens);
-            return;
-        }
-        fixed (float* px = x, py = y)
-            TiledMatMul.MatMul(new DenseKernel<TRow>(_w, Rows, Cols), px, py, tokens);
-        GC.KeepAlive(this);
-    }
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
+        MatMulTiled(new DenseKernel<TRow>(_w, Rows, Cols), x, y, tokens);
 
     public override void ReadRow(int r, Span<float> dst)
     {

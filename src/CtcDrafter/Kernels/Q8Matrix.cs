@@ -62,18 +62,8 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
 
     public override long Bytes => (long)Rows * Cols + (long)Rows * (Cols / BlockSize) * sizeof(float);
 
-    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
-    {
-        CheckArguments(x, y, tokens);
-        if (!HasAvx2Fma)
-        {
-            MatMulPortable(x, y, tokens);
-            return;
-        }
-        fixed (float* px = x, py = y)
-            TiledMatMul.MatMul(new Kernel(_q, _scales, Rows, Cols), px, py, tokens);
-        GC.KeepAlive(this);
-    }
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
+        MatMulTiled(new Kernel(_q, _scales, Rows, Cols), x, y, tokens);
 
     float Weight(int r, int c) => _q[(nint)r * Cols + c] * _scales[(nint)r * (Cols / BlockSize) + c / BlockSize];
 

@@ -116,6 +116,20 @@ internal abstract unsafe class WeightMatrix : IDisposable
             throw new ArgumentException($"y holds {y.Length} values, fewer than {tokens} tokens x {Rows}.", nameof(y));
     }
 
+    /// <summary>y = x W^T through a format's register tiles, or <see cref="MatMulPortable"/> without AVX2/FMA.</summary>
+    protected void MatMulTiled<TKernel>(in TKernel kernel, ReadOnlySpan<float> x, Span<float> y, int tokens) where TKernel : struct, IRowKernel
+    {
+        CheckArguments(x, y, tokens);
+        if (!HasAvx2Fma)
+        {
+            MatMulPortable(x, y, tokens);
+            return;
+        }
+        fixed (float* px = x, py = y)
+            TiledMatMul.MatMul(kernel, px, py, tokens);
+        GC.KeepAlive(this);
+    }
+
     /// <summary>MatMul without x86 intrinsics: each row is widened to fp32 once and dotted with every token.</summary>
     internal void MatMulPortable(ReadOnlySpan<float> x, Span<float> y, int tokens)
     {

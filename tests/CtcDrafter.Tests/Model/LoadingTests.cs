@@ -194,6 +194,22 @@ public class LoadingTests
         Assert.Contains(expected, e.Message);
     }
 
+    /// <summary>Rewrites a folder's model.safetensors in F32, each tensor's values passed through <paramref name="edit"/>, plus <paramref name="extra"/>.</summary>
+    static void RewriteWeights(string folder, Action<string, float[]> edit, SafeTensorsWriter.Entry[]? extra = null)
+    {
+        string file = Path.Combine(folder, "model.safetensors");
+        var entries = new List<SafeTensorsWriter.Entry>();
+        using (var f = new SafeTensorsFile(file))
+            foreach (var (name, t) in f.Tensors)
+            {
+                var values = new float[t.Elements];
+                CtcDrafter.Kernels.Conversions.ReadF32(t, 0, values);
+                edit(name, values);
+                entries.Add(SafeTensorsWriter.F32(name, t.Shape, values));
+            }
+        SafeTensorsWriter.Write(file, [.. entries, .. extra ?? []]);
+    }
+
     [Theory]
     [InlineData("model.layers.0.self_attn.q_proj.bias")]
     [InlineData("model.layers.2.mlp.up_proj.weight")]
@@ -203,17 +219,7 @@ public class LoadingTests
         // A bias (or any tensor the config does not describe) left out would compute another model, silently.
         using var dir = new TempDir();
         string folder = TestModels.Write(dir, TestModels.Small());
-        string file = Path.Combine(folder, "model.safetensors");
-        var entries = new List<SafeTensorsWriter.Entry>();
-        using (var f = new SafeTensorsFile(file))
-            foreach (var (name, t) in f.Tensors)
-            {
-                var values = new float[t.Elements];
-                CtcDrafter.Kernels.Conversions.ReadF32(t, 0, values);
-                entries.Add(SafeTensorsWriter.F32(name, t.Shape, values));
-            }
-        entries.Add(SafeTensorsWriter.F32(extra, [4], [1, 2, 3, 4]));
-        SafeTensorsWriter.Write(file, entries);
+        RewriteWeights(folder, (_, _) => { }, [SafeTensorsWriter.F32(extra, [4], [1, 2, 3, 4])]);
         var e = LoadFails(folder);
         Assert.Contains($"tensor '{extra}' is not part of the model", e.Message);
         Assert.Contains("model.safetensors", e.Message);
@@ -227,17 +233,10 @@ public class LoadingTests
     {
         using var dir = new TempDir();
         string folder = TestModels.Write(dir, TestModels.Small());
-        string file = Path.Combine(folder, "model.safetensors");
-        var entries = new List<SafeTensorsWriter.Entry>();
-        using (var f = new SafeTensorsFile(file))
-            foreach (var (name, t) in f.Tensors)
-            {
-                var values = new float[t.Elements];
-                CtcDrafter.Kernels.Conversions.ReadF32(t, 0, values);
-                if (name == tensor) Array.Fill(values, value, 0, name.EndsWith("norm.weight") ? values.Length : 1);
-                entries.Add(SafeTensorsWriter.F32(name, t.Shape, values));
-            }
-        SafeTensorsWriter.Write(file, entries);
+        RewriteWeights(folder, (name, values) =>
+        {
+            if (name == tensor) Array.Fill(values, value, 0, name.EndsWith("norm.weight") ? values.Length : 1);
+        });
         using var m = TestModels.Load(folder);
         var e = Assert.Throws<InvalidDataException>(() =>
             new Generation.Generator(m).Generate(new Generation.GenerationRequest([1, 2, 3], 5, Sampling.SamplingOptions.Greedy)));
