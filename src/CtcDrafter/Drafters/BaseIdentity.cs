@@ -24,7 +24,8 @@ public sealed record BaseIdentity(string Name, string ConfigHash, string LmHeadH
     public JsonObject ToJson() => new() { ["name"] = Name, ["config_hash"] = ConfigHash, ["lm_head_hash"] = LmHeadHash };
 
     public static BaseIdentity FromJson(JsonNode? n, string path) => n is JsonObject o
-        ? new BaseIdentity(o["name"]?.GetValue<string>() ?? "?", o["config_hash"]?.GetValue<string>() ?? "", o["lm_head_hash"]?.GetValue<string>() ?? "")
+        ? new BaseIdentity(JsonFields.Str(o, "name", "base_model.name") ?? "?", JsonFields.Str(o, "config_hash", "base_model.config_hash") ?? "",
+            JsonFields.Str(o, "lm_head_hash", "base_model.lm_head_hash") ?? "")
         : throw new ModelFormatException(path, "no 'base_model' object naming the base model the draft was trained for");
 
     /// <summary>Throws unless <paramref name="actual"/> is the base this draft was trained for.</summary>

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using CtcDrafter.Model;
+using static CtcDrafter.Model.JsonFields;
 
 namespace CtcDrafter.Drafters;
 
@@ -51,6 +52,9 @@ public sealed record DraftConfig
         NumKvHeads = NumKvHeads, HeadDim = HeadDim, RmsNormEps = RmsNormEps, RopeTheta = RopeTheta,
     };
 
+    /// <summary>The most Medusa heads a draft may declare (a tree is never deeper than this).</summary>
+    public const int MaxMedusaHeads = 64;
+
     public static DraftConfig Load(string folder)
     {
         string path = Path.Combine(folder, "config.json");
@@ -59,8 +63,7 @@ public sealed record DraftConfig
         try
         {
             if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject o) throw new ModelFormatException(path, "expected a JSON object");
-            int Int(string k) => o[k]?.GetValue<int>() ?? throw new ModelFormatException(path, $"required field '{k}' is missing");
-            string kind = o["draft_kind"]?.GetValue<string>() ?? throw new ModelFormatException(path, "required field 'draft_kind' is missing (is this a draft folder?)");
+            string kind = Str(o, "draft_kind") ?? throw new ModelFormatException(path, "required field 'draft_kind' is missing (is this a draft folder?)");
             var c = new DraftConfig
             {
                 Kind = kind switch
@@ -69,24 +72,28 @@ public sealed record DraftConfig
                     _ => throw new ModelFormatException(path, $"unknown draft_kind '{kind}' (ctc, eagle, medusa)"),
                 },
                 BaseModel = BaseIdentity.FromJson(o["base_model"], path),
-                HiddenSize = Int("hidden_size"),
-                VocabSize = Int("vocab_size"),
-                IntermediateSize = o["intermediate_size"]?.GetValue<int>() ?? 0,
-                NumHeads = o["num_attention_heads"]?.GetValue<int>() ?? 0,
-                NumKvHeads = o["num_key_value_heads"]?.GetValue<int>() ?? 0,
-                HeadDim = o["head_dim"]?.GetValue<int>() ?? 0,
-                RmsNormEps = (float)(o["rms_norm_eps"]?.GetValue<double>() ?? 1e-6),
-                RopeTheta = (float)(o["rope_theta"]?.GetValue<double>() ?? 10000),
-                Blank = (o["blank"]?.GetValue<string>() ?? "none") switch
+                HiddenSize = RequiredInt(o, "hidden_size"),
+                VocabSize = RequiredInt(o, "vocab_size"),
+                IntermediateSize = Int(o, "intermediate_size") ?? 0,
+                NumHeads = Int(o, "num_attention_heads") ?? 0,
+                NumKvHeads = Int(o, "num_key_value_heads") ?? 0,
+                HeadDim = Int(o, "head_dim") ?? 0,
+                RmsNormEps = (float)(Number(o, "rms_norm_eps") ?? 1e-6),
+                RopeTheta = (float)(Number(o, "rope_theta") ?? 10000),
+                Blank = (Str(o, "blank") ?? "none") switch
                 {
                     "none" => BlankMode.None, "own" => BlankMode.Own, "unk" => BlankMode.Unk,
                     var b => throw new ModelFormatException(path, $"unknown blank '{b}' (none, own, unk)"),
                 },
-                MedusaHeads = o["medusa_heads"]?.GetValue<int>() ?? 0,
-                Training = o["training"] as JsonObject,
+                MedusaHeads = Int(o, "medusa_heads") ?? 0,
+                Training = Object(o, "training"),
             };
             if (c.Kind == DraftKind.Medusa ? c.MedusaHeads <= 0 : c.NumHeads <= 0 || c.NumKvHeads <= 0 || c.HeadDim <= 0 || c.IntermediateSize <= 0)
                 throw new ModelFormatException(path, c.Kind == DraftKind.Medusa ? "medusa_heads must be positive" : "the layer shape (intermediate_size, num_attention_heads, num_key_value_heads, head_dim) is missing");
+            if (c.HiddenSize <= 0 || c.VocabSize <= 0 || (long)c.HiddenSize * Math.Max(c.IntermediateSize, c.NumHeads * (long)c.HeadDim) > int.MaxValue
+                || (long)c.HiddenSize * c.VocabSize > int.MaxValue)
+                throw new ModelFormatException(path, "hidden_size, vocab_size and the layer shape must be positive and make matrices of at most 2^31 elements");
+            if (c.MedusaHeads > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_heads {c.MedusaHeads} is beyond the limit of {MaxMedusaHeads}");
             if ((c.Kind == DraftKind.Ctc) != (c.Blank != BlankMode.None))
                 throw new ModelFormatException(path, "a ctc draft needs a blank ('own' or 'unk'), other kinds none");
             return c;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using static CtcDrafter.Model.JsonFields;
 
 namespace CtcDrafter.Model;
 
@@ -54,7 +55,7 @@ public sealed record ModelConfig
 
     public static ModelConfig FromJson(JsonObject o)
     {
-        string? modelType = Text(o, "model_type");
+        string? modelType = Str(o, "model_type");
         string arch = o["architectures"] is JsonArray { Count: > 0 } a
             ? (a[0] is JsonValue v && v.TryGetValue(out string? first) ? first : throw new FormatException($"field 'architectures' must be a list of names, got {a.ToJsonString()}"))
             : modelType switch
@@ -66,7 +67,7 @@ public sealed record ModelConfig
         if (!SupportedArchitectures.Contains(arch))
             throw new FormatException($"unsupported architecture '{arch}' (supported: {string.Join(", ", SupportedArchitectures)})");
         if (o["architectures"] is { } archs and not JsonArray) throw new FormatException($"field 'architectures' must be a list of names, got {archs.ToJsonString()}");
-        string act = Text(o, "hidden_act") ?? "silu";
+        string act = Str(o, "hidden_act") ?? "silu";
         if (act != "silu") throw new FormatException($"unsupported hidden_act '{act}' (only silu)");
         foreach (string bias in (string[])["attention_bias", "mlp_bias"])
             if (Flag(o, bias) == true)
@@ -74,26 +75,26 @@ public sealed record ModelConfig
         if (o["rope_scaling"] is JsonObject rs)
             throw new FormatException($"rope_scaling '{rs["type"] ?? rs["rope_type"]}' is not supported");
 
-        int hidden = Required(o, "hidden_size"), heads = Required(o, "num_attention_heads");
-        int kvHeads = Optional(o, "num_key_value_heads") ?? heads;
-        int headDim = Optional(o, "head_dim") ?? (heads > 0 ? hidden / heads : 0);
+        int hidden = RequiredInt(o, "hidden_size"), heads = RequiredInt(o, "num_attention_heads");
+        int kvHeads = Int(o, "num_key_value_heads") ?? heads;
+        int headDim = Int(o, "head_dim") ?? (heads > 0 ? hidden / heads : 0);
         var c = new ModelConfig
         {
             Architecture = arch,
             HiddenSize = hidden,
-            IntermediateSize = Required(o, "intermediate_size"),
-            NumLayers = Required(o, "num_hidden_layers"),
+            IntermediateSize = RequiredInt(o, "intermediate_size"),
+            NumLayers = RequiredInt(o, "num_hidden_layers"),
             NumHeads = heads,
             NumKvHeads = kvHeads,
-            VocabSize = Required(o, "vocab_size"),
+            VocabSize = RequiredInt(o, "vocab_size"),
             HeadDim = headDim,
-            MaxPositionEmbeddings = Optional(o, "max_position_embeddings") ?? 2048,
+            MaxPositionEmbeddings = Int(o, "max_position_embeddings") ?? 2048,
             RmsNormEps = (float)(Number(o, "rms_norm_eps") ?? 1e-6),
             RopeTheta = (float)(Number(o, "rope_theta") ?? 10000.0),
             TieWordEmbeddings = Flag(o, "tie_word_embeddings") ?? false,
-            BosTokenId = Optional(o, "bos_token_id") ?? 1,
+            BosTokenId = Int(o, "bos_token_id") ?? 1,
             EosTokenIds = IntOrList(o, "eos_token_id") ?? [2],
-            SlidingWindow = Optional(o, "sliding_window"),
+            SlidingWindow = Int(o, "sliding_window"),
         };
         c.Validate();
         return c;
@@ -135,54 +136,6 @@ public sealed record ModelConfig
         ["torch_dtype"] = "bfloat16",
     };
 
-    static int Required(JsonObject o, string name) =>
-        Optional(o, name) ?? throw new FormatException($"required field '{name}' is missing");
-
-    static int? Optional(JsonObject o, string name)
-    {
-        JsonNode? n = o[name];
-        if (n is null) return null;
-        try { return n.GetValue<int>(); }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            throw new FormatException($"field '{name}' must be an integer, got {n.ToJsonString()}");
-        }
-    }
-
-    static double? Number(JsonObject o, string name)
-    {
-        JsonNode? n = o[name];
-        if (n is null) return null;
-        return n is JsonValue && double.TryParse(n.ToJsonString(), System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d)
-            ? d : throw new FormatException($"field '{name}' must be a number, got {n.ToJsonString()}");
-    }
-
     /// <summary>The largest max_position_embeddings accepted (the KV cache is sized from it).</summary>
     public const int MaxPositions = 1 << 24;
-
-    static IReadOnlyList<int>? IntOrList(JsonObject o, string name)
-    {
-        int Id(JsonNode? x) => x is JsonValue v && v.TryGetValue(out int id) ? id
-            : throw new FormatException($"field '{name}' must be a token id or a list of them, got {o[name]!.ToJsonString()}");
-        return o[name] switch
-        {
-            null => null,
-            JsonArray a => a.Select(Id).ToArray(),
-            var n => [Id(n)],
-        };
-    }
-
-    static string? Text(JsonObject o, string name) => o[name] switch
-    {
-        null => null,
-        JsonValue v when v.TryGetValue(out string? s) => s,
-        var n => throw new FormatException($"field '{name}' must be a string, got {n.ToJsonString()}"),
-    };
-
-    static bool? Flag(JsonObject o, string name) => o[name] switch
-    {
-        null => null,
-        JsonValue v when v.TryGetValue(out bool b) => b,
-        var n => throw new FormatException($"field '{name}' must be true or false, got {n.ToJsonString()}"),
-    };
 }

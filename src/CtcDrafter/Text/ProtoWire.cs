@@ -12,6 +12,9 @@ internal ref struct ProtoReader(ReadOnlySpan<byte> data)
 
     public const int Varint = 0, Fixed64 = 1, LengthDelimited = 2, Fixed32 = 5;
 
+    /// <summary>The offset of the next unread byte.</summary>
+    public readonly int Position => pos;
+
     public bool TryReadTag(out int field, out int wireType)
     {
         if (pos >= data.Length)

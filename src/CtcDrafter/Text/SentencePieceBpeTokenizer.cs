@@ -93,6 +93,8 @@ internal sealed class SentencePieceBpeTokenizer : TextTokenizer
             }
         }
         // Tokens a Hugging Face folder adds after the model's own pieces (a <pad> at 32000, say).
+        try { CheckIds(Enumerable.Range(0, model.Pieces.Length).Concat((config?.AddedTokens ?? []).Select(t => t.Id))); }
+        catch (FormatException bad) { throw new FormatException($"{path}: {TokenizerConfig.FileName} beside it: {bad.Message}.", bad); }
         foreach (var token in config?.AddedTokens ?? [])
         {
             if (token.Id < model.Pieces.Length) continue;

@@ -48,7 +48,7 @@ internal sealed class SentencePieceModel
         var types = new List<PieceType>();
         var trainer = new TrainerFields();
         var normalizer = new NormalizerFields();
-        bool sawTrainer = false;
+        bool sawTrainer = false, sawNormalizer = false;
         var reader = new ProtoReader(data);
         while (reader.TryReadTag(out int field, out int wire))
         {
@@ -66,6 +66,7 @@ internal sealed class SentencePieceModel
                 case 3:
                     reader.Expect(field, wire, ProtoReader.LengthDelimited);
                     normalizer.Read(reader.ReadBytes());
+                    sawNormalizer = true;
                     break;
                 default:
                     reader.Skip(wire);
@@ -73,9 +74,11 @@ internal sealed class SentencePieceModel
             }
         }
         if (pieces.Count == 0) throw new FormatException("it has no pieces");
-        // A file cut at a field boundary still parses; the trainer spec follows the pieces, so its absence
-        // is how truncation shows.
+        // A file cut at a field boundary still parses; SentencePiece writes the pieces, then the trainer spec, then the
+        // normalizer spec, so a missing spec is how truncation shows (and without the normalizer the text rules are
+        // unknown: its defaults would silently tokenize differently).
         if (!sawTrainer) throw new FormatException("it has no trainer_spec; the file may be truncated");
+        if (!sawNormalizer) throw new FormatException("it has no normalizer_spec; the file may be truncated");
         var model = new SentencePieceModel
         {
             Pieces = [.. pieces], Scores = [.. scores], Types = [.. types],

@@ -140,6 +140,25 @@ public abstract class TextTokenizer
         return bytes;
     }
 
+    /// <summary>A tokenizer's tables are indexed by id, so the ids a file defines are checked before anything is
+    /// sized by them: none negative, and the largest at most <see cref="MaxUnusedIds"/> past the number of distinct
+    /// ids (real vocabularies are contiguous; one stray huge id would otherwise allocate gigabytes first).</summary>
+    /// <exception cref="FormatException">An id breaks the rule; the message gives the id and the limit.</exception>
+    internal static void CheckIds(IEnumerable<int> ids)
+    {
+        var distinct = new HashSet<int>();
+        foreach (int id in ids)
+        {
+            if (id < 0) throw new FormatException($"token id {id} is negative");
+            distinct.Add(id);
+        }
+        int largest = distinct.DefaultIfEmpty(-1).Max();
+        if ((long)largest + 1 > (long)distinct.Count + MaxUnusedIds)
+            throw new FormatException($"token id {largest} is far past the {distinct.Count} ids defined (at most {MaxUnusedIds} ids may be left unused)");
+    }
+
+    private const int MaxUnusedIds = 1024;
+
     private static bool LooksLikeJson(ReadOnlySpan<byte> data)
     {
         if (data.StartsWith("\uFEFF"u8)) data = data[3..];

@@ -1,4 +1,6 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using static CtcDrafter.Model.JsonFields;
 
 namespace CtcDrafter.Text;
 
@@ -16,53 +18,39 @@ internal sealed record TokenizerConfig(
         if (!File.Exists(path)) return null;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(path));
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the top level is not an object");
+            if (JsonNode.Parse(File.ReadAllBytes(path)) is not JsonObject root) throw new FormatException("the top level is not an object");
             var added = new List<AddedToken>();
-            if (root.TryGetProperty("added_tokens_decoder", out var decoder) && decoder.ValueKind == JsonValueKind.Object)
+            foreach (var (key, value) in Object(root, "added_tokens_decoder") ?? [])
             {
-                foreach (var entry in decoder.EnumerateObject())
-                {
-                    if (!int.TryParse(entry.Name, out int id) || id < 0)
-                        throw new FormatException($"added_tokens_decoder key '{entry.Name}' is not a token id");
-                    string content = entry.Value.GetProperty("content").GetString()
-                        ?? throw new FormatException($"added token {id} has no content");
-                    bool special = entry.Value.TryGetProperty("special", out var s) && s.GetBoolean();
-                    added.Add(new AddedToken(content, id, special));
-                }
+                if (!int.TryParse(key, out int id) || id < 0)
+                    throw new FormatException($"added_tokens_decoder key '{key}' is not a token id");
+                string field = $"added_tokens_decoder.{id}";
+                var entry = value as JsonObject ?? throw new FormatException($"field '{field}' must be an object");
+                string content = Str(entry, "content", $"{field}.content") ?? throw new FormatException($"field '{field}' has no content");
+                added.Add(new AddedToken(content, id, Flag(entry, "special", $"{field}.special") ?? false));
             }
             return new TokenizerConfig(TokenText(root, "bos_token"), TokenText(root, "eos_token"), added, Template(root));
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
             throw new FormatException($"{path}: malformed tokenizer config ({e.Message}).", e);
         }
     }
 
     // "bos_token": "<s>" or {"content": "<s>", ...} or null.
-    private static string? TokenText(JsonElement root, string name)
-    {
-        if (!root.TryGetProperty(name, out var value)) return null;
-        return value.ValueKind switch
-        {
-            JsonValueKind.String => value.GetString(),
-            JsonValueKind.Object => value.GetProperty("content").GetString(),
-            _ => null,
-        };
-    }
+    private static string? TokenText(JsonObject root, string name) =>
+        root[name] is JsonObject token ? Str(token, "content", $"{name}.content") : Str(root, name);
 
     // "chat_template": "..." or [{"name": "default", "template": "..."}, ...].
-    private static string? Template(JsonElement root)
+    private static string? Template(JsonObject root)
     {
-        if (!root.TryGetProperty("chat_template", out var value)) return null;
-        if (value.ValueKind == JsonValueKind.String) return value.GetString();
-        if (value.ValueKind != JsonValueKind.Array) return null;
-        JsonElement? chosen = null;
-        foreach (var item in value.EnumerateArray())
+        if (root["chat_template"] is not JsonArray list) return Str(root, "chat_template");
+        JsonObject? chosen = null;
+        foreach (var node in list)
         {
-            if (chosen is null || item.GetProperty("name").GetString() == "default") chosen = item;
+            var item = node as JsonObject ?? throw new FormatException("field 'chat_template' lists something that is not an object");
+            if (chosen is null || Str(item, "name", "chat_template[].name") == "default") chosen = item;
         }
-        return chosen?.GetProperty("template").GetString();
+        return chosen is null ? null : Str(chosen, "template", "chat_template[].template");
     }
 }

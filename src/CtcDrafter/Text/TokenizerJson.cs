@@ -46,7 +46,7 @@ internal sealed class TokenizerJson
                 (string?)t!["content"] ?? throw new FormatException("an added token has no content"),
                 (int?)t["id"] ?? throw new FormatException("an added token has no id"),
                 (bool?)t["special"] ?? false)).ToList();
-            if (vocab.Values.Concat(added.Select(t => t.Id)).Any(id => id < 0)) throw new FormatException("a token id is negative");
+            TextTokenizer.CheckIds(vocab.Values.Concat(added.Select(t => t.Id)));
             foreach (var (left, right) in merges)
             {
                 if (!vocab.ContainsKey(left) || !vocab.ContainsKey(right) || !vocab.ContainsKey(left + right))

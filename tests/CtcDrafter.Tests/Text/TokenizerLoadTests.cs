@@ -84,6 +84,10 @@ public class TokenizerLoadTests : IDisposable
 
     [Theory]
     [InlineData("{ \"model\": ")]
+    [InlineData("{ \"model\": { \"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 300000000}, \"merges\": [] } }")]
+    [InlineData("{ \"model\": { \"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [] }, \"added_tokens\": [{\"id\": 2147483000, \"content\": \"x\"}] }")]
+    [InlineData("{ \"model\": { \"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 4294967296}, \"merges\": [] } }")]
+    [InlineData("{ \"model\": { \"type\": \"BPE\", \"vocab\": {\"a\": -5}, \"merges\": [] } }")]
     [InlineData("{ \"version\": \"1.0\" }")]
     [InlineData("{ \"model\": { \"type\": \"BPE\", \"vocab\": [1, 2], \"merges\": [] } }")]
     [InlineData("{ \"model\": { \"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b c\"] } }")]
@@ -111,6 +115,28 @@ public class TokenizerLoadTests : IDisposable
         string config = dir.Write("tokenizer_config.json", "{ \"added_tokens_decoder\": { \"x\": {} } }");
         var e = Assert.Throws<FormatException>(() => TextTokenizer.Load(dir.Path));
         Assert.Contains(config, e.Message);
+    }
+
+    /// <summary>The committed tokenizer cut at every boundary between its top-level fields (after each piece, after
+    /// the trainer spec) and at a spread of points inside fields: every cut is refused.</summary>
+    [Fact]
+    public void CommittedModel_CutAtAnyFieldBoundaryOrInsideAField_IsRefused()
+    {
+        byte[] real = File.ReadAllBytes(Path.Combine(TestData.RepoRoot, "models", "tokenizer", "tokenizer.model"));
+        var cuts = new List<int>();
+        var reader = new ProtoReader(real);
+        while (reader.TryReadTag(out _, out int wire))
+        {
+            // Every top-level field of a ModelProto is length-delimited: cut after its tag, and after its payload.
+            cuts.Add(reader.Position);
+            Assert.Equal(ProtoReader.LengthDelimited, wire);
+            reader.ReadBytes();
+            if (reader.Position < real.Length) cuts.Add(reader.Position);
+        }
+        for (int cut = 7; cut < real.Length; cut += 997) cuts.Add(cut);
+        foreach (int cut in cuts)
+            Assert.Throws<FormatException>(() => SentencePieceModel.Parse(real.AsSpan(0, cut), "cut.model"));
+        Assert.Equal(4096, SentencePieceModel.Parse(real, "whole.model").Pieces.Length);
     }
 
     [SharedDataFact]
