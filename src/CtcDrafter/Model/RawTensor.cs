@@ -25,4 +25,18 @@ internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] 
     public static int ElementSize(TensorDType t) => t == TensorDType.F32 ? 4 : 2;
 
     public long ByteLength => Elements * ElementSize(DType);
+
+    /// <summary>The byte length of a tensor of this shape and type, or null when a dimension is negative or the size
+    /// passes 2^62 bytes (so that a header's shape can never wrap to a small number).</summary>
+    public static long? CheckedByteLength(int[] shape, TensorDType dtype)
+    {
+        const long limit = 1L << 62;
+        long bytes = ElementSize(dtype);
+        foreach (int d in shape)
+        {
+            if (d < 0 || (d > 0 && bytes > limit / d)) return null;
+            bytes *= d;
+        }
+        return bytes;
+    }
 }

@@ -49,6 +49,7 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
             throw new ModelFormatException(Path, $"header length {headerLen} does not fit a file of {fileLength} bytes (truncated or not safetensors)");
         long dataStart = 8 + (long)headerLen, dataLength = fileLength - dataStart;
         var meta = new Dictionary<string, string>();
+        var ranges = new List<(long Begin, long End, string Name)>();
         JsonDocument doc;
         try { doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(new ReadOnlySpan<byte>(_base + 8, (int)headerLen).ToArray())); }
         catch (JsonException e) { throw new ModelFormatException(Path, $"header is not valid JSON ({e.Message})"); }
@@ -63,13 +64,28 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
                         foreach (JsonProperty m in t.Value.EnumerateObject()) meta[m.Name] = m.Value.ToString();
                     continue;
                 }
-                _tensors[t.Name] = ParseTensor(t.Name, t.Value, dataStart, dataLength);
+                if (_tensors.ContainsKey(t.Name)) throw new ModelFormatException(Path, $"tensor '{t.Name}' is listed twice");
+                var (tensor, begin, end) = ParseTensor(t.Name, t.Value, dataStart, dataLength);
+                _tensors[t.Name] = tensor;
+                ranges.Add((begin, end, t.Name));
             }
         }
+        CheckDisjoint(ranges);
         return meta;
     }
 
-    RawTensor ParseTensor(string name, JsonElement e, long dataStart, long dataLength)
+    /// <summary>No two tensors may share a byte: aliased ranges would let one write (or one corrupt header) change
+    /// several weights at once, and no writer produces them.</summary>
+    void CheckDisjoint(List<(long Begin, long End, string Name)> ranges)
+    {
+        ranges.RemoveAll(r => r.End == r.Begin);
+        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+        for (int i = 1; i < ranges.Count; i++)
+            if (ranges[i].Begin < ranges[i - 1].End)
+                throw new ModelFormatException(Path, $"tensors '{ranges[i - 1].Name}' and '{ranges[i].Name}' overlap in the data section (bytes {ranges[i].Begin} to {Math.Min(ranges[i].End, ranges[i - 1].End)})");
+    }
+
+    (RawTensor Tensor, long Begin, long End) ParseTensor(string name, JsonElement e, long dataStart, long dataLength)
     {
         try
         {
@@ -82,16 +98,16 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
                 _ => throw new ModelFormatException(Path, $"tensor '{name}' has unsupported dtype {dtypeName} (supported: F32, F16, BF16)"),
             };
             int[] shape = e.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
-            if (shape.Any(d => d < 0)) throw new ModelFormatException(Path, $"tensor '{name}' has a negative dimension");
+            long bytes = RawTensor.CheckedByteLength(shape, dtype)
+                ?? throw new ModelFormatException(Path, $"tensor '{name}' has shape [{string.Join(", ", shape)}]: a negative dimension or a size beyond 2^62 bytes");
             JsonElement off = e.GetProperty("data_offsets");
             if (off.GetArrayLength() != 2) throw new ModelFormatException(Path, $"tensor '{name}': data_offsets must be [begin, end]");
             long begin = off[0].GetInt64(), end = off[1].GetInt64();
-            var t = new RawTensor(name, dtype, shape, _base + dataStart + begin);
             if (begin < 0 || end < begin || end > dataLength)
                 throw new ModelFormatException(Path, $"tensor '{name}' data [{begin}, {end}) lies outside the {dataLength} data bytes (truncated or corrupt file)");
-            if (end - begin != t.ByteLength)
-                throw new ModelFormatException(Path, $"tensor '{name}' has shape [{string.Join(", ", shape)}] {dtypeName} = {t.ByteLength} bytes but its offsets span {end - begin}");
-            return t;
+            if (end - begin != bytes)
+                throw new ModelFormatException(Path, $"tensor '{name}' has shape [{string.Join(", ", shape)}] {dtypeName} = {bytes} bytes but its offsets span {end - begin}");
+            return (new RawTensor(name, dtype, shape, _base + dataStart + begin), begin, end);
         }
         catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException)
         {

@@ -120,6 +120,40 @@ public class LoadingTests
         File.WriteAllBytes(file, bytes);
     }
 
+    /// <summary>A safetensors file with the given header entries (JSON object members) and <paramref name="dataBytes"/> zero bytes of data.</summary>
+    static string CraftSafeTensors(TempDir dir, string entries, int dataBytes)
+    {
+        byte[] header = Encoding.UTF8.GetBytes("{" + entries + "}");
+        string file = dir["crafted.safetensors"];
+        File.WriteAllBytes(file, [.. BitConverter.GetBytes((ulong)header.Length), .. header, .. new byte[dataBytes]]);
+        return file;
+    }
+
+    [Theory]
+    [InlineData("\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}", "' overlap in the data section")]
+    [InlineData("\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},\"b\":{\"dtype\":\"BF16\",\"shape\":[8],\"data_offsets\":[0,16]}", "' overlap in the data section")]
+    [InlineData("\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}", "tensor 'a' is listed twice")]
+    [InlineData("\"w\":{\"dtype\":\"F32\",\"shape\":[65536,65536,65536,65536],\"data_offsets\":[0,0]}", "a size beyond 2^62 bytes")]
+    [InlineData("\"w\":{\"dtype\":\"F32\",\"shape\":[4,-4],\"data_offsets\":[0,0]}", "a negative dimension")]
+    [InlineData("\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[12,28]}", "outside the 24 data bytes")]
+    [InlineData("\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}", "= 12 bytes but its offsets span 16")]
+    public void TensorRangesMustBeDisjointInsideTheDataAndMatchTheirShape(string entries, string expected)
+    {
+        using var dir = new TempDir();
+        string file = CraftSafeTensors(dir, entries, 24);
+        var e = Assert.Throws<ModelFormatException>(() => new SafeTensorsFile(file).Dispose());
+        Assert.True(e.Message.Contains(expected) && e.Message.Contains("crafted.safetensors"), e.Message);
+    }
+
+    [Fact]
+    public void EmptyTensorsMayShareAnOffset()
+    {
+        using var dir = new TempDir();
+        string file = CraftSafeTensors(dir, "\"a\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[0,0]},\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}", 16);
+        using var f = new SafeTensorsFile(file);
+        Assert.Equal(2, f.Tensors.Count);
+    }
+
     [Fact]
     public void HeaderLyingAboutShapeIsRefused()
     {
