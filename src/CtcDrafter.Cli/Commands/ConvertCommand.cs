@@ -42,7 +42,6 @@ static class ConvertCommand
         cmd.SetAction(r =>
         {
             string dir = r.GetValue(output)!;
-            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any()) throw new ArgumentException($"{dir}: output folder exists and is not empty");
             ModelConfig c = RandomModel.Config(r.GetValue(hidden), r.GetValue(ffn), r.GetValue(layers), r.GetValue(heads), r.GetValue(kvHeads), r.GetValue(vocab));
             RandomModel.Write(dir, c, r.GetValue(dtype)!.ToUpperInvariant(), seed: r.GetValue(seed));
             Console.WriteLine($"wrote {dir}: {c.ParameterCount:N0} parameters");

@@ -39,43 +39,30 @@ internal static class HuggingFaceExporter
         IReadOnlyList<SourceStatistics> corpus, ExportDType dtype)
     {
         string full = Path.GetFullPath(destination.TrimEnd(Path.DirectorySeparatorChar));
-        string parent = Path.GetDirectoryName(full)!;
-        string temp = Path.Combine(parent, $".{Path.GetFileName(full)}.tmp-{Guid.NewGuid():N}");
         try
         {
-            Directory.CreateDirectory(parent);
-            foreach (string stale in Directory.GetDirectories(parent, $".{Path.GetFileName(full)}.tmp-*"))
-                Directory.Delete(stale, recursive: true); // left by an export that was killed
-            Directory.CreateDirectory(temp);
-            SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), TensorEntries.From(model.state_dict(), dtype), TensorEntries.Metadata);
-            WriteJson(Path.Combine(temp, "config.json"), ConfigJson(model.Config, dtype));
-            File.Copy(tokenizer.Path, Path.Combine(temp, "tokenizer.model"));
-            WriteJson(Path.Combine(temp, "tokenizer_config.json"), TokenizerConfigJson(model.Config));
-            WriteJson(Path.Combine(temp, "generation_config.json"), new JsonObject
+            FolderWriter.Write(full, replace: true, temp =>
             {
-                ["bos_token_id"] = TextTokenizer.BosId, ["eos_token_id"] = TextTokenizer.EosId, ["do_sample"] = false,
+                SafeTensorsWriter.Write(Path.Combine(temp, "model.safetensors"), TensorEntries.From(model.state_dict(), dtype), TensorEntries.Metadata);
+                WriteJson(Path.Combine(temp, "config.json"), ConfigJson(model.Config, dtype));
+                File.Copy(tokenizer.Path, Path.Combine(temp, "tokenizer.model"));
+                WriteJson(Path.Combine(temp, "tokenizer_config.json"), TokenizerConfigJson(model.Config));
+                WriteJson(Path.Combine(temp, "generation_config.json"), new JsonObject
+                {
+                    ["bos_token_id"] = TextTokenizer.BosId, ["eos_token_id"] = TextTokenizer.EosId, ["do_sample"] = false,
+                });
+                var samples = SamplePrompts.Select(p =>
+                {
+                    var prompt = new List<int> { TextTokenizer.BosId };
+                    prompt.AddRange(tokenizer.Encode(p.Text));
+                    return (p.Shown, tokenizer.Decode(GreedyGenerator.Generate(model, prompt, SampleTokens)));
+                }).ToList();
+                File.WriteAllText(Path.Combine(temp, "MODEL_CARD.md"),
+                    ModelCard.Render(Path.GetFileName(full), model.Config, state, corpus, samples, get_num_threads()));
             });
-            var samples = SamplePrompts.Select(p =>
-            {
-                var prompt = new List<int> { TextTokenizer.BosId };
-                prompt.AddRange(tokenizer.Encode(p.Text));
-                return (p.Shown, tokenizer.Decode(GreedyGenerator.Generate(model, prompt, SampleTokens)));
-            }).ToList();
-            File.WriteAllText(Path.Combine(temp, "MODEL_CARD.md"),
-                ModelCard.Render(Path.GetFileName(full), model.Config, state, corpus, samples, get_num_threads()));
-
-            string? old = null;
-            if (Directory.Exists(full))
-            {
-                old = Path.Combine(parent, $".{Path.GetFileName(full)}.old-{Guid.NewGuid():N}");
-                Directory.Move(full, old);
-            }
-            Directory.Move(temp, full);
-            if (old is not null) Directory.Delete(old, recursive: true);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
             throw new TrainingInputException($"cannot write the model folder {full}: {e.Message}", e);
         }
     }

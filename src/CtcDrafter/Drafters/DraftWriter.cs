@@ -9,21 +9,11 @@ internal static class DraftWriter
     public static void Write(string folder, DraftConfig config, IReadOnlyList<SafeTensorsWriter.Entry> tensors,
         IReadOnlyDictionary<string, string>? textFiles = null)
     {
-        string tmp = folder.TrimEnd('/', '\\') + ".partial";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
-        try
+        FolderWriter.Write(folder, replace: true, tmp =>
         {
             SafeTensorsWriter.Write(Path.Combine(tmp, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt" });
             File.WriteAllText(Path.Combine(tmp, "config.json"), config.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             foreach (var (name, text) in textFiles ?? new Dictionary<string, string>()) File.WriteAllText(Path.Combine(tmp, name), text);
-            if (Directory.Exists(folder)) Directory.Delete(folder, true);
-            Directory.Move(tmp, folder);
-        }
-        catch
-        {
-            Directory.Delete(tmp, true);
-            throw;
-        }
+        });
     }
 }

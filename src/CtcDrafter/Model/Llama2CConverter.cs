@@ -19,18 +19,33 @@ public static class Llama2CConverter
         if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any())
             throw new ModelFormatException(outDir, "output folder exists and is not empty");
 
+        var info = new FileInfo(checkpoint);
+        if (info.Length > Array.MaxLength) throw new ModelFormatException(checkpoint, $"{info.Length} bytes: checkpoints beyond 2 GB are not supported by this converter");
         byte[] bytes = File.ReadAllBytes(checkpoint);
         if (bytes.Length < 28) throw new ModelFormatException(checkpoint, "truncated: shorter than the 28-byte header");
         var hdr = MemoryMarshal.Cast<byte, int>(bytes.AsSpan(0, 28)).ToArray();
-        int dim = hdr[0], hidden = hdr[1], layers = hdr[2], heads = hdr[3], kvHeads = hdr[4], vocab = Math.Abs(hdr[5]), seq = hdr[6];
+        int dim = hdr[0], hidden = hdr[1], layers = hdr[2], heads = hdr[3], kvHeads = hdr[4], seq = hdr[6];
+        // The sign of the vocabulary size says whether the classifier is shared with the embedding.
         bool shared = hdr[5] > 0;
+        int vocab = hdr[5] == int.MinValue ? 0 : Math.Abs(hdr[5]);
         if (dim <= 0 || hidden <= 0 || layers <= 0 || heads <= 0 || kvHeads <= 0 || vocab == 0 || seq <= 0 || dim % heads != 0 || heads % kvHeads != 0)
             throw new ModelFormatException(checkpoint, $"implausible header [{string.Join(", ", hdr)}] (not a llama2.c legacy checkpoint?)");
         int hd = dim / heads, kvDim = kvHeads * hd;
-        long expected = 28 + 4L * ((long)vocab * dim + layers * (2L * dim + 2L * dim * dim + 2L * kvDim * dim + 3L * hidden * dim)
-            + dim + (long)seq * hd + (shared ? 0 : (long)vocab * dim));
+        var config = new ModelConfig
+        {
+            Architecture = "LlamaForCausalLM", HiddenSize = dim, IntermediateSize = hidden, NumLayers = layers,
+            NumHeads = heads, NumKvHeads = kvHeads, VocabSize = vocab, HeadDim = hd, MaxPositionEmbeddings = seq,
+            RmsNormEps = 1e-5f, RopeTheta = 10000f, TieWordEmbeddings = shared, BosTokenId = 1, EosTokenIds = [2],
+        };
+        try { config.Validate(); }
+        catch (FormatException e) { throw new ModelFormatException(checkpoint, $"header [{string.Join(", ", hdr)}]: {e.Message}"); }
+        Int128 expected = 28 + 4 * ((Int128)vocab * dim + layers * (2 * (Int128)dim + 2 * (Int128)dim * dim + 2 * (Int128)kvDim * dim + 3 * (Int128)hidden * dim)
+            + dim + (Int128)seq * hd + (shared ? 0 : (Int128)vocab * dim));
         if (bytes.Length != expected)
             throw new ModelFormatException(checkpoint, $"size {bytes.Length} bytes, expected {expected} for the header's shapes (truncated or another format version)");
+        var tokenizer = Llama2CTokenizerConverter.Read(tokenizerBin);
+        if (tokenizer.Pieces.Length != vocab)
+            throw new ModelFormatException(tokenizerBin, $"the tokenizer has {tokenizer.Pieces.Length} tokens but the checkpoint's vocabulary is {vocab}");
 
         float[] all = MemoryMarshal.Cast<byte, float>(bytes.AsSpan(28)).ToArray();
         int at = 0;
@@ -42,12 +57,6 @@ public static class Llama2CConverter
         at += seq * hd; // legacy RoPE tables, recomputed by the engine
         float[]? cls = shared ? null : Take((long)vocab * dim);
 
-        var config = new ModelConfig
-        {
-            Architecture = "LlamaForCausalLM", HiddenSize = dim, IntermediateSize = hidden, NumLayers = layers,
-            NumHeads = heads, NumKvHeads = kvHeads, VocabSize = vocab, HeadDim = hd, MaxPositionEmbeddings = seq,
-            RmsNormEps = 1e-5f, RopeTheta = 10000f, TieWordEmbeddings = shared, BosTokenId = 1, EosTokenIds = [2],
-        };
         SafeTensorsWriter.Entry Tensor(string name, int[] shape, ReadOnlySpan<float> data) => SafeTensorsWriter.Encode(name, shape, data, fileDtype);
         var entries = new List<SafeTensorsWriter.Entry> { Tensor("model.embed_tokens.weight", [vocab, dim], emb) };
         for (int l = 0; l < layers; l++)
@@ -67,10 +76,7 @@ public static class Llama2CConverter
         entries.Add(Tensor("model.norm.weight", [dim], finalNorm));
         if (cls is not null) entries.Add(Tensor("lm_head.weight", [vocab, dim], cls));
 
-        string tmp = outDir.TrimEnd('/', '\\') + ".partial";
-        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        Directory.CreateDirectory(tmp);
-        try
+        FolderWriter.Write(outDir, replace: false, tmp =>
         {
             SafeTensorsWriter.Write(Path.Combine(tmp, "model.safetensors"), entries, new Dictionary<string, string> { ["format"] = "pt" });
             var opts = new JsonSerializerOptions { WriteIndented = true };
@@ -78,15 +84,8 @@ public static class Llama2CConverter
             File.WriteAllText(Path.Combine(tmp, "generation_config.json"),
                 // llama2.c models separate stories with BOS and its sampler stops there: so does generation here.
                 new JsonObject { ["bos_token_id"] = 1, ["eos_token_id"] = new JsonArray(2, 1), ["do_sample"] = false }.ToJsonString(opts));
-            Llama2CTokenizerConverter.Convert(tokenizerBin, Path.Combine(tmp, "tokenizer.model"));
-            if (Directory.Exists(outDir)) Directory.Delete(outDir);
-            Directory.Move(tmp, outDir);
-        }
-        catch
-        {
-            Directory.Delete(tmp, true);
-            throw;
-        }
+            File.WriteAllBytes(Path.Combine(tmp, "tokenizer.model"), tokenizer.Serialize());
+        });
         return config;
     }
 

@@ -100,7 +100,9 @@ public sealed record ModelConfig
         return c;
     }
 
-    void Validate()
+    /// <summary>Checks the shape before anything is sized by it; throws <see cref="FormatException"/> naming the
+    /// field and the limit.</summary>
+    internal void Validate()
     {
         void Check(bool ok, string what) { if (!ok) throw new FormatException(what); }
         Check(HiddenSize > 0 && IntermediateSize > 0 && NumLayers > 0 && VocabSize > 0 && MaxPositionEmbeddings > 0,

@@ -11,7 +11,20 @@ public static class RandomModel
 {
     /// <param name="dtype">"F32", "F16" or "BF16" file dtype.</param>
     /// <param name="shards">Number of safetensors shards (1 = a single model.safetensors).</param>
+    /// <exception cref="ArgumentException">The shape is invalid or needs more memory than the machine has.</exception>
+    /// <exception cref="IOException"><paramref name="dir"/> exists and is not empty.</exception>
     public static void Write(string dir, ModelConfig c, string dtype = "F32", int shards = 1, ulong seed = 1)
+    {
+        try { c.Validate(); }
+        catch (FormatException e) { throw new ArgumentException($"invalid model shape: {e.Message}", e); }
+        // The weights are generated in memory (4 bytes a value) and encoded (up to 4 more) before they are written.
+        long needed = c.ParameterCount * 8, available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (needed > available)
+            throw new ArgumentException($"a model of {c.ParameterCount:N0} parameters needs about {needed >> 20:N0} MiB to write; {available >> 20:N0} MiB are available");
+        FolderWriter.Write(dir, replace: false, tmp => WriteInto(tmp, c, dtype, shards, seed));
+    }
+
+    static void WriteInto(string dir, ModelConfig c, string dtype, int shards, ulong seed)
     {
         var rng = new Sampling.Rng(seed);
         float[] Random(long n, float scale)
@@ -46,7 +59,6 @@ public static class RandomModel
         entries.Add(E("model.norm.weight", [h], Norm(h)));
         if (!c.TieWordEmbeddings) entries.Add(E("lm_head.weight", [c.VocabSize, h], Random((long)c.VocabSize * h, 4 * sh)));
 
-        Directory.CreateDirectory(dir);
         var meta = new Dictionary<string, string> { ["format"] = "pt" };
         if (shards <= 1) SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), entries, meta);
         else
@@ -70,7 +82,7 @@ public static class RandomModel
     public static ModelConfig Config(int hidden, int ffn, int layers, int heads, int kvHeads, int vocab, int context = 2048, bool tied = false) => new()
     {
         Architecture = "LlamaForCausalLM", HiddenSize = hidden, IntermediateSize = ffn, NumLayers = layers,
-        NumHeads = heads, NumKvHeads = kvHeads, VocabSize = vocab, HeadDim = hidden / heads,
+        NumHeads = heads, NumKvHeads = kvHeads, VocabSize = vocab, HeadDim = heads > 0 ? hidden / heads : 0,
         MaxPositionEmbeddings = context, TieWordEmbeddings = tied, RmsNormEps = 1e-5f,
     };
 }

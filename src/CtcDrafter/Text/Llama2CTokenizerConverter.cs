@@ -27,11 +27,19 @@ internal static class Llama2CTokenizerConverter
     /// <exception cref="FormatException">The input is not a llama2.c tokenizer.</exception>
     public static void Convert(string tokBinPath, string outModelPath)
     {
-        if (!File.Exists(tokBinPath)) throw new FileNotFoundException($"{tokBinPath}: no such file.", tokBinPath);
-        var model = ToModel(File.ReadAllBytes(tokBinPath), tokBinPath);
+        var model = Read(tokBinPath);
         string temp = outModelPath + ".tmp";
         File.WriteAllBytes(temp, model.Serialize());
         File.Move(temp, outModelPath, overwrite: true);
+    }
+
+    /// <summary>Reads a llama2.c tokenizer file as the SentencePiece model it was exported from.</summary>
+    /// <exception cref="FileNotFoundException">The file does not exist.</exception>
+    /// <exception cref="FormatException">The file is not a llama2.c tokenizer.</exception>
+    public static SentencePieceModel Read(string tokBinPath)
+    {
+        if (!File.Exists(tokBinPath)) throw new FileNotFoundException($"{tokBinPath}: no such file.", tokBinPath);
+        return ToModel(File.ReadAllBytes(tokBinPath), tokBinPath);
     }
 
     internal static SentencePieceModel ToModel(ReadOnlySpan<byte> data, string path)

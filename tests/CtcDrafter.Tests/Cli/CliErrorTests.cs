@@ -55,6 +55,36 @@ public class CliErrorTests
             System.Text.Json.Nodes.JsonNode.Parse(linked.Stdout)!["tokens"]!.ToJsonString());
     }
 
+    [Theory]
+    [InlineData("--layers", "-1", "sizes must be positive")]
+    [InlineData("--hidden", "0", "sizes must be positive")]
+    [InlineData("--heads", "0", "must be a positive multiple")]
+    [InlineData("--heads", "32", "head dimension 3 must be even")]
+    [InlineData("--ffn", "65536", "beyond 2^31 elements")]
+    public void ConvertRandomRefusesABadShapeAndWritesNothing(string option, string value, string expected)
+    {
+        using var dir = new TempDir();
+        string[] shape = option switch
+        {
+            "--ffn" => ["--hidden", "65536", "--heads", "1024", "--kv-heads", "1024"],
+            "--hidden" => [],
+            _ => ["--hidden", "96"],
+        };
+        var r = CliRunner.Run(["convert", "random", "--out", dir["out"], .. shape, option, value]);
+        AssertCleanError(r, expected);
+        Assert.Empty(Directory.GetFileSystemEntries(dir.Path));
+    }
+
+    [Fact]
+    public void ConvertRandomRefusesANonEmptyFolder()
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(Path.Combine(Directory.CreateDirectory(dir["out"]).FullName, "keep.txt"), "mine");
+        AssertCleanError(CliRunner.Run("convert", "random", "--out", dir["out"], "--hidden", "64", "--heads", "4", "--kv-heads", "2", "--layers", "1", "--vocab", "32"),
+            "the output folder exists and is not empty");
+        Assert.Equal(["keep.txt"], Directory.GetFileSystemEntries(dir["out"]).Select(Path.GetFileName));
+    }
+
     [Fact]
     public void MissingModelFolder() =>
         AssertCleanError(CliRunner.Run("generate", "--model", "/nonexistent/model", "--prompt-ids", "1"), "/nonexistent/model: model folder not found");

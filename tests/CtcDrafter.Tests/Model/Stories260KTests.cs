@@ -44,4 +44,42 @@ public class Stories260KTests
         File.WriteAllText(Path.Combine(dir["full"], "x"), "");
         Assert.Throws<ModelFormatException>(() => Llama2CConverter.Convert(Source("stories260K.bin"), Source("tok512.bin"), dir["full"]));
     }
+
+    /// <summary>A header field rewritten (vocabulary INT_MIN, giant sizes), or a tokenizer of another size: each
+    /// refused by name before anything is allocated or written.</summary>
+    [SharedDataTheory]
+    [InlineData(5, int.MinValue, "implausible header")]
+    [InlineData(0, 65536, "matrix beyond 2^31 elements")]
+    [InlineData(2, 1_000_000, "expected")]
+    [InlineData(6, 1 << 25, "beyond the engine's limit")]
+    public void BadCheckpointHeaderIsRefusedAndNothingIsWritten(int field, int value, string expected)
+    {
+        using var dir = new TempDir();
+        byte[] bytes = File.ReadAllBytes(Source("stories260K.bin"));
+        BitConverter.GetBytes(value).CopyTo(bytes, 4 * field);
+        if (field == 0) BitConverter.GetBytes(65536).CopyTo(bytes, 4); // hidden_dim too
+        File.WriteAllBytes(dir["bad.bin"], bytes);
+        var e = Assert.Throws<ModelFormatException>(() => Llama2CConverter.Convert(dir["bad.bin"], Source("tok512.bin"), dir["out"]));
+        Assert.Contains("bad.bin", e.Message);
+        Assert.Contains(expected, e.Message);
+        Assert.Equal(["bad.bin"], Directory.GetFileSystemEntries(dir.Path).Select(Path.GetFileName));
+    }
+
+    [SharedDataFact]
+    public void TokenizerOfAnotherSizeIsRefusedAndNothingIsWritten()
+    {
+        using var dir = new TempDir();
+        var tokenizer = new List<byte>(File.ReadAllBytes(Source("tok512.bin")));
+        for (int i = 0; i < 88; i++)
+        {
+            byte[] text = System.Text.Encoding.UTF8.GetBytes($"zz{i}");
+            tokenizer.AddRange(BitConverter.GetBytes(-1f));
+            tokenizer.AddRange(BitConverter.GetBytes(text.Length));
+            tokenizer.AddRange(text);
+        }
+        File.WriteAllBytes(dir["tok600.bin"], [.. tokenizer]);
+        var e = Assert.Throws<ModelFormatException>(() => Llama2CConverter.Convert(Source("stories260K.bin"), dir["tok600.bin"], dir["out"]));
+        Assert.Contains("the tokenizer has 600 tokens but the checkpoint's vocabulary is 512", e.Message);
+        Assert.False(Directory.Exists(dir["out"]));
+    }
 }
