@@ -67,6 +67,6 @@ sealed class SpecBenchmark(LlamaModel model, IReadOnlyList<string> methods, Comm
             messages.Add(new ChatMessage("user", p.Turns[t]));
             if (t < turns - 1) messages.Add(new ChatMessage("assistant", t < answers.Count ? answers[t] : ""));
         }
-        return [.. _tok.Encode(template.Render(messages, addGenerationPrompt: true), addBos: true, parseSpecial: true)];
+        return [.. template.Encode(_tok, messages, addGenerationPrompt: true)];
     }
 }

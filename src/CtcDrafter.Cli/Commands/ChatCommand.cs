@@ -45,7 +45,7 @@ static class ChatCommand
                 if (line is null || line.Trim() == "/exit") return 0;
                 if (line.Trim() == "/reset") { messages.RemoveAll(x => x.Role != "system"); continue; }
                 messages.Add(new ChatMessage("user", line));
-                int[] ids = [.. tok.Encode(chat.Render(messages, addGenerationPrompt: true), addBos: true, parseSpecial: true)];
+                int[] ids = [.. chat.Encode(tok, messages, addGenerationPrompt: true)];
                 if (ids.Length >= m.ContextLength)
                 {
                     Console.Error.WriteLine($"error: the conversation has {ids.Length} tokens, the context holds {m.ContextLength}; /reset to start over");

@@ -89,7 +89,7 @@ static class GenerateCommand
         var messages = new List<ChatMessage>();
         if (system is not null) messages.Add(new ChatMessage("system", system));
         messages.Add(new ChatMessage("user", text ?? ""));
-        return [.. tok.Encode(chat.Render(messages, addGenerationPrompt: true), addBos: true, parseSpecial: true)];
+        return [.. chat.Encode(tok, messages, addGenerationPrompt: true)];
     }
 
     internal static JsonObject ToJson(GenerationResult r, TextTokenizer? tokenizer)

@@ -13,8 +13,9 @@ static class TokenizeCommand
         var file = new Option<string?>("--tokenizer") { Description = "tokenizer file (tokenizer.model or tokenizer.json)" };
         var noBos = new Option<bool>("--no-bos") { Description = "do not prepend the BOS token" };
         var json = new Option<bool>("--json") { Description = "print a JSON array" };
+        var special = new Option<bool>("--special") { Description = "encode special-token texts (</s>, <|im_start|>) as their ids instead of as text" };
         var text = new Argument<string>("text") { Description = "the text, or - to read standard input" };
-        var cmd = new Command("tokenize", "Print the token ids of a text.") { model, file, noBos, json, text };
+        var cmd = new Command("tokenize", "Print the token ids of a text.") { model, file, noBos, json, special, text };
         cmd.SetAction(r =>
         {
             string? path = r.GetValue(file) ?? r.GetValue(model);
@@ -24,7 +25,7 @@ static class TokenizeCommand
             TextTokenizer tok = TextTokenizer.Load(path);
             string input = r.GetValue(text)!;
             if (input == "-") input = Console.In.ReadToEnd();
-            IReadOnlyList<int> ids = tok.Encode(input, addBos: !r.GetValue(noBos));
+            IReadOnlyList<int> ids = tok.Encode(input, addBos: !r.GetValue(noBos), parseSpecial: r.GetValue(special));
             Console.WriteLine(r.GetValue(json)
                 ? new JsonArray(ids.Select(i => (JsonNode)i).ToArray()).ToJsonString()
                 : string.Join(' ', ids));

@@ -41,7 +41,7 @@ internal sealed class Distiller
 
     /// <summary>The prompt's token ids, BOS first.</summary>
     public int[] Encode(DistillPrompt prompt) => prompt.Chat
-        ? [.. _tokenizer.Encode(_chat.Render([new ChatMessage(ChatMessage.UserRole, prompt.Text)], addGenerationPrompt: true), addBos: true, parseSpecial: true)]
+        ? [.. _chat.Encode(_tokenizer, [new ChatMessage(ChatMessage.UserRole, prompt.Text)], addGenerationPrompt: true)]
         : [.. _tokenizer.Encode(prompt.Text, addBos: true)];
 
     public bool Fits(DistillPrompt prompt) => Encode(prompt).Length <= Header.MaxPromptTokens;

@@ -145,8 +145,7 @@ public sealed class CtcChatClient : IChatClient
             turns.Add(new TemplateMessage(role, m.Text));
         }
         if (turns.Count == 0) throw new ArgumentException("no messages", nameof(messages));
-        string prompt = _template.Render(turns, addGenerationPrompt: true);
-        IReadOnlyList<int> tokens = _model.Tokenizer!.Encode(prompt, addBos: true, parseSpecial: true);
+        IReadOnlyList<int> tokens = _template.Encode(_model.Tokenizer!, turns, addGenerationPrompt: true);
 
         GenerationDefaults d = _model.Defaults;
         float temperature = options?.Temperature ?? d.Temperature;

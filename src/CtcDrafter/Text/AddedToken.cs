@@ -22,15 +22,16 @@ internal sealed class AddedTokenMatcher
 
     public bool IsEmpty => byFirstChar.Count == 0;
 
-    /// <summary>The first added token at or after <paramref name="start"/>, with its position.</summary>
-    public bool TryFindNext(string text, int start, out int position, [MaybeNullWhen(false)] out AddedToken token)
+    /// <summary>The first added token at or after <paramref name="start"/> that <paramref name="allowed"/> accepts at its
+    /// position, with the position.</summary>
+    public bool TryFindNext(string text, int start, Func<int, AddedToken, bool> allowed, out int position, [MaybeNullWhen(false)] out AddedToken token)
     {
         for (int i = start; i < text.Length; i++)
         {
             if (!byFirstChar.TryGetValue(text[i], out var candidates)) continue;
             foreach (var candidate in candidates)
             {
-                if (text.AsSpan(i).StartsWith(candidate.Content, StringComparison.Ordinal))
+                if (text.AsSpan(i).StartsWith(candidate.Content, StringComparison.Ordinal) && allowed(i, candidate))
                 {
                     position = i;
                     token = candidate;

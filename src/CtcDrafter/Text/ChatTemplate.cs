@@ -1,13 +1,13 @@
-using System.Text;
 using static CtcDrafter.Text.ChatMessage;
 
 namespace CtcDrafter.Text;
 
 /// <summary>
-/// Renders chat messages into the prompt text a chat model was trained on. The text leaves out the leading BOS
-/// (the tokenizer adds it: <c>Encode(text, addBos: true, parseSpecial: true)</c>) but keeps the special-token
-/// texts inside it, such as the <c>&lt;/s&gt;</c> that closes a Vicuna assistant turn, which only
-/// <c>parseSpecial: true</c> turns into their ids.
+/// Renders chat messages into the prompt a chat model was trained on. <see cref="Encode"/> gives its token ids: the
+/// template's own special-token texts (the <c>&lt;/s&gt;</c> that closes a Vicuna assistant turn, ChatML's
+/// <c>&lt;|im_start|&gt;</c>) become their ids, while the same texts typed inside a message stay plain text, as
+/// llama.cpp's <c>parse_special</c> default and Hugging Face's chat templates treat them: a user cannot end a turn,
+/// or open one, by typing its marker. <see cref="Render"/> gives the text alone (without the leading BOS).
 /// </summary>
 public abstract class ChatTemplate
 {
@@ -29,7 +29,20 @@ public abstract class ChatTemplate
     /// user turn does not already end with it) when the last message is the user's.</param>
     /// <exception cref="ArgumentException">A role is unknown, a system message is not first, or the turns do not
     /// alternate where the template requires it.</exception>
-    public abstract string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt);
+    public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt) => Build(messages, addGenerationPrompt).ToString();
+
+    /// <summary>The token ids of the rendered prompt, BOS first: special-token texts of the template become their ids,
+    /// those inside message contents are encoded as text.</summary>
+    /// <inheritdoc cref="Render" path="/param"/>
+    /// <inheritdoc cref="Render" path="/exception"/>
+    public IReadOnlyList<int> Encode(TextTokenizer tokenizer, IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    {
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        var text = Build(messages, addGenerationPrompt);
+        return tokenizer.Encode(text.ToString(), addBos: true, plainText: text.ContentSpans);
+    }
+
+    private protected abstract ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt);
 
     /// <summary>The template named <paramref name="name"/> (case-insensitive).</summary>
     /// <exception cref="ArgumentException">No template has that name; the message lists the valid names.</exception>
@@ -82,37 +95,37 @@ public abstract class ChatTemplate
         private const string DefaultSystem = "A chat between a curious user and an artificial intelligence assistant. "
             + "The assistant gives helpful, detailed, and polite answers to the user's questions.";
 
-        public override string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+        private protected override ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
         {
             var (system, turns) = Split(messages, alternate: true);
-            var sb = new StringBuilder(system ?? DefaultSystem).Append(' ');
+            var sb = new ChatText().Content(system ?? DefaultSystem).Append(' ');
             for (int i = 0; i < turns.Count; i++)
             {
                 string role = turns[i].Role == UserRole ? "USER" : "ASSISTANT";
                 // As FastChat's get_prompt: an empty message renders as "ROLE:" with no separator.
                 if (turns[i].Content.Length == 0) sb.Append(role).Append(':');
-                else sb.Append(role).Append(": ").Append(turns[i].Content).Append(i % 2 == 0 ? " " : "</s>");
+                else sb.Append(role).Append(": ").Content(turns[i].Content).Append(i % 2 == 0 ? " " : "</s>");
             }
             if (addGenerationPrompt && EndsWithUser(turns)) sb.Append("ASSISTANT:");
-            return sb.ToString();
+            return sb;
         }
     }
 
     /// <summary>Meta's Llama-2-chat: <c>[INST] &lt;&lt;SYS&gt;&gt;\n{system}\n&lt;&lt;/SYS&gt;&gt;\n\n{q1} [/INST] {a1} &lt;/s&gt;&lt;s&gt;[INST] {q2} [/INST]</c>.</summary>
     private sealed class Llama2Chat() : ChatTemplate("llama-2-chat")
     {
-        public override string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+        private protected override ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
         {
             var (system, turns) = Split(messages, alternate: true);
-            var sb = new StringBuilder();
+            var sb = new ChatText();
             for (int i = 0; i < turns.Count; i++)
             {
                 string content = turns[i].Content;
                 if (i == 0 && system is not null) content = $"<<SYS>>\n{system}\n<</SYS>>\n\n{content}";
-                if (turns[i].Role == UserRole) sb.Append(i == 0 ? "" : "<s>").Append("[INST] ").Append(content.Trim()).Append(" [/INST]");
-                else sb.Append(' ').Append(content.Trim()).Append(" </s>");
+                if (turns[i].Role == UserRole) sb.Append(i == 0 ? "" : "<s>").Append("[INST] ").Content(content.Trim()).Append(" [/INST]");
+                else sb.Append(' ').Content(content.Trim()).Append(" </s>");
             }
-            return sb.ToString();
+            return sb;
         }
     }
 
@@ -120,55 +133,58 @@ public abstract class ChatTemplate
     /// opens the first user message, followed by a blank line.</summary>
     private sealed class MistralInstruct() : ChatTemplate("mistral-instruct")
     {
-        public override string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+        private protected override ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
         {
             var (system, turns) = Split(messages, alternate: true);
-            var sb = new StringBuilder();
+            var sb = new ChatText();
             for (int i = 0; i < turns.Count; i++)
             {
                 string content = i == 0 && system is not null ? $"{system}\n\n{turns[i].Content}" : turns[i].Content;
-                if (turns[i].Role == UserRole) sb.Append("[INST] ").Append(content).Append(" [/INST]");
-                else sb.Append(content).Append("</s>");
+                if (turns[i].Role == UserRole) sb.Append("[INST] ").Content(content).Append(" [/INST]");
+                else sb.Content(content).Append("</s>");
             }
-            return sb.ToString();
+            return sb;
         }
     }
 
     /// <summary>ChatML: <c>&lt;|im_start|&gt;{role}\n{content}&lt;|im_end|&gt;\n</c> per message.</summary>
     private sealed class ChatMl() : ChatTemplate("chatml")
     {
-        public override string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+        private protected override ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
         {
             var (system, turns) = Split(messages, alternate: false);
-            var sb = new StringBuilder();
+            var sb = new ChatText();
             foreach (var m in system is null ? turns : turns.Prepend(messages[0]))
-                sb.Append("<|im_start|>").Append(m.Role).Append('\n').Append(m.Content).Append("<|im_end|>\n");
+                sb.Append("<|im_start|>").Append(m.Role).Append("\n").Content(m.Content).Append("<|im_end|>\n");
             if (addGenerationPrompt && EndsWithUser(turns)) sb.Append("<|im_start|>assistant\n");
-            return sb.ToString();
+            return sb;
         }
     }
 
     /// <summary>Llama-3-Instruct: <c>&lt;|start_header_id|&gt;{role}&lt;|end_header_id|&gt;\n\n{content}&lt;|eot_id|&gt;</c> per message.</summary>
     private sealed class Llama3() : ChatTemplate("llama-3")
     {
-        public override string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+        private protected override ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
         {
             var (system, turns) = Split(messages, alternate: false);
-            var sb = new StringBuilder();
+            var sb = new ChatText();
             foreach (var m in system is null ? turns : turns.Prepend(messages[0]))
-                sb.Append("<|start_header_id|>").Append(m.Role).Append("<|end_header_id|>\n\n").Append(m.Content.Trim()).Append("<|eot_id|>");
+                sb.Append("<|start_header_id|>").Append(m.Role).Append("<|end_header_id|>\n\n").Content(m.Content.Trim()).Append("<|eot_id|>");
             if (addGenerationPrompt && EndsWithUser(turns)) sb.Append("<|start_header_id|>assistant<|end_header_id|>\n\n");
-            return sb.ToString();
+            return sb;
         }
     }
 
     /// <summary>No template, for base models: the contents joined by newlines.</summary>
     private sealed class Plain() : ChatTemplate("none")
     {
-        public override string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+        private protected override ChatText Build(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
         {
             var (system, turns) = Split(messages, alternate: false);
-            return string.Join("\n", (system is null ? turns : turns.Prepend(messages[0])).Select(m => m.Content));
+            var text = new ChatText();
+            var all = (system is null ? turns : turns.Prepend(messages[0])).ToList();
+            for (int i = 0; i < all.Count; i++) (i == 0 ? text : text.Append("\n")).Content(all[i].Content);
+            return text;
         }
     }
 }

@@ -41,17 +41,27 @@ public abstract class TextTokenizer
     /// <param name="addBos">Prepend <see cref="BosId"/> (ignored when the tokenizer has no BOS token).</param>
     /// <param name="parseSpecial">Map exact occurrences of special-token texts (<c>&lt;s&gt;</c>,
     /// <c>&lt;/s&gt;</c>, control pieces and added special tokens) to their ids, as Hugging Face tokenizers do.
-    /// Chat prompts rendered by <see cref="ChatTemplate"/> must be encoded with <c>true</c> so that, for example,
-    /// the <c>&lt;/s&gt;</c> closing an assistant turn becomes the EOS id. With <c>false</c> (the default, and
-    /// what SentencePiece itself does) such texts are encoded as ordinary characters.</param>
-    public IReadOnlyList<int> Encode(string text, bool addBos, bool parseSpecial = false)
+    /// With <c>false</c> (the default, and what SentencePiece itself does) such texts are encoded as ordinary
+    /// characters. Chat prompts are encoded by <see cref="ChatTemplate.Encode"/>, which parses the template's special
+    /// tokens but not those typed inside messages.</param>
+    public IReadOnlyList<int> Encode(string text, bool addBos, bool parseSpecial = false) =>
+        Encode(text, addBos, parseSpecial ? allAddedTokens : ordinaryTokens, []);
+
+    /// <summary>Encodes text with special tokens parsed everywhere except inside <paramref name="plainText"/>, where
+    /// their texts are ordinary characters (a chat prompt's message contents: see <see cref="ChatTemplate.Encode"/>).</summary>
+    internal IReadOnlyList<int> Encode(string text, bool addBos, IReadOnlyList<Range> plainText) =>
+        Encode(text, addBos, allAddedTokens, plainText);
+
+    private List<int> Encode(string text, bool addBos, AddedTokenMatcher matcher, IReadOnlyList<Range> plainText)
     {
         ArgumentNullException.ThrowIfNull(text);
         var ids = new List<int>();
         if (addBos && BosId >= 0) ids.Add(BosId);
-        var matcher = parseSpecial ? allAddedTokens : ordinaryTokens;
+        // A special token is matched only where it lies wholly outside the plain-text ranges.
+        bool Allowed(int position, AddedToken token) => !token.Special || !plainText.Any(r =>
+            position < r.End.GetOffset(text.Length) && r.Start.GetOffset(text.Length) < position + token.Content.Length);
         int start = 0;
-        while (!matcher.IsEmpty && matcher.TryFindNext(text, start, out int position, out var token))
+        while (!matcher.IsEmpty && matcher.TryFindNext(text, start, Allowed, out int position, out var token))
         {
             if (position > start) EncodeSegment(text.AsSpan(start, position - start), start == 0, ids);
             ids.Add(token.Id);
@@ -122,7 +132,7 @@ public abstract class TextTokenizer
 
     /// <summary>Encodes <paramref name="text"/>, which contains no added tokens, and appends the ids to
     /// <paramref name="ids"/>; <paramref name="atStartOfInput"/> tells whether it starts the text given to
-    /// <see cref="Encode"/>.</summary>
+    /// <see cref="Encode(string, bool, bool)"/>.</summary>
     private protected abstract void EncodeSegment(ReadOnlySpan<char> text, bool atStartOfInput, List<int> ids);
 
     /// <summary>The bytes token <paramref name="id"/> adds to decoded text; clears <paramref name="atStart"/>

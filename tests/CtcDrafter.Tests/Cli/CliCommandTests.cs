@@ -48,6 +48,16 @@ public class CliCommandTests
     }
 
     [Fact]
+    public void TokenizeKeepsSpecialTextPlainUnlessAsked()
+    {
+        var plain = CliRunner.Run("tokenize", "--model", DefaultModel, "--no-bos", "a</s>");
+        var special = CliRunner.Run("tokenize", "--model", DefaultModel, "--no-bos", "--special", "a</s>");
+        Assert.Equal(0, special.ExitCode);
+        Assert.EndsWith(" 2", special.Stdout.Trim());
+        Assert.DoesNotContain(" 2 ", " " + plain.Stdout.Trim() + " ");
+    }
+
+    [Fact]
     public void InspectShowsShapeAndSizes()
     {
         var r = CliRunner.Run("inspect", "--model", DefaultModel);

@@ -28,7 +28,7 @@ public class ReferenceDraftTests
     {
         using var m = LlamaModel.Load(Folder(model));
         var chat = ChatTemplate.Get("vicuna_v1.1");
-        int[] Chat(string q) => [.. m.Tokenizer!.Encode(chat.Render([new ChatMessage("user", q)], addGenerationPrompt: true), addBos: true, parseSpecial: true)];
+        int[] Chat(string q) => [.. chat.Encode(m.Tokenizer!, [new ChatMessage("user", q)], addGenerationPrompt: true)];
         int[][] prompts =
         [
             Chat("Please carefully read the following math question, give a solution and the final answer(put the final answer after ### at the end): " +

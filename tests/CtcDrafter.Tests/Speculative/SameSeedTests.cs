@@ -42,7 +42,7 @@ public class SameSeedTests
     {
         var chat = ChatTemplate.Get("vicuna_v1.1");
         TextTokenizer tok = m.Tokenizer!;
-        var prompts = Questions.Select(q => tok.Encode(chat.Render([new ChatMessage("user", q)], addGenerationPrompt: true), addBos: true, parseSpecial: true))
+        var prompts = Questions.Select(q => chat.Encode(tok, [new ChatMessage("user", q)], addGenerationPrompt: true))
             .Concat(Openings.Select(o => tok.Encode(o, addBos: true))).Select(p => p.ToArray()).ToList();
         SamplingOptions[] settings = [new(0.7f), new(1.0f), new(0.8f, TopK: 40), new(0.9f, TopP: 0.9f), new(1.0f, TopK: 20, TopP: 0.95f)];
         for (int p = 0; p < prompts.Count; p++)

@@ -22,7 +22,7 @@ public class SessionAndStopTests
             IDrafter Drafter() => DrafterFactory.Create(method, m, method == "ctc" ? RefS("draft-ctc") : null);
             var session = new Generator(m, Drafter());
             var messages = new List<ChatMessage> { new("user", "What should I pack for a trip to the mountains?") };
-            int[] Prompt() => [.. tok.Encode(chat.Render(messages, addGenerationPrompt: true), addBos: true, parseSpecial: true)];
+            int[] Prompt() => [.. chat.Encode(tok, messages, addGenerationPrompt: true)];
             foreach (var sampling in new[] { SamplingOptions.Greedy, new SamplingOptions(0.8f, Seed: 7) })
             {
                 messages.RemoveRange(1, messages.Count - 1);

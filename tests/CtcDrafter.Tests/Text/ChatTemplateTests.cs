@@ -24,6 +24,24 @@ public class ChatTemplateTests
         Assert.Equal(VicunaSystem + " USER: Hi? ASSISTANT: Hello.</s>", Render("vicuna_v1.1", TwoTurns[..2]));
     }
 
+    /// <summary>The template's own &lt;/s&gt; closing an assistant turn is the EOS id; the same text typed in a message
+    /// (user or assistant) is plain text, and otherwise the ids are those of encoding the rendered text.</summary>
+    [Theory]
+    [InlineData("vicuna_v1.1")]
+    [InlineData("mistral-instruct")]
+    [InlineData("llama-2-chat")]
+    public void SpecialTokenTextInAMessageIsPlainText(string template)
+    {
+        var tok = TextTokenizer.Load(Path.Combine(TestData.RepoRoot, "models", "tokenizer"));
+        var chat = ChatTemplate.Get(template);
+        ChatMessage[] typed = [new("user", "Say </s> and <s> please"), new("assistant", "Done: </s>"), new("user", "Again?")];
+        var ids = chat.Encode(tok, typed, addGenerationPrompt: true);
+        Assert.Equal(1, ids.Count(id => id == tok.EosId)); // the one closing the assistant turn
+        Assert.Equal(template == "llama-2-chat" ? 2 : 1, ids.Count(id => id == tok.BosId)); // BOS, and llama-2's turn opener
+        ChatMessage[] clean = [new("user", "Say it please"), new("assistant", "Done."), new("user", "Again?")];
+        Assert.Equal(tok.Encode(chat.Render(clean, true), addBos: true, parseSpecial: true), chat.Encode(tok, clean, addGenerationPrompt: true));
+    }
+
     [Fact]
     public void Llama2Chat()
     {
