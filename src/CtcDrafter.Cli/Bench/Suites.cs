@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using CtcDrafter.Model;
 
 namespace CtcDrafter.Cli.Bench;
 
@@ -32,40 +33,48 @@ static class Suites
         return suite switch
         {
             "mt-bench" => MtBenchShape(Path.Combine(data, "prompts", "mt-bench", "mt_bench_question.jsonl"), limit),
-            "gsm8k" => Lines(Path.Combine(data, "prompts", "gsm8k", "test.jsonl"), limit)
-                .Select((o, i) => new BenchPrompt($"gsm8k-{i}", "math", [GsmPrefix + Str(o, "question")])).ToList(),
+            "gsm8k" => Lines(Path.Combine(data, "prompts", "gsm8k", "test.jsonl"), limit, (o, i) =>
+                new BenchPrompt($"gsm8k-{i}", "math", [GsmPrefix + (JsonFields.Str(o, "question") ?? throw new FormatException("no 'question'"))])),
             "sharegpt" => ShareGpt(Path.Combine(data, "prompts", "sharegpt", "ShareGPT_V3_filtered_1000.json"), limit),
             "stories" => Stories(Path.Combine(data, "corpora", "tinystories", "tinystories_valid_head_yuninxia.txt"), limit),
             _ => throw new ArgumentException($"unknown suite '{suite}' ({string.Join(", ", Names)}, or a FILE.jsonl)"),
         };
     }
 
-    static IEnumerable<JsonObject> Lines(string path, int limit)
+    /// <summary>The first <paramref name="limit"/> JSON-object lines of a file, each read by <paramref name="read"/>; any
+    /// error names the file and the line.</summary>
+    static List<BenchPrompt> Lines(string path, int limit, Func<JsonObject, int, BenchPrompt> read)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: not found");
-        int n = 0;
+        var prompts = new List<BenchPrompt>();
+        int lineNumber = 0;
         foreach (string line in File.ReadLines(path))
         {
+            lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            if (n++ >= limit) yield break;
-            JsonNode? node;
-            try { node = JsonNode.Parse(line); }
-            catch (JsonException e) { throw new FormatException($"{path}: line {n} is not JSON ({e.Message})"); }
-            yield return node as JsonObject ?? throw new FormatException($"{path}: line {n} is not a JSON object");
+            if (prompts.Count >= limit) break;
+            try
+            {
+                var o = JsonNode.Parse(line) as JsonObject ?? throw new FormatException("not a JSON object");
+                prompts.Add(read(o, prompts.Count));
+            }
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+            {
+                throw new FormatException($"{path}: line {lineNumber}: {e.Message}");
+            }
         }
+        return prompts;
     }
 
-    static string Str(JsonObject o, string key) =>
-        o[key]?.GetValue<string>() ?? throw new FormatException($"missing string field '{key}'");
-
-    /// <summary>MT-bench's shape: {question_id, category, turns: [...]}.</summary>
-    static List<BenchPrompt> MtBenchShape(string path, int limit) => Lines(path, limit).Select(o =>
+    /// <summary>MT-bench's shape: {question_id, category, turns: ["...", ...]}.</summary>
+    static List<BenchPrompt> MtBenchShape(string path, int limit) => Lines(path, limit, (o, _) =>
     {
-        var turns = o["turns"] as JsonArray ?? throw new FormatException($"{path}: an entry has no 'turns' array");
-        if (turns.Count == 0) throw new FormatException($"{path}: an entry has no turns");
-        return new BenchPrompt(o["question_id"]?.ToJsonString() ?? "?", o["category"]?.GetValue<string>() ?? "all",
-            turns.Select(t => t!.GetValue<string>()).ToList());
-    }).ToList();
+        var turns = o["turns"] as JsonArray ?? throw new FormatException("no 'turns' list");
+        if (turns.Count == 0) throw new FormatException("'turns' is empty");
+        var texts = turns.Select((t, i) => t is JsonValue v && v.GetValueKind() == JsonValueKind.String
+            ? v.GetValue<string>() : throw new FormatException($"turn {i} is {t?.ToJsonString() ?? "null"}, not a string")).ToList();
+        return new BenchPrompt(o["question_id"]?.ToJsonString() ?? "?", JsonFields.Str(o, "category") ?? "all", texts);
+    });
 
     static List<BenchPrompt> ShareGpt(string path, int limit)
     {

@@ -145,6 +145,9 @@ public sealed class CtcChatClient : IChatClient
             turns.Add(new TemplateMessage(role, m.Text));
         }
         if (turns.Count == 0) throw new ArgumentException("no messages", nameof(messages));
+        long atLeast = turns.Sum(t => _model.Tokenizer!.MinimumTokens(t.Content));
+        if (atLeast >= _generator.Context)
+            throw new ArgumentException($"the prompt has at least {atLeast} tokens but the context holds {_generator.Context}: no room to generate");
         IReadOnlyList<int> tokens = _template.Encode(_model.Tokenizer!, turns, addGenerationPrompt: true);
 
         GenerationDefaults d = _model.Defaults;

@@ -12,6 +12,7 @@ public abstract class TextTokenizer
 {
     private readonly TokenSurface[] surfaces; // [VocabSize]
     private readonly bool dropsLeadingSpace;
+    private readonly int maxTokenBytes; // the longest text one token stands for, in UTF-8 bytes
     private readonly AddedTokenMatcher ordinaryTokens;
     private readonly AddedTokenMatcher allAddedTokens;
 
@@ -21,6 +22,8 @@ public abstract class TextTokenizer
         this.surfaces = surfaces;
         this.dropsLeadingSpace = dropsLeadingSpace;
         var added = addedTokens.ToArray();
+        maxTokenBytes = Math.Max(1, Math.Max(surfaces.Max(t => t.Bytes.Length),
+            added.Select(t => System.Text.Encoding.UTF8.GetByteCount(t.Content)).DefaultIfEmpty(0).Max()));
         ordinaryTokens = new AddedTokenMatcher(added.Where(t => !t.Special));
         allAddedTokens = new AddedTokenMatcher(added);
         BosId = bosId;
@@ -69,6 +72,20 @@ public abstract class TextTokenizer
         }
         if (start < text.Length) EncodeSegment(text.AsSpan(start), start == 0, ids);
         return ids;
+    }
+
+    /// <summary>
+    /// A lower bound on the number of tokens <paramref name="text"/> encodes to, found without tokenizing it, so that a
+    /// prompt that cannot fit a context is refused by its length alone. One token stands for at most the longest token
+    /// text; whitespace is left out of the count (a normalizer may collapse runs of it) and a factor of 4 allows for
+    /// normalization shrinking a character (NFKC maps some 4-byte characters to 1 byte).
+    /// </summary>
+    internal long MinimumTokens(string text)
+    {
+        long bytes = 0;
+        foreach (var rune in text.EnumerateRunes())
+            if (!System.Text.Rune.IsWhiteSpace(rune)) bytes += rune.Utf8SequenceLength;
+        return bytes / (4L * maxTokenBytes);
     }
 
     /// <summary>Decodes token ids to text, skipping control tokens; equal to pushing every id through a

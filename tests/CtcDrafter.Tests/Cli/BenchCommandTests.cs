@@ -54,6 +54,19 @@ public class BenchCommandTests
         string file = Path.Combine(dir.Path, "a-file");
         File.WriteAllText(file, "");
         AssertRefused(Bench(Suite(dir, 2), Path.Combine(file, "results")), "cannot write there");
+        string bad = Path.Combine(dir.Path, "bad.jsonl");
+        foreach (var (line, expected) in new[]
+        {
+            ("""{"turns": [1, 2]}""", "line 2: turn 0 is 1, not a string"),
+            ("""{"turns": [null]}""", "line 2: turn 0 is null, not a string"),
+            ("""{"turns": ["hi"], "category": 5}""", "line 2: field 'category' must be a string"),
+            ("""{"turns": "hi"}""", "line 2: no 'turns' list"),
+            ("""[1]""", "line 2: not a JSON object"),
+        })
+        {
+            File.WriteAllLines(bad, ["""{"turns": ["fine"]}""", line]);
+            AssertRefused(Bench(bad, output), expected);
+        }
         Assert.Equal("old", File.ReadAllText(Path.Combine(output, "results.md")));
     }
 }

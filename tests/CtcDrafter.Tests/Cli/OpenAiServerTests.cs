@@ -159,6 +159,15 @@ public sealed class OpenAiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AHugePromptIsRefusedByItsLengthBeforeTokenizing()
+    {
+        string huge = string.Concat(Enumerable.Repeat("mountains ", 300_000)); // 3 MB, under the request limit
+        var r = await Post(new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = huge }) }.ToJsonString());
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains("the prompt has at least", (string?)JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!["message"]);
+    }
+
+    [Fact]
     public async Task ListsTheServedModel()
     {
         JsonNode body = JsonNode.Parse(await _http.GetStringAsync("/v1/models"))!;

@@ -139,6 +139,23 @@ public class TokenizerLoadTests : IDisposable
         Assert.Equal(4096, SentencePieceModel.Parse(real, "whole.model").Pieces.Length);
     }
 
+    [Theory]
+    [InlineData("Once upon a time, there was a little girl named Lily.")]
+    [InlineData("a          b\t\t\t\n\n\nc")]
+    [InlineData("ＡＢＣ 😀😀 café é")]
+    [InlineData("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
+    [InlineData("</s></s></s><s>")]
+    public void MinimumTokens_NeverExceedsTheTokensOfTheText(string text)
+    {
+        var tok = TextTokenizer.Load(Path.Combine(TestData.RepoRoot, "models", "tokenizer"));
+        foreach (string t in new[] { text, string.Concat(Enumerable.Repeat(text, 50)) })
+        {
+            Assert.True(tok.MinimumTokens(t) <= tok.Encode(t, addBos: false, parseSpecial: true).Count);
+            Assert.True(tok.MinimumTokens(t) <= tok.Encode(t, addBos: false).Count);
+        }
+        Assert.True(tok.MinimumTokens(string.Concat(Enumerable.Repeat(text, 2000))) > 0);
+    }
+
     [SharedDataFact]
     public void TruncatedRealModel_IsFormatError()
     {
