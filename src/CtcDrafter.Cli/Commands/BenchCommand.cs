@@ -51,7 +51,7 @@ static class BenchCommand
             if (loaded.FirstOrDefault(l => l.Prompts.Count == 0) is { Suite: not null } empty)
                 throw new ArgumentException($"suite {empty.Suite} has no prompts");
             string dir = r.GetValue(output)!;
-            string staging = StagingFolder(dir);
+            CheckWritable(dir);
             var suiteResults = new JsonObject();
             foreach (var (suite, prompts) in loaded)
             {
@@ -68,11 +68,15 @@ static class BenchCommand
                 ["maxTokens"] = r.GetValue(maxTokens), ["temperature"] = r.GetValue(temperature), ["treeBudget"] = r.GetValue(tree)?.ToString() ?? "adaptive (<= 32)",
                 ["suites"] = suiteResults,
             };
-            File.WriteAllText(Path.Combine(staging, "results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             string md = BenchReport.Markdown(results);
-            File.WriteAllText(Path.Combine(staging, "results.md"), md);
-            BenchReport.Plot(results, Path.Combine(staging, "speedup.png"));
-            Publish(staging, dir);
+            // The outputs replace the old ones as a whole; whatever else the folder holds is carried over.
+            FolderWriter.Write(dir, replace: true, staging =>
+            {
+                File.WriteAllText(Path.Combine(staging, "results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+                File.WriteAllText(Path.Combine(staging, "results.md"), md);
+                BenchReport.Plot(results, Path.Combine(staging, "speedup.png"));
+                if (Directory.Exists(dir)) CopyExcept(dir, staging, Outputs);
+            });
             Console.WriteLine(md);
             Console.WriteLine($"wrote {Path.Combine(dir, "results.json")}, results.md, speedup.png");
             return 0;
@@ -80,18 +84,16 @@ static class BenchCommand
         return cmd;
     }
 
-    /// <summary>
-    /// A new folder beside <paramref name="dir"/> where the outputs are written first, so that a run killed at any
-    /// moment leaves either the old results or the complete new ones; creating it checks that --out is writable.
-    /// </summary>
-    static string StagingFolder(string dir)
+    /// <summary>Checks before the first prompt runs that the outputs can be written beside <paramref name="dir"/>.</summary>
+    static void CheckWritable(string dir)
     {
-        string full = Path.GetFullPath(dir);
-        string staging = Path.Combine(Path.GetDirectoryName(full.TrimEnd(Path.DirectorySeparatorChar))!, $".{Path.GetFileName(full.TrimEnd(Path.DirectorySeparatorChar))}.{Guid.NewGuid():N}.tmp");
         try
         {
-            Directory.CreateDirectory(staging);
-            return staging;
+            string parent = Path.GetDirectoryName(Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar))!;
+            Directory.CreateDirectory(parent);
+            string probe = Path.Combine(parent, $".write-probe-{Guid.NewGuid():N}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -100,23 +102,6 @@ static class BenchCommand
     }
 
     static readonly string[] Outputs = ["results.json", "results.md", "speedup.png"];
-
-    /// <summary>
-    /// Puts the staged outputs in place of <paramref name="dir"/> as a whole: whatever else the folder holds is copied
-    /// beside them first, then the old folder is set aside and the new one renamed into its place.
-    /// </summary>
-    static void Publish(string staging, string dir)
-    {
-        string full = Path.GetFullPath(dir).TrimEnd(Path.DirectorySeparatorChar);
-        string old = staging + ".old";
-        if (Directory.Exists(full))
-        {
-            CopyExcept(full, staging, Outputs);
-            Directory.Move(full, old);
-        }
-        Directory.Move(staging, full);
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
-    }
 
     static void CopyExcept(string from, string to, string[] skip)
     {

@@ -35,6 +35,36 @@ public class BenchCommandTests
         Assert.Empty(Directory.GetDirectories(dir.Path, ".*tmp*"));
     }
 
+    /// <summary>A bench killed at any moment leaves the old results or the complete new ones, never a mix.</summary>
+    [Fact]
+    public void KilledAtAnyMomentItLeavesTheOldResultsOrTheNewOnes()
+    {
+        using var dir = new TempDir();
+        string suite = Suite(dir, 2), output = dir["results"];
+        var outcomes = new List<string>();
+        foreach (double seconds in new[] { 0.3, 0.6, 0.9, 1.2, 1.5, 1.8, 2.2, 2.6, 3.2, 10 })
+        {
+            if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
+            Directory.CreateDirectory(output);
+            File.WriteAllText(Path.Combine(output, "results.md"), "old");
+            File.WriteAllText(Path.Combine(output, "results.json"), "{\"old\": true}");
+            CliRunner.RunKilledAfter(TimeSpan.FromSeconds(seconds),
+                "bench", "--model", RefS, "--methods", "vanilla,prompt-lookup", "--suite", suite, "--limit", "2", "-n", "6", "--tree", "4", "--out", output);
+            string[] files = [.. Directory.GetFiles(output).Select(Path.GetFileName).Order()!];
+            bool old = File.ReadAllText(Path.Combine(output, "results.md")) == "old";
+            if (old) Assert.Equal(["results.json", "results.md"], files);
+            else
+            {
+                Assert.Equal(["results.json", "results.md", "speedup.png"], files);
+                Assert.NotNull(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!["suites"]);
+            }
+            outcomes.Add(old ? "old" : "new");
+        }
+        Assert.Equal("old", outcomes[0]); // killed before its first prompt finished
+        Assert.Equal("new", outcomes[^1]); // the last run had time to finish
+        Assert.Empty(Directory.GetDirectories(dir.Path, ".*"));
+    }
+
     [Fact]
     public void BadArgumentsAreReportedBeforeAnyPromptRuns()
     {

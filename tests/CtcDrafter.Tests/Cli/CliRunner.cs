@@ -23,4 +23,18 @@ static class CliRunner
         if (!p.WaitForExit(120_000)) { p.Kill(true); throw new TimeoutException($"ctcdrafter {string.Join(' ', args)} did not finish"); }
         return new Result(p.ExitCode, output, err.Result);
     }
+
+    /// <summary>Starts the CLI and kills it (the whole process tree) after <paramref name="delay"/> if it is still running.</summary>
+    public static void RunKilledAfter(TimeSpan delay, params string[] args)
+    {
+        string dll = Path.Combine(AppContext.BaseDirectory, "CtcDrafter.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(dll);
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        _ = p.StandardOutput.ReadToEndAsync();
+        _ = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(delay)) p.Kill(entireProcessTree: true);
+        p.WaitForExit(120_000);
+    }
 }
