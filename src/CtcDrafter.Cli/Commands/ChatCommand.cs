@@ -31,7 +31,7 @@ static class ChatCommand
             using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
             TextTokenizer tok = m.Tokenizer ?? throw new ModelFormatException(m.Folder, "no tokenizer.model or tokenizer.json");
             string name = r.GetValue(template)!;
-            ChatTemplate chat = name == "auto" ? ChatTemplate.Detect(m.Folder) ?? ChatTemplate.Get("vicuna_v1.1") : ChatTemplate.Get(name);
+            ChatTemplate chat = name == "auto" ? ChatTemplate.Recognize(m.ChatTemplateText) ?? ChatTemplate.Get("vicuna_v1.1") : ChatTemplate.Get(name);
             // One generator for the whole conversation: each turn prefills only what the previous turns did not.
             var generator = CommonOptions.Generator(m, r.GetValue(method)!, r.GetValue(draft), r.GetValue(tree));
             var sampleOptions = sampling.Read(r, m.Defaults);

@@ -19,7 +19,7 @@ static class GenerateCommand
         var threads = CommonOptions.Threads();
         var prompt = new Option<string?>("--prompt", "-p") { Description = "prompt text (default: start from BOS alone)" };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "prompt as comma-separated token ids, used as given" };
-        var template = new Option<string?>("--chat-template") { Description = $"wrap the prompt in a chat template: {string.Join(", ", ChatTemplate.Names)}, or auto (from tokenizer_config.json)" };
+        var template = new Option<string?>("--chat-template") { Description = $"wrap the prompt in a chat template: {string.Join(", ", ChatTemplate.Names)}, or auto (the model's own: tokenizer_config.json or the GGUF file)" };
         var system = new Option<string?>("--system") { Description = "system message for the chat template" };
         var sampling = new SamplingArgs();
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens", DefaultValueFactory = _ => 256 };
@@ -82,7 +82,9 @@ static class GenerateCommand
         ChatTemplate? chat = template switch
         {
             null => null,
-            "auto" => ChatTemplate.Detect(m.Folder) ?? throw new ArgumentException($"{m.Folder}: no recognisable chat_template in tokenizer_config.json; name one with --chat-template"),
+            "auto" => ChatTemplate.Recognize(m.ChatTemplateText) ?? throw new ArgumentException(m.ChatTemplateText is null
+                ? $"{m.Folder}: the model has no chat template; name one with --chat-template ({string.Join(", ", ChatTemplate.Names)})"
+                : $"{m.Folder}: its chat template ({Excerpt(m.ChatTemplateText)}) is none of the built-in ones; name one with --chat-template ({string.Join(", ", ChatTemplate.Names)})"),
             _ => ChatTemplate.Get(template),
         };
         if (chat is null) return [.. tok.Encode(text ?? "", addBos: true)];
@@ -90,6 +92,12 @@ static class GenerateCommand
         if (system is not null) messages.Add(new ChatMessage("system", system));
         messages.Add(new ChatMessage("user", text ?? ""));
         return [.. chat.Encode(tok, messages, addGenerationPrompt: true)];
+    }
+
+    static string Excerpt(string jinja)
+    {
+        string flat = string.Join(' ', jinja.Split((char[])['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries)).Trim();
+        return flat.Length <= 60 ? $"\"{flat}\"" : $"\"{flat[..60]}...\"";
     }
 
     internal static JsonObject ToJson(GenerationResult r, TextTokenizer? tokenizer)

@@ -32,7 +32,7 @@ public sealed class CtcChatClient : IChatClient
     {
         _model = model;
         if (model.Tokenizer is null) throw new ArgumentException($"{model.Folder} has no tokenizer: a chat client needs one", nameof(model));
-        _template = template ?? ChatTemplate.Detect(model.Folder) ?? ChatTemplate.Get("vicuna_v1.1");
+        _template = template ?? ChatTemplate.Recognize(model.ChatTemplateText) ?? ChatTemplate.Get("vicuna_v1.1");
         _generator = new Generator(model, drafter, maxTreeNodes, adaptive: drafter is not null);
         ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(model.Folder));
         _metadata = new ChatClientMetadata("ctcdrafter", null, ModelId);

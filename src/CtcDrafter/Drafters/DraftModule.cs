@@ -27,7 +27,7 @@ internal abstract class DraftModule : IDisposable
         ModelConfig b = baseModel.Config;
         if (Config.HiddenSize != b.HiddenSize || Config.VocabSize != b.VocabSize)
             throw new ModelFormatException(folder, $"draft hidden {Config.HiddenSize} / vocabulary {Config.VocabSize} differ from the base's {b.HiddenSize} / {b.VocabSize}");
-        Store = new TensorStore(folder);
+        Store = TensorStore.Open(folder);
         RawTensor head = baseModel.Weights.LmHeadTensor();
         WeightFormat headFormat = FormatOf(head, baseModel.Options.Format);
         _ownsLmHead = headFormat != baseModel.Weights.LmHead.Format;

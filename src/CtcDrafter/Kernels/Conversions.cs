@@ -40,6 +40,17 @@ internal static unsafe class Conversions
                 for (int i = 0; i < dst.Length; i++) dst[i] = F16ToF32(p[i]);
                 break;
             }
+            case TensorDType.Q8_0:
+            {
+                // Blocks of 34 bytes: an fp16 scale d, then 32 int8 q; weight = d * q.
+                for (int i = 0; i < dst.Length; i++)
+                {
+                    long e = start + i;
+                    byte* block = src.Data + e / 32 * 34;
+                    dst[i] = F16ToF32(*(ushort*)block) * ((sbyte*)block)[2 + e % 32];
+                }
+                break;
+            }
             default:
                 throw new ArgumentException($"Tensor '{src.Name}' has unsupported dtype {src.DType}.", nameof(src));
         }

@@ -43,6 +43,24 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
         return m;
     }
 
+    /// <summary>A GGUF Q8_0 tensor in this layout, without loss: Q8_0's blocks are 32 int8 weights of a row with an
+    /// fp16 scale, which widens to fp32 exactly, so every weight (scale x q) is the file's own.</summary>
+    public static Q8Matrix FromQ8_0(in RawTensor src)
+    {
+        (int rows, int cols) = Shape2(src);
+        long scalesOffset = NativeBuffer.AlignUp((long)rows * cols);
+        var owned = new NativeBuffer(scalesOffset + (long)rows * (cols / BlockSize) * sizeof(float));
+        var m = new Q8Matrix(rows, cols, owned, scalesOffset);
+        long blocks = (long)rows * (cols / BlockSize);
+        for (long b = 0; b < blocks; b++)
+        {
+            byte* block = src.Data + b * 34;
+            m._scales[b] = Conversions.F16ToF32(*(ushort*)block);
+            new ReadOnlySpan<sbyte>(block + 2, BlockSize).CopyTo(new Span<sbyte>(m._q + b * BlockSize, BlockSize));
+        }
+        return m;
+    }
+
     // q [cols], scales [cols / 32]
     static void QuantizeRow(ReadOnlySpan<float> w, sbyte* q, float* scales)
     {

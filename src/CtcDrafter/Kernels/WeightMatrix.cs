@@ -81,6 +81,7 @@ internal abstract unsafe class WeightMatrix : IDisposable
             WeightFormat.F32 => DenseMatrix<F32Row>.Copy(src),
             WeightFormat.BF16 when src.DType == TensorDType.BF16 => DenseMatrix<Bf16Row>.View(src.Data, rows, cols),
             WeightFormat.BF16 => DenseMatrix<Bf16Row>.Copy(src),
+            WeightFormat.Q8 when src.DType == TensorDType.Q8_0 => Q8Matrix.FromQ8_0(src),
             WeightFormat.Q8 => Q8Matrix.Quantize(src),
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
         };

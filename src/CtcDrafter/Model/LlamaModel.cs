@@ -9,6 +9,7 @@ namespace CtcDrafter.Model;
 /// </summary>
 public sealed class LlamaModel : IDisposable
 {
+    /// <summary>The model folder, or the GGUF file, it was loaded from.</summary>
     public string Folder { get; }
     public ModelConfig Config { get; }
     public EngineOptions Options { get; }
@@ -22,20 +23,51 @@ public sealed class LlamaModel : IDisposable
         (Folder, Config, Options, Defaults, Tokenizer, Weights) = (folder, config, options, defaults, tokenizer, weights);
     }
 
-    /// <exception cref="ModelFormatException">The folder is missing, malformed or of an unsupported architecture.</exception>
-    public static LlamaModel Load(string folder, EngineOptions? options = null)
+    /// <summary>The Jinja chat template the model ships (tokenizer_config.json's, or the GGUF file's), if any.</summary>
+    public string? ChatTemplateText { get; private init; }
+
+    /// <summary>Loads a Hugging Face model folder or a GGUF file (<c>*.gguf</c>).</summary>
+    /// <exception cref="ModelFormatException">The folder or file is missing, malformed or of an unsupported architecture.</exception>
+    public static LlamaModel Load(string path, EngineOptions? options = null)
     {
         options ??= new EngineOptions();
-        if (!Directory.Exists(folder)) throw new ModelFormatException(folder, "model folder not found");
         if (options.Threads > 0) WorkerPool.Configure(options.Threads);
-        ModelConfig config = ModelConfig.Load(Path.Combine(folder, "config.json"));
-        GenerationDefaults defaults = GenerationDefaults.Load(folder);
+        if (GgufModel.IsGguf(path)) return LoadGguf(path, options);
+        if (!Directory.Exists(path)) throw new ModelFormatException(path, File.Exists(path) ? "not a model folder or a .gguf file" : "model folder not found");
+        ModelConfig config = ModelConfig.Load(Path.Combine(path, "config.json"));
+        GenerationDefaults defaults = GenerationDefaults.Load(path);
         if (defaults.EosTokenIds is { Count: > 0 } eos) config = config with { EosTokenIds = eos };
-        TextTokenizer? tokenizer = HasTokenizer(folder) ? LoadTokenizer(folder) : null;
+        TextTokenizer? tokenizer = HasTokenizer(path) ? LoadTokenizer(path) : null;
+        CheckVocabulary(path, tokenizer, config);
+        var weights = new ModelWeights(TensorStore.Open(path), config, options.Format);
+        string? template;
+        try { template = TokenizerConfig.TryRead(path)?.ChatTemplate; }
+        catch (FormatException e) { weights.Dispose(); throw new ModelFormatException(path, e.Message); }
+        return new LlamaModel(path, config, options, defaults, tokenizer, weights) { ChatTemplateText = template };
+    }
+
+    static LlamaModel LoadGguf(string file, EngineOptions options)
+    {
+        var gguf = new GgufFile(file);
+        try
+        {
+            ModelConfig config = GgufModel.Config(gguf);
+            TextTokenizer? tokenizer = GgufModel.Tokenizer(gguf);
+            CheckVocabulary(file, tokenizer, config);
+            var weights = new ModelWeights(new GgufStore(gguf, config, GgufModel.InterleavedQk(gguf)), config, options.Format);
+            return new LlamaModel(file, config, options, new GenerationDefaults(), tokenizer, weights) { ChatTemplateText = GgufModel.ChatTemplate(gguf) };
+        }
+        catch
+        {
+            gguf.Dispose();
+            throw;
+        }
+    }
+
+    static void CheckVocabulary(string path, TextTokenizer? tokenizer, ModelConfig config)
+    {
         if (tokenizer is not null && tokenizer.VocabSize > config.VocabSize)
-            throw new ModelFormatException(folder, $"the tokenizer has {tokenizer.VocabSize} tokens but config.json vocab_size is {config.VocabSize}");
-        var weights = new ModelWeights(folder, config, options.Format);
-        return new LlamaModel(folder, config, options, defaults, tokenizer, weights);
+            throw new ModelFormatException(path, $"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {config.VocabSize}");
     }
 
     static bool HasTokenizer(string folder) =>

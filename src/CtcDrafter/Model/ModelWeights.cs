@@ -34,11 +34,12 @@ internal sealed class ModelWeights : IDisposable
 
     readonly bool _tied;
 
-    public ModelWeights(string folder, ModelConfig c, WeightFormat format)
+    /// <summary>Reads the weights from <paramref name="store"/>, which it then owns.</summary>
+    public ModelWeights(TensorStore store, ModelConfig c, WeightFormat format)
     {
         Format = format;
         _tied = c.TieWordEmbeddings;
-        _store = new TensorStore(folder);
+        _store = store;
         try
         {
             int h = c.HiddenSize, f = c.IntermediateSize;
@@ -62,7 +63,7 @@ internal sealed class ModelWeights : IDisposable
             }
             FinalNorm = _store.GetVector("model.norm.weight", h);
             LmHead = c.TieWordEmbeddings || !_store.Contains("lm_head.weight")
-                ? (c.TieWordEmbeddings ? Embedding : throw new ModelFormatException(folder,
+                ? (c.TieWordEmbeddings ? Embedding : throw new ModelFormatException(store.Source,
                     "tensor 'lm_head.weight' is missing and config.json has tie_word_embeddings false"))
                 : Matrix("lm_head.weight", c.VocabSize, h);
             _store.CheckEveryTensorRead(name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));

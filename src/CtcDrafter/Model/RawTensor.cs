@@ -1,7 +1,8 @@
 namespace CtcDrafter.Model;
 
-/// <summary>Element types a model file may hold.</summary>
-internal enum TensorDType { F32, F16, BF16 }
+/// <summary>Element types a model file may hold: plain floats, and GGUF's Q8_0 blocks (32 int8 weights of one row
+/// after an fp16 scale: 34 bytes).</summary>
+internal enum TensorDType { F32, F16, BF16, Q8_0 }
 
 /// <summary>A tensor as it lies in a (memory-mapped) file: no copy, no conversion.</summary>
 internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] shape, byte* data)
@@ -22,18 +23,30 @@ internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] 
         }
     }
 
-    public static int ElementSize(TensorDType t) => t == TensorDType.F32 ? 4 : 2;
+    /// <summary>Weights per block and bytes per block of a type (1 weight for the float types). A block never spans
+    /// two rows: a row's length must be a multiple of the block size.</summary>
+    public static (int Weights, int Bytes) Block(TensorDType t) => t switch
+    {
+        TensorDType.F32 => (1, 4),
+        TensorDType.F16 or TensorDType.BF16 => (1, 2),
+        TensorDType.Q8_0 => (32, 34),
+        _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
+    };
 
-    public long ByteLength => Elements * ElementSize(DType);
+    public long ByteLength => CheckedByteLength(Shape, DType) ?? throw new InvalidOperationException($"tensor '{Name}' has no valid size");
 
-    /// <summary>The byte length of a tensor of this shape and type, or null when a dimension is negative or the size
-    /// passes 2^62 bytes (so that a header's shape can never wrap to a small number).</summary>
+    /// <summary>The byte length of a tensor of this shape and type, or null when a dimension is negative, the row
+    /// length is not a whole number of blocks, or the size passes 2^62 bytes (so that a header's shape can never wrap
+    /// to a small number). The row is the last dimension.</summary>
     public static long? CheckedByteLength(int[] shape, TensorDType dtype)
     {
         const long limit = 1L << 62;
-        long bytes = ElementSize(dtype);
-        foreach (int d in shape)
+        var (weights, bytesPerBlock) = Block(dtype);
+        if (shape.Length > 0 && shape[^1] % weights != 0) return null;
+        long bytes = bytesPerBlock;
+        for (int i = 0; i < shape.Length; i++)
         {
+            int d = i == shape.Length - 1 ? shape[i] / weights : shape[i];
             if (d < 0 || (d > 0 && bytes > limit / d)) return null;
             bytes *= d;
         }

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.IO.MemoryMappedFiles;
 using System.Text.Json;
 
 namespace CtcDrafter.Model;
@@ -11,8 +10,7 @@ namespace CtcDrafter.Model;
 /// </summary>
 internal sealed unsafe class SafeTensorsFile : IDisposable
 {
-    readonly MemoryMappedFile _map;
-    readonly MemoryMappedViewAccessor _view;
+    readonly MappedFile _file;
     readonly byte* _base;
     readonly Dictionary<string, RawTensor> _tensors = new(StringComparer.Ordinal);
 
@@ -23,21 +21,9 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
     public SafeTensorsFile(string path)
     {
         Path = path;
-        if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
-        // The length of the opened file, not of the path: a symbolic link (the Hugging Face cache's snapshots point
-        // into its blobs) is measured as its target.
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-        long length = stream.Length;
-        if (length < 8)
-        {
-            stream.Dispose();
-            throw new ModelFormatException(path, $"truncated: {length} bytes, not a safetensors file");
-        }
-        _map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
-        _view = _map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        byte* p = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
-        _base = p + _view.PointerOffset;
+        _file = new MappedFile(path, 8, "safetensors");
+        _base = _file.Base;
+        long length = _file.Length;
         try { Metadata = ParseHeader(length); }
         catch { Dispose(); throw; }
     }
@@ -135,8 +121,6 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
 
     public void Dispose()
     {
-        if (_base != null) _view.SafeMemoryMappedViewHandle.ReleasePointer();
-        _view.Dispose();
-        _map.Dispose();
+        _file.Dispose();
     }
 }

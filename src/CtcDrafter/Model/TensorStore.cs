@@ -1,62 +1,29 @@
-using System.Text.Json.Nodes;
+using CtcDrafter.Kernels;
 
 namespace CtcDrafter.Model;
 
 /// <summary>
-/// The tensors of a model folder: <c>model.safetensors</c>, or the shards listed by
-/// <c>model.safetensors.index.json</c>. Owns the memory maps; tensors stay valid until disposal.
+/// The tensors of a model under their Hugging Face names, from a folder of safetensors files
+/// (<see cref="SafeTensorsStore"/>) or a GGUF file (<see cref="GgufStore"/>). Owns the memory maps; tensors stay
+/// valid until disposal. Every tensor must be read by the model, or it is refused (<see cref="CheckEveryTensorRead"/>).
 /// </summary>
-internal sealed class TensorStore : IDisposable
+internal abstract class TensorStore : IDisposable
 {
-    readonly List<SafeTensorsFile> _files = [];
-    readonly Dictionary<string, (RawTensor Tensor, SafeTensorsFile File)> _byName = new(StringComparer.Ordinal);
+    readonly Dictionary<string, (RawTensor Tensor, string File)> _byName = new(StringComparer.Ordinal);
     readonly HashSet<string> _read = new(StringComparer.Ordinal);
 
-    public string Folder { get; }
+    /// <summary>The folder or file the tensors come from.</summary>
+    public string Source { get; }
 
-    public TensorStore(string folder)
-    {
-        Folder = folder;
-        try { OpenFiles(); }
-        catch { Dispose(); throw; }
-    }
+    private protected TensorStore(string source) => Source = source;
 
-    void OpenFiles()
-    {
-        string single = Path.Combine(Folder, "model.safetensors"), index = Path.Combine(Folder, "model.safetensors.index.json");
-        IEnumerable<string> shards;
-        if (File.Exists(index)) shards = ReadIndex(index);
-        else if (File.Exists(single)) shards = [single];
-        else
-        {
-            string[] any = Directory.GetFiles(Folder, "*.safetensors");
-            if (any.Length == 0) throw new ModelFormatException(Folder, "no model.safetensors (or model.safetensors.index.json) in the folder");
-            shards = any.Order(StringComparer.Ordinal);
-        }
-        foreach (string shard in shards)
-        {
-            var f = new SafeTensorsFile(shard);
-            _files.Add(f);
-            foreach (var (name, t) in f.Tensors)
-                if (!_byName.TryAdd(name, (t, f)))
-                    throw new ModelFormatException(shard, $"tensor '{name}' also appears in {_byName[name].File.Path}");
-        }
-    }
+    /// <summary>The tensors of a safetensors folder (draft folders included).</summary>
+    public static TensorStore Open(string folder) => new SafeTensorsStore(folder);
 
-    IEnumerable<string> ReadIndex(string index)
+    private protected void Add(string name, RawTensor tensor, string file)
     {
-        JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(index)); }
-        catch (System.Text.Json.JsonException e) { throw new ModelFormatException(index, $"not valid JSON ({e.Message})"); }
-        if (root?["weight_map"] is not JsonObject map) throw new ModelFormatException(index, "no 'weight_map' object");
-        var files = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var kv in map)
-        {
-            string file = kv.Value?.GetValue<string>() ?? throw new ModelFormatException(index, $"no file for '{kv.Key}'");
-            if (file.Contains('/') || file.Contains('\\')) throw new ModelFormatException(index, $"shard name '{file}' must be a plain file name");
-            files.Add(file);
-        }
-        return files.Select(f => Path.Combine(Folder, f));
+        if (!_byName.TryAdd(name, (tensor, file)))
+            throw new ModelFormatException(file, $"tensor '{name}' also appears in {_byName[name].File}");
     }
 
     public bool Contains(string name) => _byName.ContainsKey(name);
@@ -65,9 +32,9 @@ internal sealed class TensorStore : IDisposable
     public RawTensor Get(string name, params int[] shape)
     {
         if (!_byName.TryGetValue(name, out var e))
-            throw new ModelFormatException(Folder, $"tensor '{name}' is missing from the model files");
+            throw new ModelFormatException(Source, $"tensor '{Describe(name)}' is missing from the model files");
         if (!e.Tensor.Shape.SequenceEqual(shape))
-            throw new ModelFormatException(e.File.Path, $"tensor '{name}' has shape [{string.Join(", ", e.Tensor.Shape)}], expected [{string.Join(", ", shape)}] from config.json");
+            throw new ModelFormatException(e.File, $"tensor '{Describe(name)}' has shape [{string.Join(", ", e.Tensor.Shape)}], expected [{string.Join(", ", shape)}] from {ConfigSource}");
         _read.Add(name);
         return e.Tensor;
     }
@@ -77,14 +44,24 @@ internal sealed class TensorStore : IDisposable
     {
         RawTensor t = Get(name, length);
         var v = new float[length];
-        Kernels.Conversions.ReadF32(t, 0, v);
+        Conversions.ReadF32(t, 0, v);
         return v;
     }
 
+    /// <summary>Where the model's shape comes from, for messages.</summary>
+    private protected virtual string ConfigSource => "config.json";
+
+    /// <summary>How a tensor is named in messages: its name in the file (a GGUF store maps names).</summary>
+    private protected virtual string Describe(string name) => name;
+
     /// <summary>Drops the resident pages of a tensor that has been converted (see <see cref="SafeTensorsFile.Release"/>).</summary>
-    public void Release(string name)
+    public abstract void Release(string name);
+
+    private protected bool TryGetEntry(string name, out RawTensor tensor)
     {
-        if (_byName.TryGetValue(name, out var e)) e.File.Release(e.Tensor);
+        bool found = _byName.TryGetValue(name, out var e);
+        tensor = e.Tensor;
+        return found;
     }
 
     /// <summary>
@@ -96,17 +73,13 @@ internal sealed class TensorStore : IDisposable
     {
         foreach (var (name, e) in _byName.OrderBy(kv => kv.Key, StringComparer.Ordinal))
             if (!_read.Contains(name) && !derived(name))
-                throw new ModelFormatException(e.File.Path,
-                    $"tensor '{name}' is not part of the model the engine computes (config.json describes none such): refusing to ignore it");
+                throw new ModelFormatException(e.File,
+                    $"tensor '{Describe(name)}' is not part of the model the engine computes ({ConfigSource} describes none such): refusing to ignore it");
     }
 
     public long TotalBytes => _byName.Values.Sum(e => e.Tensor.ByteLength);
 
     public IEnumerable<RawTensor> All => _byName.Values.Select(e => e.Tensor);
 
-    public void Dispose()
-    {
-        foreach (var f in _files) f.Dispose();
-        _files.Clear();
-    }
+    public abstract void Dispose();
 }

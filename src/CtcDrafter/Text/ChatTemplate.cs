@@ -50,12 +50,10 @@ public abstract class ChatTemplate
         Array.Find(All, t => string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"Unknown chat template '{name}'; valid names: {string.Join(", ", Names)}.", nameof(name));
 
-    /// <summary>Recognises the template of a model folder from the <c>chat_template</c> of its
-    /// <c>tokenizer_config.json</c>; null when there is none or it is not one of these templates.</summary>
-    /// <exception cref="FormatException">tokenizer_config.json is malformed.</exception>
-    public static ChatTemplate? Detect(string modelDir)
+    /// <summary>The built-in template a Jinja chat template (tokenizer_config.json's or a GGUF file's
+    /// <c>tokenizer.chat_template</c>) writes; null when there is none or it is not one of these templates.</summary>
+    public static ChatTemplate? Recognize(string? jinja)
     {
-        string? jinja = TokenizerConfig.TryRead(modelDir)?.ChatTemplate;
         if (jinja is null) return null;
         bool Has(string marker) => jinja.Contains(marker, StringComparison.Ordinal);
         string? name =

@@ -58,9 +58,12 @@ internal sealed class SentencePieceBpeTokenizer : TextTokenizer
     }
 
     /// <summary>Loads a serialized SentencePiece model; <paramref name="path"/> names it in errors.</summary>
-    public static SentencePieceBpeTokenizer Load(byte[] data, string path, TokenizerConfig? config)
+    public static SentencePieceBpeTokenizer Load(byte[] data, string path, TokenizerConfig? config) =>
+        FromModel(SentencePieceModel.Parse(data, path), path, config);
+
+    /// <summary>A tokenizer for a model already read (from a <c>.model</c> file, or a GGUF file's metadata).</summary>
+    public static SentencePieceBpeTokenizer FromModel(SentencePieceModel model, string path, TokenizerConfig? config)
     {
-        var model = SentencePieceModel.Parse(data, path);
         if (model.Kind != SentencePieceModel.ModelKind.Bpe)
             throw new NotSupportedException($"{path}: SentencePiece model type {model.Kind} is not supported; only BPE models (LLaMA, Vicuna, Mistral) are.");
         if (model.HasPrecompiledCharsmap)

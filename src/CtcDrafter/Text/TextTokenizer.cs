@@ -115,8 +115,8 @@ public abstract class TextTokenizer
 
     /// <summary>
     /// Loads a tokenizer from a model folder (its <c>tokenizer.model</c>, else its <c>tokenizer.json</c>, plus
-    /// <c>tokenizer_config.json</c> when present) or from a SentencePiece <c>.model</c> or <c>tokenizer.json</c>
-    /// file (told apart by content).
+    /// <c>tokenizer_config.json</c> when present), from a SentencePiece <c>.model</c> or <c>tokenizer.json</c>
+    /// file (told apart by content), or from a GGUF file's metadata (<c>*.gguf</c>).
     /// </summary>
     /// <exception cref="FileNotFoundException">No such file, or a folder without a tokenizer.</exception>
     /// <exception cref="FormatException">The file is malformed; the message names the file and the problem.</exception>
@@ -140,6 +140,7 @@ public abstract class TextTokenizer
         {
             throw new FileNotFoundException($"{path}: no such tokenizer file or folder.", path);
         }
+        if (Model.GgufModel.IsGguf(file)) return GgufTokenizer(file);
         var config = TokenizerConfig.TryRead(Path.GetDirectoryName(Path.GetFullPath(file))!);
         byte[] data = File.ReadAllBytes(file);
         return LooksLikeJson(data)
@@ -165,6 +166,20 @@ public abstract class TextTokenizer
             bytes = bytes[1..];
         atStart = false;
         return bytes;
+    }
+
+    // A GGUF file's tokenizer metadata (a whole model, or a vocabulary-only file as llama.cpp ships for its tests).
+    private static TextTokenizer GgufTokenizer(string file)
+    {
+        try
+        {
+            using var gguf = new Model.GgufFile(file);
+            return Model.GgufModel.Tokenizer(gguf) ?? throw new FormatException($"{file}: the GGUF file has no tokenizer metadata.");
+        }
+        catch (Model.ModelFormatException e)
+        {
+            throw new FormatException(e.Message, e);
+        }
     }
 
     /// <summary>A tokenizer's tables are indexed by id, so the ids a file defines are checked before anything is

@@ -15,7 +15,7 @@ sealed class ReferenceLlama
     public ReferenceLlama(string folder)
     {
         _c = ModelConfig.Load(System.IO.Path.Combine(folder, "config.json"));
-        using var store = new TensorStore(folder);
+        using var store = TensorStore.Open(folder);
         foreach (RawTensor t in store.All)
         {
             var f = new float[t.Elements];

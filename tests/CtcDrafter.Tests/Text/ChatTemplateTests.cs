@@ -120,16 +120,16 @@ public class ChatTemplateTests
     {
         using var dir = new TempDir();
         dir.Write("tokenizer_config.json", $"{{\"chat_template\": {System.Text.Json.JsonSerializer.Serialize(jinja)}}}");
-        Assert.Equal(expected, ChatTemplate.Detect(dir.Path)?.Name);
+        Assert.Equal(expected, ChatTemplate.Recognize(TokenizerConfig.TryRead(dir.Path)?.ChatTemplate)?.Name);
     }
 
     [Fact]
     public void Detect_WithoutConfig_IsNull()
     {
         using var dir = new TempDir();
-        Assert.Null(ChatTemplate.Detect(dir.Path));
+        Assert.Null(ChatTemplate.Recognize(TokenizerConfig.TryRead(dir.Path)?.ChatTemplate));
         dir.Write("tokenizer_config.json", "{\"chat_template\": [{\"name\": \"tool_use\", \"template\": \"x\"}, {\"name\": \"default\", \"template\": \"<|im_start|>\"}]}");
-        Assert.Equal("chatml", ChatTemplate.Detect(dir.Path)?.Name);
+        Assert.Equal("chatml", ChatTemplate.Recognize(TokenizerConfig.TryRead(dir.Path)?.ChatTemplate)?.Name);
     }
 
     [SharedDataFact]

@@ -1,0 +1,101 @@
+using CtcDrafter.Text;
+using PieceType = CtcDrafter.Text.SentencePieceModel.PieceType;
+
+namespace CtcDrafter.Model;
+
+/// <summary>
+/// What a GGUF file's metadata says of its model, in the engine's terms: the architecture (<c>llama</c>: Llama 1/2/3,
+/// Mistral, TinyLlama, Vicuna), the tokenizer (<c>tokenizer.ggml.model</c> "llama": SentencePiece pieces, scores and
+/// types, encoded as llama.cpp's SPM tokenizer does) and the chat template text. What the engine cannot compute
+/// exactly (another architecture, RoPE scaling, partial rotary dimensions, experts) is refused by name.
+/// </summary>
+internal static class GgufModel
+{
+    public static bool IsGguf(string path) => File.Exists(path) && path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase);
+
+    public static ModelConfig Config(GgufFile g)
+    {
+        string arch = g.Text("general.architecture") ?? throw new ModelFormatException(g.Path, "metadata 'general.architecture' is missing");
+        if (arch != "llama")
+            throw new ModelFormatException(g.Path, $"architecture '{arch}' is not supported (supported: llama)");
+        int Int(string key, long? fallback = null)
+        {
+            long v = g.Int($"{arch}.{key}") ?? fallback ?? throw new ModelFormatException(g.Path, $"metadata '{arch}.{key}' is missing");
+            return v is > 0 and <= int.MaxValue ? (int)v : throw new ModelFormatException(g.Path, $"metadata '{arch}.{key}' is {v}, not a positive 32-bit size");
+        }
+        if (g.Int($"{arch}.expert_count") is > 0)
+            throw new ModelFormatException(g.Path, "the model has experts (mixture of experts), which the engine does not compute");
+        if (g.Text($"{arch}.rope.scaling.type") is { } scaling and not "none")
+            throw new ModelFormatException(g.Path, $"RoPE scaling '{scaling}' is not supported");
+        int hidden = Int("embedding_length"), heads = Int("attention.head_count");
+        int headDim = Int("attention.key_length", hidden / heads);
+        if (Int("attention.value_length", headDim) != headDim)
+            throw new ModelFormatException(g.Path, "attention key and value lengths differ, which LLaMA layers do not");
+        if (Int("rope.dimension_count", headDim) != headDim)
+            throw new ModelFormatException(g.Path, $"RoPE rotates {g.Int($"{arch}.rope.dimension_count")} of {headDim} head dimensions; the engine rotates them all");
+        var tokens = g.Array<string>("tokenizer.ggml.tokens");
+        int vocab = (int)(g.Int($"{arch}.vocab_size") ?? tokens?.Length ?? (g.Tensors.TryGetValue("token_embd.weight", out var e) ? e.Shape[0] : 0));
+        var c = new ModelConfig
+        {
+            Architecture = "LlamaForCausalLM",
+            HiddenSize = hidden,
+            IntermediateSize = Int("feed_forward_length"),
+            NumLayers = Int("block_count"),
+            NumHeads = heads,
+            NumKvHeads = Int("attention.head_count_kv", heads),
+            VocabSize = vocab,
+            HeadDim = headDim,
+            MaxPositionEmbeddings = Int("context_length"),
+            RmsNormEps = (float)(g.Float($"{arch}.attention.layer_norm_rms_epsilon") ?? 1e-5),
+            RopeTheta = (float)(g.Float($"{arch}.rope.freq_base") ?? 10000),
+            TieWordEmbeddings = !g.Tensors.ContainsKey("output.weight"),
+            BosTokenId = (int)(g.Int("tokenizer.ggml.bos_token_id") ?? 1),
+            EosTokenIds = [(int)(g.Int("tokenizer.ggml.eos_token_id") ?? 2)],
+        };
+        try { c.Validate(); }
+        catch (FormatException ex) { throw new ModelFormatException(g.Path, ex.Message); }
+        return c;
+    }
+
+    /// <summary>llama.cpp permutes a <c>llama</c> model's q/k rows for its interleaved RoPE.</summary>
+    public static bool InterleavedQk(GgufFile g) => g.Text("general.architecture") == "llama";
+
+    /// <summary>The tokenizer the metadata describes, or null when it has none.</summary>
+    public static TextTokenizer? Tokenizer(GgufFile g)
+    {
+        string? kind = g.Text("tokenizer.ggml.model");
+        if (kind is null) return null;
+        if (kind != "llama")
+            throw new ModelFormatException(g.Path, $"tokenizer.ggml.model '{kind}' is not supported (supported: llama)");
+        string[] pieces = g.Array<string>("tokenizer.ggml.tokens") ?? throw new ModelFormatException(g.Path, "metadata 'tokenizer.ggml.tokens' is missing");
+        float[] scores = g.Array<float>("tokenizer.ggml.scores") ?? new float[pieces.Length];
+        long[] types = g.Array<long>("tokenizer.ggml.token_type") ?? [.. pieces.Select(_ => (long)PieceType.Normal)];
+        if (scores.Length != pieces.Length || types.Length != pieces.Length)
+            throw new ModelFormatException(g.Path, $"{pieces.Length} tokens but {scores.Length} scores and {types.Length} token types");
+        if (types.Any(t => t is < 1 or > 6))
+            throw new ModelFormatException(g.Path, $"token type {types.First(t => t is < 1 or > 6)} is unknown (1 to 6)");
+        string Piece(string key, int fallback)
+        {
+            long id = g.Int(key) ?? fallback;
+            return id >= 0 && id < pieces.Length ? pieces[id] : throw new ModelFormatException(g.Path, $"metadata '{key}' is {id}, outside the {pieces.Length} tokens");
+        }
+        var model = new SentencePieceModel
+        {
+            Pieces = pieces, Scores = scores, Types = [.. types.Select(t => (PieceType)t)],
+            Kind = SentencePieceModel.ModelKind.Bpe,
+            ByteFallback = types.Contains((long)PieceType.Byte),
+            UnkPiece = Piece("tokenizer.ggml.unknown_token_id", 0),
+            BosPiece = Piece("tokenizer.ggml.bos_token_id", 1),
+            EosPiece = Piece("tokenizer.ggml.eos_token_id", 2),
+            NormalizerName = "identity",
+            // llama.cpp's SPM tokenizer: a dummy-prefix space unless add_space_prefix is false, spaces kept as they are.
+            AddDummyPrefix = g.Flag("tokenizer.ggml.add_space_prefix") ?? true,
+            RemoveExtraWhitespaces = false,
+        };
+        try { return SentencePieceBpeTokenizer.FromModel(model, g.Path, config: null); }
+        catch (FormatException ex) { throw new ModelFormatException(g.Path, $"tokenizer: {ex.Message}"); }
+    }
+
+    /// <summary>The Jinja chat template of the metadata, if any.</summary>
+    public static string? ChatTemplate(GgufFile g) => g.Text("tokenizer.chat_template");
+}

@@ -1,0 +1,70 @@
+using System.Text.Json.Nodes;
+
+namespace CtcDrafter.Model;
+
+/// <summary>The tensors of a model folder: <c>model.safetensors</c>, or the shards listed by
+/// <c>model.safetensors.index.json</c>, or every <c>*.safetensors</c> file.</summary>
+internal sealed class SafeTensorsStore : TensorStore
+{
+    readonly List<SafeTensorsFile> _files = [];
+    readonly Dictionary<string, SafeTensorsFile> _fileOf = new(StringComparer.Ordinal);
+
+    public SafeTensorsStore(string folder) : base(folder)
+    {
+        try { OpenFiles(); }
+        catch { Dispose(); throw; }
+    }
+
+    string Folder => Source;
+
+    void OpenFiles()
+    {
+        string single = Path.Combine(Folder, "model.safetensors"), index = Path.Combine(Folder, "model.safetensors.index.json");
+        IEnumerable<string> shards;
+        if (File.Exists(index)) shards = ReadIndex(index);
+        else if (File.Exists(single)) shards = [single];
+        else
+        {
+            string[] any = Directory.GetFiles(Folder, "*.safetensors");
+            if (any.Length == 0) throw new ModelFormatException(Folder, "no model.safetensors (or model.safetensors.index.json) in the folder");
+            shards = any.Order(StringComparer.Ordinal);
+        }
+        foreach (string shard in shards)
+        {
+            var f = new SafeTensorsFile(shard);
+            _files.Add(f);
+            foreach (var (name, t) in f.Tensors)
+            {
+                Add(name, t, shard);
+                _fileOf[name] = f;
+            }
+        }
+    }
+
+    IEnumerable<string> ReadIndex(string index)
+    {
+        JsonNode? root;
+        try { root = JsonNode.Parse(File.ReadAllText(index)); }
+        catch (System.Text.Json.JsonException e) { throw new ModelFormatException(index, $"not valid JSON ({e.Message})"); }
+        if (root?["weight_map"] is not JsonObject map) throw new ModelFormatException(index, "no 'weight_map' object");
+        var files = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var kv in map)
+        {
+            string file = kv.Value?.GetValue<string>() ?? throw new ModelFormatException(index, $"no file for '{kv.Key}'");
+            if (file.Contains('/') || file.Contains('\\')) throw new ModelFormatException(index, $"shard name '{file}' must be a plain file name");
+            files.Add(file);
+        }
+        return files.Select(f => Path.Combine(Folder, f));
+    }
+
+    public override void Release(string name)
+    {
+        if (_fileOf.TryGetValue(name, out var f) && TryGetEntry(name, out RawTensor t)) f.Release(t);
+    }
+
+    public override void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+    }
+}

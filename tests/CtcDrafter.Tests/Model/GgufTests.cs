@@ -1,0 +1,174 @@
+using System.Text;
+using System.Text.Json;
+using CtcDrafter.Generation;
+using CtcDrafter.Kernels;
+using CtcDrafter.Model;
+using CtcDrafter.Sampling;
+using CtcDrafter.Tests.Cli;
+using CtcDrafter.Tests.Text;
+using CtcDrafter.Text;
+
+namespace CtcDrafter.Tests.Model;
+
+/// <summary>GGUF files from an independent writer (Fixtures/write_gguf.py) against the same weights in a Hugging Face folder.</summary>
+public class GgufTests
+{
+    static ModelConfig Shape(string name) => name switch
+    {
+        "mha-tied" => RandomModel.Config(hidden: 96, ffn: 160, layers: 2, heads: 3, kvHeads: 3, vocab: 61, context: 256, tied: true),
+        _ => RandomModel.Config(hidden: 64, ffn: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 97, context: 256),
+    };
+
+    /// <summary>F32, F16 and BF16 GGUF files compute bitwise what the folder they were written from computes: the
+    /// names map, the shapes reverse, and the q/k rows llama.cpp's converter permutes are put back.</summary>
+    [GgufTheory]
+    [InlineData("gqa", "F32", "f32", WeightFormat.F32)]
+    [InlineData("mha-tied", "F32", "f32", WeightFormat.F32)]
+    [InlineData("gqa", "F16", "f16", WeightFormat.F32)]
+    [InlineData("gqa", "BF16", "bf16", WeightFormat.BF16)]
+    [InlineData("mha-tied", "BF16", "bf16", WeightFormat.Q8)]
+    public void FloatGgufComputesBitwiseWhatItsFolderComputes(string shape, string fileDtype, string ggufType, WeightFormat format)
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, Shape(shape), fileDtype);
+        string gguf = GgufFixtures.Write(folder, dir["model.gguf"], ggufType);
+        using var fromFolder = TestModels.Load(folder, format);
+        using var fromGguf = TestModels.Load(gguf, format);
+        ModelConfig c = fromFolder.Config, g = fromGguf.Config;
+        Assert.Equal(Drafters.BaseIdentity.ConfigHashOf(c), Drafters.BaseIdentity.ConfigHashOf(g));
+        Assert.Equal((c.MaxPositionEmbeddings, c.RmsNormEps, c.RopeTheta, c.BosTokenId), (g.MaxPositionEmbeddings, g.RmsNormEps, g.RopeTheta, g.BosTokenId));
+        int[] tokens = TestModels.RandomTokens(new Random(5), 23, fromFolder.Config.VocabSize);
+        float[][] a = TestModels.PrefillLogits(fromFolder, tokens), b = TestModels.PrefillLogits(fromGguf, tokens);
+        for (int i = 0; i < tokens.Length; i++) Assert.Equal(a[i], b[i]);
+    }
+
+    /// <summary>A Q8_0 file keeps its blocks (no dequantisation to f32): every matrix computes what its reference kernel
+    /// computes on the file's own weights, and the logits stay close to the f32 weights the file was quantized from.</summary>
+    [GgufFact]
+    public void Q8_0GgufComputesItsOwnWeights()
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, Shape("gqa"));
+        string gguf = GgufFixtures.Write(folder, dir["model.gguf"], "q8_0");
+        using var q8 = TestModels.Load(gguf, WeightFormat.Q8);
+        using var dequantized = TestModels.Load(gguf, WeightFormat.F32);
+        using var f32 = TestModels.Load(folder, WeightFormat.F32);
+        var rng = new Random(2);
+        foreach (var (m, d) in q8.Weights.Layers.SelectMany(l => l.Matrices).Zip(dequantized.Weights.Layers.SelectMany(l => l.Matrices)))
+        {
+            Assert.Equal(WeightFormat.Q8, m.Format);
+            float[] x = [.. Enumerable.Range(0, 3 * m.Cols).Select(_ => (float)(rng.NextDouble() * 2 - 1))];
+            float[] fast = new float[3 * m.Rows], reference = new float[3 * m.Rows], widened = new float[3 * m.Rows];
+            m.MatMul(x, fast, 3);
+            m.MatMulReference(x, reference, 3);
+            d.MatMulReference(x, widened, 3);
+            Assert.Equal(reference, widened); // the same weights, whether kept in blocks or widened at load
+            Assert.True(TestModels.MaxAbsDiff(fast, reference) < 1e-4, $"{TestModels.MaxAbsDiff(fast, reference)}");
+        }
+        int[] tokens = TestModels.RandomTokens(rng, 17, 97);
+        float[][] a = TestModels.PrefillLogits(q8, tokens), b = TestModels.PrefillLogits(f32, tokens);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            double scale = b[i].Max(Math.Abs);
+            Assert.True(TestModels.MaxAbsDiff(a[i], b[i]) < 0.03 * scale, $"position {i}: {TestModels.MaxAbsDiff(a[i], b[i])} of {scale}");
+        }
+    }
+
+    /// <summary>The known model: llama.c's stories260K, converted to a folder and then to GGUF by the independent
+    /// writer (q/k permuted as llama.cpp does), reproduces llama2.c's golden greedy run from the GGUF file.</summary>
+    [GgufFact(SharedData = true)]
+    public void Stories260KFromGgufReproducesLlama2CGreedyOutput()
+    {
+        using var dir = new TempDir();
+        string source = Path.Combine(TestData.SharedDataDir!, "models", "stories260K");
+        string folder = dir["stories260K"];
+        Llama2CConverter.Convert(Path.Combine(source, "stories260K.bin"), Path.Combine(source, "tok512.bin"), folder);
+        string gguf = GgufFixtures.Write(folder, dir["stories260K.gguf"], "f32");
+        using var m = LlamaModel.Load(gguf);
+        var result = new Generator(m).Generate(new GenerationRequest([1], 256, SamplingOptions.Greedy) { });
+        using var fromFolder = LlamaModel.Load(folder);
+        var expected = new Generator(fromFolder).Generate(new GenerationRequest([1], 256, SamplingOptions.Greedy));
+        Assert.Equal(expected.Tokens, result.Tokens);
+        string[] lines = File.ReadAllLines(Path.Combine(source, "stories260K.md"));
+        int start = Array.FindIndex(lines, l => l.Contains("-t 0.0")) + 1;
+        int end = Array.FindIndex(lines, start, l => l.StartsWith("```"));
+        Assert.StartsWith(string.Join("\n", lines[start..end])[..200], m.Tokenizer!.Decode(result.Tokens));
+    }
+
+    /// <summary>A vocabulary-only GGUF of the LLaMA-2 tokenizer encodes the fixture texts to SentencePiece's own ids.</summary>
+    [GgufFact(SharedData = true)]
+    public void LlamaVocabularyFromGgufEncodesAsSentencePiece()
+    {
+        using var dir = new TempDir();
+        File.Copy(TestData.SharedPath("tokenizers", "llama2", "tokenizer.model"), dir["tokenizer.model"]);
+        string gguf = GgufFixtures.Write(dir.Path, dir["vocab.gguf"], "f32", "--vocab-only");
+        var tok = TextTokenizer.Load(gguf);
+        using var doc = JsonDocument.Parse(File.ReadAllText(TestFiles.Fixture("sentencepiece_ids.json")));
+        int n = 0;
+        foreach (var c in doc.RootElement.GetProperty("cases").EnumerateArray())
+        {
+            string text = c.GetProperty("text").GetString()!;
+            int[] ids = [.. c.GetProperty("llama2").EnumerateArray().Select(e => e.GetInt32())];
+            Assert.True(ids.SequenceEqual(tok.Encode(text, addBos: false)), $"'{text}'");
+            n++;
+        }
+        Assert.True(n > 20);
+        Assert.Equal((32000, 1, 2), (tok.VocabSize, tok.BosId, tok.EosId));
+    }
+
+    static byte[] Patch(byte[] file, string marker, int skip, Action<byte[], int> edit)
+    {
+        byte[] copy = (byte[])file.Clone();
+        int at = copy.AsSpan().IndexOf(Encoding.UTF8.GetBytes(marker));
+        Assert.True(at >= 0, marker);
+        edit(copy, at + marker.Length + skip);
+        return copy;
+    }
+
+    /// <summary>Broken or unsupported files: one error naming the file and the problem.</summary>
+    [GgufFact]
+    public void BadFilesAreRefusedByName()
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, Shape("gqa"));
+        byte[] good = File.ReadAllBytes(GgufFixtures.Write(folder, dir["good.gguf"], "q8_0"));
+        var cases = new (string What, byte[] Bytes, string Expected)[]
+        {
+            ("truncated", good[..(good.Length - 1000)], "lies outside"),
+            ("cut in the header", good[..300], "the tensor count is 21, more than the rest of the file can hold"),
+            ("cut in the metadata", good[..2000], "truncated or corrupt"),
+            ("no magic", [.. "GGUX"u8, .. good[4..]], "not a GGUF file"),
+            ("version 4", Patch(good, "GGUF", 0, (b, i) => b[i] = 4), "GGUF version 4 is not supported"),
+            ("architecture", Patch(good, "general.architecture", 12, (b, i) => b[i + 4] = (byte)'x'), "architecture 'llamx' is not supported"),
+            // blk.0.attn_q.weight: after its name, u32 dimension count (2), two u64 dimensions, then the u32 type.
+            ("a Q4_K tensor", Patch(good, "blk.0.attn_q.weight", 4 + 16, (b, i) => BitConverter.GetBytes(12u).CopyTo(b, i)), "type Q4_K, which the engine does not compute"),
+            ("a tensor of type 99", Patch(good, "blk.0.attn_q.weight", 4 + 16, (b, i) => BitConverter.GetBytes(99u).CopyTo(b, i)), "type #99"),
+            ("seven dimensions", Patch(good, "blk.0.attn_q.weight", 0, (b, i) => b[i] = 7), "has 7 dimensions"),
+            ("a huge dimension", Patch(good, "blk.0.attn_q.weight", 4, (b, i) => BitConverter.GetBytes(1UL << 40).CopyTo(b, i)), "dimension 1099511627776"),
+            ("a tensor renamed", Patch(good, "blk.1.ffn_up.weight", -6, (b, i) => b[i] = (byte)'X'), "is missing"),
+            ("a huge metadata count", Patch(good, "GGUF", 4 + 8, (b, i) => BitConverter.GetBytes(1UL << 50).CopyTo(b, i)), "metadata count"),
+        };
+        foreach (var (what, bytes, expected) in cases)
+        {
+            string path = dir[$"{what.Replace(' ', '-')}.gguf"];
+            File.WriteAllBytes(path, bytes);
+            var e = Assert.Throws<ModelFormatException>(() => { using var m = LlamaModel.Load(path, new EngineOptions(WeightFormat.Q8)); });
+            Assert.True(e.Message.Contains(path) && e.Message.Contains(expected), $"{what}: {e.Message}");
+        }
+    }
+
+    /// <summary>`generate --model FILE.gguf` uses the file's own tokenizer and gives the folder's greedy text.</summary>
+    [GgufFact]
+    public void GenerateRunsAGgufFileWithItsTokenizer()
+    {
+        using var dir = new TempDir();
+        string refS = Path.Combine(TestData.RepoRoot, "models", "ref-s");
+        string gguf = GgufFixtures.Write(refS, dir["ref-s.gguf"], "f32");
+        string[] args = ["generate", "--prompt", "Once upon a time", "-n", "12", "--json"];
+        var fromGguf = CliRunner.Run(["generate", "--model", gguf, .. args[1..]]);
+        var fromFolder = CliRunner.Run(["generate", "--model", refS, .. args[1..]]);
+        Assert.True(fromGguf.ExitCode == 0, fromGguf.Stderr);
+        Assert.Equal(JsonDocument.Parse(fromFolder.Stdout).RootElement.GetProperty("text").GetString(),
+            JsonDocument.Parse(fromGguf.Stdout).RootElement.GetProperty("text").GetString());
+    }
+}
