@@ -19,9 +19,13 @@ internal static class ExportCommand
         var tokenizerPath = CommonOptions.Tokenizer();
         var threads = ThreadsOption();
         var dtype = DTypeOption();
+        var carry = new Option<bool>("--carry")
+        {
+            Description = "Also write training_state.json, so that `pretrain --resume FOLDER --out RUN` continues the run on another machine",
+        };
         var command = new Command("export", "Export a run's latest checkpoint as a Hugging Face LlamaForCausalLM folder")
         {
-            run, output, data, tokenizerPath, threads, dtype,
+            run, output, data, tokenizerPath, threads, dtype, carry,
         };
         command.SetAction(parse => TrainCli.Guard(() =>
         {
@@ -30,7 +34,8 @@ internal static class ExportCommand
             var (tokenizer, corpus) = LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!, Pretrainer.ReadConfig(folder).CorpusMixture);
             using var trainer = Pretrainer.Resume(folder, corpus, []);
             string destination = parse.GetValue(output) ?? Path.Combine(folder, "model");
-            HuggingFaceExporter.Export(destination, trainer.Model, tokenizer, trainer.State, corpus.Statistics, parse.GetValue(dtype));
+            HuggingFaceExporter.Export(destination, trainer.Model, tokenizer, trainer.State, corpus.Statistics, parse.GetValue(dtype),
+                parse.GetValue(carry));
             Console.WriteLine($"exported step {trainer.State.Step} to {Path.GetFullPath(destination)}");
             return 0;
         }));

@@ -14,7 +14,10 @@ internal static class PretrainCommand
     public static Command Create()
     {
         var configPath = new Option<string?>("--config") { Description = "The run's JSON config (see configs/)" };
-        var resume = new Option<string?>("--resume") { Description = "Continue the run in this folder from its checkpoint" };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue the run in this folder from its checkpoint, or the run a model folder carries (export --carry) in the --out folder",
+        };
         var output = new Option<string?>("--out") { Description = "The run folder (default: out/runs/<config name>)" };
         var data = CommonOptions.Data();
         var tokenizerPath = CommonOptions.Tokenizer();
@@ -46,18 +49,22 @@ internal static class PretrainCommand
             string? configFile = parse.GetValue(configPath);
             if ((resumeFolder is null) == (configFile is null))
                 throw new TrainingInputException("pass either --config FILE (a new run) or --resume DIR (continue a run)");
-            string run = resumeFolder ?? parse.GetValue(output)
+            string? carried = resumeFolder is not null && !File.Exists(Checkpoint.PathIn(resumeFolder)) && CarriedRun.IsIn(resumeFolder)
+                ? resumeFolder : null;
+            if (carried is not null && parse.GetValue(output) is null)
+                throw new TrainingInputException($"{carried} carries a run: pass --out DIR, the run folder to continue it in");
+            string run = (carried is null ? resumeFolder : null) ?? parse.GetValue(output)
                 ?? Path.Combine("out", "runs", Path.GetFileNameWithoutExtension(configFile!));
             var config = configFile is null ? null : PretrainConfig.Load(configFile, sets);
 
-            if (resumeFolder is not null && !File.Exists(Checkpoint.PathIn(run)))
+            if (resumeFolder is not null && carried is null && !File.Exists(Checkpoint.PathIn(run)))
                 throw new TrainingInputException($"no checkpoint to resume from: {Checkpoint.PathIn(run)} not found");
             ExportCommand.SetThreads(parse.GetValue(threads));
             bool newFolder = !Directory.Exists(run);
             EnsureWritable(run);
             try
             {
-                return Train(parse, config, run, sets);
+                return Train(parse, config, run, carried, sets);
             }
             catch when (newFolder && Directory.Exists(run) && !Directory.EnumerateFileSystemEntries(run).Any())
             {
@@ -67,18 +74,20 @@ internal static class PretrainCommand
         }));
         return command;
 
-        int Train(ParseResult parse, PretrainConfig? config, string run, List<string> sets)
+        int Train(ParseResult parse, PretrainConfig? config, string run, string? carried, List<string> sets)
         {
-            if (config is not null && File.Exists(Checkpoint.PathIn(run)))
+            if ((config is not null || carried is not null) && File.Exists(Checkpoint.PathIn(run)))
                 throw new TrainingInputException($"{run} already holds a run: continue it with --resume {run}, or pass another --out");
 
             string? initFrom = parse.GetValue(init);
             if (initFrom is not null && config is null)
                 throw new TrainingInputException("--init starts a new run: it goes with --config, not --resume");
-            var mixture = (config ?? Pretrainer.ReadConfig(run)).CorpusMixture;
+            var mixture = (config ?? (carried is null ? Pretrainer.ReadConfig(run) : CarriedRun.ReadState(carried).Config)).CorpusMixture;
             var (tokenizer, corpus) = ExportCommand.LoadCorpus(parse.GetValue(data)!, parse.GetValue(tokenizerPath)!, mixture);
             if (config is not null) CheckVocabulary(config, tokenizer);
-            using var trainer = config is null ? Pretrainer.Resume(run, corpus, sets) : Pretrainer.Start(config, corpus, run, initFrom);
+            using var trainer = config is not null ? Pretrainer.Start(config, corpus, run, initFrom)
+                : carried is not null ? Pretrainer.ResumeCarried(carried, run, corpus, sets)
+                : Pretrainer.Resume(run, corpus, sets);
             CheckVocabulary(trainer.State.Config, tokenizer);
             var model = trainer.State.Config.Model;
             Console.WriteLine($"{(config is null ? "resuming" : "starting")} {run}: {model.ParameterCount:N0} parameters, " +

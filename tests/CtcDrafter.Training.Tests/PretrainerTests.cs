@@ -43,6 +43,59 @@ public class PretrainerTests
     }
 
     [Fact]
+    public void RunCarriedInAnExportContinuesAtItsStepWithAFreshOptimizer()
+    {
+        using var temp = new TempFolder();
+        var (tokenizer, corpus) = TinyRun.Corpus(temp["data"]);
+        const int steps = 40, carriedAt = 12;
+        Directory.CreateDirectory(temp["a"]);
+        List<double> firstLosses;
+        using (var a = Pretrainer.Start(TinyRun.Config(carriedAt, 0), corpus, temp["a"]))
+        {
+            Assert.True(a.Run(_ => { }));
+            firstLosses = a.State.TrainLosses;
+            Export.HuggingFaceExporter.Export(temp["carried"], a.Model, tokenizer, a.State, corpus.Statistics,
+                Export.ExportDType.Float32, carryRun: true);
+        }
+        Assert.True(CarriedRun.IsIn(temp["carried"]));
+
+        var rates = new List<double>();
+        using var resumed = Pretrainer.ResumeCarried(temp["carried"], temp["b"], corpus, [$"steps={steps}"]);
+        Assert.Equal(carriedAt, resumed.State.Step);
+        Assert.Equal([carriedAt], resumed.State.OptimizerRestarts);
+        Assert.True(resumed.Run(e => { if (e is StepCompleted s) rates.Add(s.LearningRate); }));
+        Assert.Equal(steps, resumed.State.Step);
+        Assert.Equal(firstLosses, resumed.State.TrainLosses.Take(carriedAt));
+        // The rate ramps up again over the first steps after the restart, then follows the schedule.
+        var config = resumed.State.Config;
+        Assert.Equal(LearningRateSchedule.At(carriedAt, steps, config) / CarriedRun.RewarmSteps, rates[0], 12);
+        Assert.Equal(LearningRateSchedule.At(carriedAt + CarriedRun.RewarmSteps, steps, config), rates[CarriedRun.RewarmSteps], 12);
+        // The carried weights are the first run's: the first continued loss is in line with where it stopped.
+        Assert.True(resumed.State.TrainLosses[carriedAt] < firstLosses[0], "the continued run should start from the trained weights");
+    }
+
+    [Fact]
+    public void CarriedRunNeedsARunFolderAndRefusesADifferentCorpus()
+    {
+        using var temp = new TempFolder();
+        var (tokenizer, corpus) = TinyRun.Corpus(temp["data"]);
+        Directory.CreateDirectory(temp["a"]);
+        using (var a = Pretrainer.Start(TinyRun.Config(2, 0), corpus, temp["a"]))
+        {
+            Assert.True(a.Run(_ => { }));
+            Export.HuggingFaceExporter.Export(temp["carried"], a.Model, tokenizer, a.State, corpus.Statistics,
+                Export.ExportDType.BFloat16, carryRun: true);
+        }
+        var (exit, _, error) = CliRunner.Run("pretrain", "--resume", temp["carried"], "--data", temp["data"], "--tokenizer", TestPaths.Tokenizer);
+        Assert.Equal(2, exit);
+        Assert.Contains("carries a run: pass --out DIR", error);
+
+        File.WriteAllText(Path.Combine(temp["carried"], CarriedRun.StateFileName), "{ not json");
+        var broken = Assert.Throws<TrainingInputException>(() => Pretrainer.ResumeCarried(temp["carried"], temp["b"], corpus, []));
+        Assert.Contains("training_state.json: not a training state", broken.Message);
+    }
+
+    [Fact]
     public void ScheduleWarmsUpLinearlyThenDecaysToTheMinimum()
     {
         var config = TinyRun.Config(100, 0) with { WarmupSteps = 10, LearningRate = 1e-3, MinLearningRate = 1e-4 };

@@ -13,7 +13,8 @@ namespace CtcDrafter.Training.Export;
 /// Writes a trained model as a Hugging Face <c>LlamaForCausalLM</c> folder: model.safetensors, config.json,
 /// tokenizer.model, tokenizer_config.json (Vicuna chat template), generation_config.json and MODEL_CARD.md.
 /// The folder is written under a temporary name beside the destination and renamed at the end, so a failed or
-/// killed export leaves no half-written model.
+/// killed export leaves no half-written model. With <c>carryRun</c> the folder also carries the run
+/// (<see cref="CarriedRun"/>).
 /// </summary>
 internal static class HuggingFaceExporter
 {
@@ -36,7 +37,7 @@ internal static class HuggingFaceExporter
     };
 
     public static void Export(string destination, LlamaForCausalLM model, TextTokenizer tokenizer, TrainingState state,
-        IReadOnlyList<SourceStatistics> corpus, ExportDType dtype)
+        IReadOnlyList<SourceStatistics> corpus, ExportDType dtype, bool carryRun = false)
     {
         string full = Path.GetFullPath(destination.TrimEnd(Path.DirectorySeparatorChar));
         try
@@ -59,6 +60,7 @@ internal static class HuggingFaceExporter
                 }).ToList();
                 File.WriteAllText(Path.Combine(temp, "MODEL_CARD.md"),
                     ModelCard.Render(Path.GetFileName(full), model.Config, state, corpus, samples, get_num_threads()));
+                if (carryRun) CarriedRun.WriteState(temp, state);
             });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -77,29 +77,53 @@ internal sealed class Pretrainer : IDisposable
     public static Pretrainer Resume(string runFolder, TokenCorpus corpus, IReadOnlyList<string> overrides)
     {
         var (state, payload, offset) = Checkpoint.Read<TrainingState>(runFolder);
-        if (state.CorpusFingerprint != corpus.Fingerprint())
-            throw new TrainingInputException(
-                $"{Checkpoint.PathIn(runFolder)}: the corpus or tokenizer differs from the one this run was trained on");
-        var config = state.Config.With(overrides, "--set");
-        if (config.Model != state.Config.Model || config.SeqLen != state.Config.SeqLen
-            || config.BatchSize != state.Config.BatchSize || config.Seed != state.Config.Seed)
-            throw new TrainingInputException("the model shape, seq_len, batch_size and seed cannot change when resuming");
-        state = state with { Config = config };
-
-        var model = new LlamaForCausalLM(config.Model);
-        var trainer = new Pretrainer(runFolder, corpus, state, model);
+        state = Continued(state, corpus, overrides, Checkpoint.PathIn(runFolder));
+        var trainer = new Pretrainer(runFolder, corpus, state, new LlamaForCausalLM(state.Config.Model));
         try
         {
-            Checkpoint.LoadTensors(payload, offset, model, trainer._optimizer);
+            Checkpoint.LoadTensors(payload, offset, trainer.Model, trainer._optimizer);
         }
         catch (Exception e) when (e is not TrainingInputException)
         {
             trainer.Dispose();
             throw new TrainingInputException($"corrupt checkpoint {Checkpoint.PathIn(runFolder)}: {e.Message}", e);
         }
-        random.set_rng_state(tensor(Convert.FromBase64String(state.RngState)));
-        state.TotalSteps = config.TotalSteps(trainer.SequencesPerEpoch);
-        return trainer;
+        return trainer.Restored();
+    }
+
+    /// <summary>
+    /// Continues the run carried in the model folder <paramref name="carried"/> (see <see cref="CarriedRun"/>) in the
+    /// new run folder <paramref name="runFolder"/>: its weights, step and records, a fresh optimizer.
+    /// </summary>
+    public static Pretrainer ResumeCarried(string carried, string runFolder, TokenCorpus corpus, IReadOnlyList<string> overrides)
+    {
+        var state = Continued(CarriedRun.ReadState(carried), corpus, overrides, Path.Combine(carried, CarriedRun.StateFileName));
+        state.OptimizerRestarts.Add(state.Step);
+        var model = Export.HuggingFaceLoader.Load(carried);
+        if (model.Config != state.Config.Model)
+        {
+            model.Dispose();
+            throw new TrainingInputException($"{carried}: its config.json does not have the shape its training state records");
+        }
+        return new Pretrainer(runFolder, corpus, state, model).Restored();
+    }
+
+    static TrainingState Continued(TrainingState state, TokenCorpus corpus, IReadOnlyList<string> overrides, string source)
+    {
+        if (state.CorpusFingerprint != corpus.Fingerprint())
+            throw new TrainingInputException($"{source}: the corpus or tokenizer differs from the one this run was trained on");
+        var config = state.Config.With(overrides, "--set");
+        if (config.Model != state.Config.Model || config.SeqLen != state.Config.SeqLen
+            || config.BatchSize != state.Config.BatchSize || config.Seed != state.Config.Seed)
+            throw new TrainingInputException("the model shape, seq_len, batch_size and seed cannot change when resuming");
+        return state with { Config = config };
+    }
+
+    Pretrainer Restored()
+    {
+        random.set_rng_state(tensor(Convert.FromBase64String(State.RngState)));
+        State.TotalSteps = State.Config.TotalSteps(SequencesPerEpoch);
+        return this;
     }
 
     /// <summary>
@@ -117,7 +141,8 @@ internal sealed class Pretrainer : IDisposable
         {
             ThreadControl.Apply(_runFolder);
             var clock = Stopwatch.StartNew();
-            double lr = LearningRateSchedule.At(State.Step, State.TotalSteps, config);
+            double lr = LearningRateSchedule.At(State.Step, State.TotalSteps, config)
+                * CarriedRun.RewarmFactor(State.Step, State.OptimizerRestarts);
             double loss = TrainStep(lr);
             double seconds = clock.Elapsed.TotalSeconds;
 

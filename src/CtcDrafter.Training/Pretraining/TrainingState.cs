@@ -23,6 +23,8 @@ internal sealed record TrainingState
     [JsonPropertyName("corpus_fingerprint")] public required string CorpusFingerprint { get; init; }
     [JsonPropertyName("train_losses")] public List<double> TrainLosses { get; init; } = [];
     [JsonPropertyName("evaluations")] public List<EvalPoint> Evaluations { get; init; } = [];
+    /// <summary>Steps at which the run continued with a fresh optimizer (from a <see cref="CarriedRun"/>).</summary>
+    [JsonPropertyName("optimizer_restarts")] public List<long> OptimizerRestarts { get; init; } = [];
     /// <summary>torch's CPU generator state (base64).</summary>
     [JsonPropertyName("rng_state")] public string RngState { get; set; } = "";
 }
