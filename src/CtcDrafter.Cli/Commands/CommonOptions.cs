@@ -31,7 +31,7 @@ static class CommonOptions
 
     public static Option<string> Dtype() => new("--dtype")
     {
-        Description = "runtime weight format: f32, bf16 or q8",
+        Description = "runtime weight format: f32, bf16, q8 or q4 (quantized GGUF tensors keep their own blocks unless f32)",
         DefaultValueFactory = _ => "f32",
     };
 
@@ -70,7 +70,8 @@ static class CommonOptions
         "f32" or "fp32" or "float32" => WeightFormat.F32,
         "bf16" or "bfloat16" => WeightFormat.BF16,
         "q8" or "int8" => WeightFormat.Q8,
-        _ => throw new ArgumentException($"unknown --dtype '{s}' (f32, bf16, q8)"),
+        "q4" => WeightFormat.Q4,
+        _ => throw new ArgumentException($"unknown --dtype '{s}' (f32, bf16, q8, q4)"),
     };
 
     public static LlamaModel Load(string folder, string dtype, int threads, int context = 0)

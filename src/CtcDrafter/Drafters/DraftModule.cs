@@ -29,7 +29,9 @@ internal abstract class DraftModule : IDisposable
             throw new ModelFormatException(folder, $"draft hidden {Config.HiddenSize} / vocabulary {Config.VocabSize} differ from the base's {b.HiddenSize} / {b.VocabSize}");
         Store = TensorStore.Open(folder);
         RawTensor head = baseModel.Weights.LmHeadTensor();
-        WeightFormat headFormat = FormatOf(head, baseModel.Options.Format);
+        // A 4-bit base shares its LM head (whatever blocks the file gave it) rather than holding a second copy.
+        WeightFormat headFormat = baseModel.Options.Format == WeightFormat.Q4
+            ? baseModel.Weights.LmHead.Format : FormatOf(head, baseModel.Options.Format);
         _ownsLmHead = headFormat != baseModel.Weights.LmHead.Format;
         LmHead = _ownsLmHead ? WeightMatrix.Create(head, headFormat) : baseModel.Weights.LmHead;
     }
@@ -51,12 +53,15 @@ internal abstract class DraftModule : IDisposable
     /// <summary>
     /// The format a draft weight computes in: the base's, except that with an f32 base a tensor stored in bf16
     /// stays bf16 - the same values, half the bytes read per draft step (draft steps are small matrix-vector
-    /// products, bound by the bytes they read). Q8 blocks are 32 weights of one row, so other row lengths stay f32.
+    /// products, bound by the bytes they read). With a 4-bit base the draft computes in q8: its matrices are a few
+    /// percent of the bytes of a step, and its acceptance is what they buy. Q8 blocks are 32 weights of one row, so
+    /// other row lengths stay f32.
     /// </summary>
     static WeightFormat FormatOf(in RawTensor t, WeightFormat baseFormat) => baseFormat switch
     {
         WeightFormat.F32 when t.DType == TensorDType.BF16 => WeightFormat.BF16,
-        WeightFormat.Q8 when t.Shape[^1] % 32 != 0 => WeightFormat.F32,
+        WeightFormat.Q8 or WeightFormat.Q4 when t.Shape[^1] % 32 != 0 => WeightFormat.F32,
+        WeightFormat.Q4 => WeightFormat.Q8,
         _ => baseFormat,
     };
 

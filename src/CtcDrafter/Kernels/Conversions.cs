@@ -51,8 +51,24 @@ internal static unsafe class Conversions
                 }
                 break;
             }
+            case TensorDType.Q4_0 or TensorDType.Q4_K or TensorDType.Q6_K:
+                ReadBlocks(src, start, dst);
+                break;
             default:
                 throw new ArgumentException($"Tensor '{src.Name}' has unsupported dtype {src.DType}.", nameof(src));
         }
+    }
+
+    /// <summary>Decodes whole rows of a 4- or 6-bit tensor through the weight format that computes it, so that the
+    /// widened weights are exactly those the kernels use.</summary>
+    static void ReadBlocks(in RawTensor src, long start, Span<float> dst)
+    {
+        int cols = src.Shape[^1];
+        if (start % cols != 0 || dst.Length % cols != 0)
+            throw new ArgumentException($"Tensor '{src.Name}' ({src.DType}) is read by whole rows only.", nameof(dst));
+        int rows = dst.Length / cols;
+        var rowTensor = new RawTensor(src.Name, src.DType, [rows, cols], src.Data + start / cols * RawTensor.CheckedByteLength([1, cols], src.DType)!.Value);
+        using WeightMatrix m = WeightMatrix.Create(rowTensor, src.DType == TensorDType.Q6_K ? WeightFormat.Q6K : WeightFormat.Q4);
+        for (int r = 0; r < rows; r++) m.ReadRow(r, dst.Slice(r * cols, cols));
     }
 }

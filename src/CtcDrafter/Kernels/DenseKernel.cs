@@ -23,6 +23,7 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
 
     public int Rows => rows;
     public int Cols => cols;
+    public int Stride => cols;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)

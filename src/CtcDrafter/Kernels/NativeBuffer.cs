@@ -10,11 +10,12 @@ internal sealed unsafe class NativeBuffer : IDisposable
     public byte* Pointer { get; private set; }
     public long Bytes { get; }
 
-    public NativeBuffer(long bytes)
+    public NativeBuffer(long bytes, bool zeroed = false)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
         Bytes = bytes;
         Pointer = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(bytes, 1), Alignment);
+        if (zeroed) NativeMemory.Clear(Pointer, (nuint)bytes);
     }
 
     /// <summary>Rounds a byte offset up to the alignment, to place a second array in the same buffer.</summary>

@@ -118,6 +118,7 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
 
         public int Rows => rows;
         public int Cols => cols;
+        public int Stride => cols;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         static Vector256<float> Widen(sbyte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));

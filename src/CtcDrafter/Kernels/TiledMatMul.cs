@@ -9,6 +9,8 @@ internal unsafe interface IRowKernel
 {
     int Rows { get; }
     int Cols { get; }
+    /// <summary>Floats from one token's x to the next: Cols, or the record size of quantized activations.</summary>
+    int Stride { get; }
     /// <summary>[W[r0]·x, W[r1]·x, W[r2]·x, W[r3]·x]</summary>
     Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x);
     /// <summary>s0 = [W[r0]·x0, W[r0]·x1, W[r0]·x2, W[r0]·x3], s1 the same for W[r1].</summary>
@@ -73,7 +75,7 @@ internal static unsafe class TiledMatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tiled<TKernel>(in TKernel k, float* x, float* y, int tokens, int r0, int r1) where TKernel : struct, IRowKernel
     {
-        int rows = k.Rows, cols = k.Cols;
+        int rows = k.Rows, cols = k.Stride;
         int block = Math.Max(4, TokenBlockBytes / (cols * sizeof(float)) / 4 * 4);
         for (int tb = 0; tb < tokens; tb += block)
         {

@@ -14,6 +14,10 @@ public enum WeightFormat
     BF16,
     /// <summary>int8 with one fp32 scale per block of 32 weights.</summary>
     Q8,
+    /// <summary>4-bit blocks of 32 weights with a scale and a min (GGUF Q4_0 and Q4_K), on int8 activations.</summary>
+    Q4,
+    /// <summary>GGUF Q6_K's 6-bit weights with a scale per 16, on int8 activations (a file's own format only).</summary>
+    Q6K,
 }
 
 /// <summary>
@@ -70,7 +74,8 @@ internal abstract unsafe class WeightMatrix : IDisposable
     /// <summary>
     /// A weight matrix from a 2-D tensor [rows, cols]. An F32 tensor as F32 and a BF16 tensor as BF16 are views on the
     /// tensor's memory (no copy: it must outlive the matrix); every other combination is converted once into owned memory.
-    /// Throws ArgumentException naming the tensor when it is not 2-D, or for Q8 when cols is not a multiple of 32.
+    /// Throws ArgumentException naming the tensor when it is not 2-D, or for Q8 and Q4 when cols is not a multiple of 32.
+    /// Q6K takes Q6_K tensors only.
     /// </summary>
     public static WeightMatrix Create(in RawTensor src, WeightFormat format)
     {
@@ -83,6 +88,10 @@ internal abstract unsafe class WeightMatrix : IDisposable
             WeightFormat.BF16 => DenseMatrix<Bf16Row>.Copy(src),
             WeightFormat.Q8 when src.DType == TensorDType.Q8_0 => Q8Matrix.FromQ8_0(src),
             WeightFormat.Q8 => Q8Matrix.Quantize(src),
+            WeightFormat.Q4 when src.DType == TensorDType.Q4_0 => Q4Matrix.FromQ4_0(src),
+            WeightFormat.Q4 when src.DType == TensorDType.Q4_K => Q4Matrix.FromQ4_K(src),
+            WeightFormat.Q4 => Q4Matrix.Quantize(src),
+            WeightFormat.Q6K when src.DType == TensorDType.Q6_K => Q6KMatrix.FromQ6_K(src),
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
         };
     }

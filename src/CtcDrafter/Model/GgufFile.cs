@@ -35,7 +35,8 @@ internal sealed unsafe class GgufFile : IDisposable
 
     static TensorDType? DTypeOf(uint type) => type switch
     {
-        0 => TensorDType.F32, 1 => TensorDType.F16, 8 => TensorDType.Q8_0, 30 => TensorDType.BF16, _ => null,
+        0 => TensorDType.F32, 1 => TensorDType.F16, 2 => TensorDType.Q4_0, 8 => TensorDType.Q8_0, 12 => TensorDType.Q4_K,
+        14 => TensorDType.Q6_K, 30 => TensorDType.BF16, _ => null,
     };
 
     public GgufFile(string path)
@@ -109,7 +110,7 @@ internal sealed unsafe class GgufFile : IDisposable
             }
             uint type = U32($"the type of '{name}'");
             TensorDType dtype = DTypeOf(type) ?? throw new ModelFormatException(Path,
-                $"tensor '{name}' has type {TypeNames.GetValueOrDefault(type, $"#{type}")}, which the engine does not compute (it computes F32, F16, BF16 and Q8_0)");
+                $"tensor '{name}' has type {TypeNames.GetValueOrDefault(type, $"#{type}")}, which the engine does not compute (it computes F32, F16, BF16, Q8_0, Q4_0, Q4_K and Q6_K)");
             ulong offset = U64($"the offset of '{name}'");
             long bytes = RawTensor.CheckedByteLength(shape, dtype) ?? throw new ModelFormatException(Path,
                 $"tensor '{name}' has shape [{string.Join(", ", shape)}], whose rows are not whole {dtype} blocks or whose size passes 2^62 bytes");

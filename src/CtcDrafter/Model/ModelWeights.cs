@@ -78,13 +78,26 @@ internal sealed class ModelWeights : IDisposable
     WeightMatrix Matrix(string name, int rows, int cols)
     {
         RawTensor t = _store.Get(name, rows, cols);
-        // Q8 blocks are 32 weights of one row; a row length that is not a multiple of 32 stays in F32.
-        WeightFormat fmt = Format == WeightFormat.Q8 && cols % 32 != 0 ? WeightFormat.F32 : Format;
-        WeightMatrix m = WeightMatrix.Create(t, fmt);
-        bool view = (fmt, t.DType) is (WeightFormat.F32, TensorDType.F32) or (WeightFormat.BF16, TensorDType.BF16);
+        WeightMatrix m = WeightMatrix.Create(t, FormatOf(t.DType, cols));
+        bool view = (m.Format, t.DType) is (WeightFormat.F32, TensorDType.F32) or (WeightFormat.BF16, TensorDType.BF16);
         if (!view) _store.Release(name);
         return m;
     }
+
+    /// <summary>
+    /// The runtime format of a tensor: F32 widens everything (exactly); otherwise a quantized tensor keeps its own
+    /// blocks (requantizing would lose precision for nothing) and a float tensor takes the requested format, except
+    /// that a row length that is not a multiple of 32 cannot be cut into Q8 or Q4 blocks and stays in F32.
+    /// </summary>
+    WeightFormat FormatOf(TensorDType dtype, int cols) => (Format, dtype) switch
+    {
+        (WeightFormat.F32, _) => WeightFormat.F32,
+        (_, TensorDType.Q8_0) => WeightFormat.Q8,
+        (_, TensorDType.Q4_0 or TensorDType.Q4_K) => WeightFormat.Q4,
+        (_, TensorDType.Q6_K) => WeightFormat.Q6K,
+        (WeightFormat.Q8 or WeightFormat.Q4, _) when cols % 32 != 0 => WeightFormat.F32,
+        _ => Format,
+    };
 
     IEnumerable<WeightMatrix> AllMatrices =>
         (Layers ?? []).Where(l => l is not null).SelectMany(l => l.Matrices)

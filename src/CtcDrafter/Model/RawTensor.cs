@@ -1,8 +1,8 @@
 namespace CtcDrafter.Model;
 
-/// <summary>Element types a model file may hold: plain floats, and GGUF's Q8_0 blocks (32 int8 weights of one row
-/// after an fp16 scale: 34 bytes).</summary>
-internal enum TensorDType { F32, F16, BF16, Q8_0 }
+/// <summary>Element types a model file may hold: plain floats, and GGUF's blocks: Q8_0 (32 int8 weights of one row
+/// after an fp16 scale: 34 bytes), Q4_0 (32 weights in 18 bytes), Q4_K and Q6_K (256 weights in 144 and 210 bytes).</summary>
+internal enum TensorDType { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K }
 
 /// <summary>A tensor as it lies in a (memory-mapped) file: no copy, no conversion.</summary>
 internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] shape, byte* data)
@@ -30,6 +30,9 @@ internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] 
         TensorDType.F32 => (1, 4),
         TensorDType.F16 or TensorDType.BF16 => (1, 2),
         TensorDType.Q8_0 => (32, 34),
+        TensorDType.Q4_0 => (32, 18),
+        TensorDType.Q4_K => (256, 144),
+        TensorDType.Q6_K => (256, 210),
         _ => throw new ArgumentOutOfRangeException(nameof(t), t, null),
     };
 

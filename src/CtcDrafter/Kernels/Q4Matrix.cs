@@ -1,0 +1,219 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Kernels;
+
+/// <summary>
+/// W [rows, cols] in 4-bit blocks of 32 weights of a row: W[r, c] = scale[r, b] * q[r, c] - min[r, b] with q in
+/// 0..15 and b = c / 32. GGUF's Q4_0 (min = 8 * scale, one fp16 scale per block) and Q4_K (super-blocks of 256
+/// with 6-bit scales and mins under two fp16 factors) both fit this form without loss: the products of their fp16
+/// factors and 6-bit integers are exact in fp32. `--dtype q4` quantizes float weights as Q4_0 does.
+/// </summary>
+/// <remarks>
+/// Layout: 16 bytes per block, byte i holding q of column i (low nibble) and column 16 + i (high nibble), as Q4_0
+/// stores them; scales and mins in fp32, [rows, blocks rounded up to 8]. Products run on quantized activations
+/// (<see cref="IntBlockKernel{TBlocks}"/>).
+/// </remarks>
+internal sealed unsafe class Q4Matrix : WeightMatrix
+{
+    public const int BlockSize = 32;
+
+    byte* _q;        // [rows, cols / 2]
+    float* _scales;  // [rows, blocks8]
+    float* _mins;    // [rows, blocks8]; null for Q4_0, whose min is 8 * scale
+    readonly NativeBuffer _owned;
+    readonly int _blocks8;
+
+    Q4Matrix(int rows, int cols, bool mins) : base(rows, cols)
+    {
+        _blocks8 = QuantizedActivations.Blocks8(cols);
+        long scalesOffset = NativeBuffer.AlignUp((long)rows * cols / 2);
+        long minsOffset = NativeBuffer.AlignUp(scalesOffset + (long)rows * _blocks8 * sizeof(float));
+        _owned = new NativeBuffer(mins ? minsOffset + (long)rows * _blocks8 * sizeof(float) : minsOffset, zeroed: true);
+        _q = _owned.Pointer;
+        _scales = (float*)(_owned.Pointer + scalesOffset);
+        _mins = mins ? (float*)(_owned.Pointer + minsOffset) : null;
+    }
+
+    static (int Rows, int Cols) Shape32(in RawTensor src, string format)
+    {
+        (int rows, int cols) = Shape2(src);
+        if (cols % BlockSize != 0)
+            throw new ArgumentException($"Tensor '{src.Name}' has {cols} columns, not a multiple of {BlockSize}: it cannot be stored as {format}.", nameof(src));
+        return (rows, cols);
+    }
+
+    /// <summary>Quantizes a 2-D float tensor as GGUF's reference Q4_0 does: per block, d = the value of largest magnitude
+    /// divided by -8, q = trunc(w / d + 8.5) clamped to 0..15, and d kept in fp16.</summary>
+    public static Q4Matrix Quantize(in RawTensor src)
+    {
+        (int rows, int cols) = Shape32(src, "Q4");
+        var m = new Q4Matrix(rows, cols, mins: false);
+        float[] row = new float[cols];
+        Span<byte> q = stackalloc byte[BlockSize];
+        for (int r = 0; r < rows; r++)
+        {
+            Conversions.ReadF32(src, (long)r * cols, row);
+            for (int b = 0; b < cols / BlockSize; b++)
+            {
+                ReadOnlySpan<float> block = row.AsSpan(b * BlockSize, BlockSize);
+                float max = 0, amax = 0;
+                foreach (float v in block)
+                    if (MathF.Abs(v) > amax)
+                    {
+                        amax = MathF.Abs(v);
+                        max = v;
+                    }
+                float d = max / -8f, inverse = d == 0 ? 0 : 1f / d;
+                for (int i = 0; i < BlockSize; i++)
+                    q[i] = (byte)Math.Clamp((int)MathF.FusedMultiplyAdd(block[i], inverse, 8.5f), 0, 15);
+                m.SetBlock(r, b, q, (float)(Half)d, null);
+            }
+        }
+        return m;
+    }
+
+    /// <summary>A GGUF Q4_0 tensor: blocks of 18 bytes, an fp16 scale d then 16 bytes of nibbles; w = d * (q - 8).</summary>
+    public static Q4Matrix FromQ4_0(in RawTensor src)
+    {
+        (int rows, int cols) = Shape32(src, "Q4_0");
+        var m = new Q4Matrix(rows, cols, mins: false);
+        int blocks = cols / BlockSize;
+        for (int r = 0; r < rows; r++)
+            for (int b = 0; b < blocks; b++)
+            {
+                byte* block = src.Data + ((long)r * blocks + b) * 18;
+                new ReadOnlySpan<byte>(block + 2, 16).CopyTo(new Span<byte>(m._q + ((nint)r * blocks + b) * 16, 16));
+                m._scales[(nint)r * m._blocks8 + b] = Conversions.F16ToF32(*(ushort*)block);
+            }
+        return m;
+    }
+
+    /// <summary>
+    /// A GGUF Q4_K tensor: super-blocks of 256 weights in 144 bytes: fp16 d and dmin, 12 bytes packing eight 6-bit
+    /// scales and mins, then 128 bytes in which each 32 bytes hold two 32-weight blocks (low nibbles, then high);
+    /// w = d * scale_j * q - dmin * min_j.
+    /// </summary>
+    public static Q4Matrix FromQ4_K(in RawTensor src)
+    {
+        (int rows, int cols) = Shape2(src);
+        if (cols % 256 != 0) throw new ArgumentException($"Tensor '{src.Name}' has {cols} columns, not a multiple of 256 (Q4_K).", nameof(src));
+        var m = new Q4Matrix(rows, cols, mins: true);
+        int supers = cols / 256;
+        Span<byte> q = stackalloc byte[BlockSize];
+        for (int r = 0; r < rows; r++)
+            for (int s = 0; s < supers; s++)
+            {
+                byte* block = src.Data + ((long)r * supers + s) * 144;
+                float d = Conversions.F16ToF32(*(ushort*)block), dmin = Conversions.F16ToF32(*(ushort*)(block + 2));
+                byte* packed = block + 4, qs = block + 16;
+                for (int j = 0; j < 8; j++)
+                {
+                    var (scale, min) = ScaleMinK4(j, packed);
+                    byte* chunk = qs + 32 * (j / 2);
+                    int shift = 4 * (j % 2);
+                    for (int i = 0; i < BlockSize; i++) q[i] = (byte)((chunk[i] >> shift) & 0x0F);
+                    m.SetBlock(r, 8 * s + j, q, d * scale, dmin * min);
+                }
+            }
+        return m;
+    }
+
+    /// <summary>The 6-bit scale and min of block j (0..7) of a Q4_K super-block's 12 packed bytes.</summary>
+    static (int Scale, int Min) ScaleMinK4(int j, byte* q) => j < 4
+        ? (q[j] & 63, q[j + 4] & 63)
+        : ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+
+    // q [32] values 0..15 of block b of row r
+    void SetBlock(int r, int b, ReadOnlySpan<byte> q, float scale, float? min)
+    {
+        byte* dst = _q + ((nint)r * (Cols / BlockSize) + b) * 16;
+        for (int i = 0; i < 16; i++) dst[i] = (byte)(q[i] | (q[16 + i] << 4));
+        _scales[(nint)r * _blocks8 + b] = scale;
+        if (_mins != null) _mins[(nint)r * _blocks8 + b] = min ?? 8 * scale;
+    }
+
+    public override WeightFormat Format => WeightFormat.Q4;
+
+    public override long Bytes => (long)Rows * Cols / 2 + (long)Rows * (Cols / BlockSize) * sizeof(float) * (_mins != null ? 2 : 1);
+
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        CheckArguments(x, y, tokens);
+        if (!HasAvx2Fma)
+        {
+            MatMulPortable(x, y, tokens);
+            return;
+        }
+        float[] records = QuantizedActivations.Rent(tokens, Cols);
+        try
+        {
+            fixed (float* px = x, py = y, pr = records)
+            {
+                QuantizedActivations.Quantize(px, tokens, Cols, pr);
+                TiledMatMul.MatMul(new IntBlockKernel<Blocks>(new Blocks(_q, _scales, _mins, Rows, Cols)), pr, py, tokens);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(records);
+        }
+        GC.KeepAlive(this);
+    }
+
+    public override void ReadRow(int r, Span<float> dst)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)r, (uint)Rows, nameof(r));
+        ArgumentOutOfRangeException.ThrowIfLessThan(dst.Length, Cols, nameof(dst));
+        for (int b = 0; b < Cols / BlockSize; b++)
+        {
+            byte* q = _q + ((nint)r * (Cols / BlockSize) + b) * 16;
+            float scale = _scales[(nint)r * _blocks8 + b];
+            float min = _mins != null ? _mins[(nint)r * _blocks8 + b] : 8 * scale;
+            for (int i = 0; i < 16; i++)
+            {
+                dst[b * BlockSize + i] = scale * (q[i] & 0x0F) - min;
+                dst[b * BlockSize + 16 + i] = scale * (q[i] >> 4) - min;
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _owned.Dispose();
+        _q = null;
+        _scales = _mins = null;
+    }
+
+    readonly struct Blocks(byte* q, float* scales, float* mins, int rows, int cols) : IIntBlocks
+    {
+        readonly nint _rowBytes = cols / 2;
+        readonly nint _blocks8 = QuantizedActivations.Blocks8(cols);
+
+        public int Rows => rows;
+        public int Cols => cols;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<sbyte> Load(nint r, nint b)
+        {
+            Vector128<byte> v = Vector128.Load(q + r * _rowBytes + 16 * b), low = Vector128.Create((byte)0x0F);
+            return Vector256.Create(v & low, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low).AsSByte();
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<byte> Unsigned(Vector256<sbyte> block) => block.AsByte();
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<sbyte> Signed(Vector256<sbyte> qx, Vector256<sbyte> block) => qx;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Scales(nint r, nint b, float dx) => Vector256.Create(scales[r * _blocks8 + b] * dx);
+
+        public bool HasMins => true;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Mins(nint r, nint b) =>
+            mins != null ? Vector256.Load(mins + r * _blocks8 + b) : Vector256.Load(scales + r * _blocks8 + b) * 8f;
+    }
+}

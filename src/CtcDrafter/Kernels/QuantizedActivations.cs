@@ -1,0 +1,56 @@
+using System.Buffers;
+
+namespace CtcDrafter.Kernels;
+
+/// <summary>
+/// Activations x [tokens, cols] quantized for the integer kernels, one record per token: per block of 32 values a
+/// scale dx = max|x| / 127 and q = round(x / dx) in int8 (Q8_0's rule, ties away from zero), plus dx times the sum
+/// of the block's q (the min term of Q4_K's weights needs it). A token's record depends on that token alone, so a
+/// T-token product quantizes every token exactly as a one-token product does.
+/// </summary>
+/// <remarks>
+/// Record layout in floats: dx [Blocks8], dx * sum(q) [Blocks8], then cols int8 values (cols / 4 floats); Blocks8
+/// is the block count rounded up to 8 with zero scales, so that kernels read 8 blocks per vector.
+/// </remarks>
+internal static unsafe class QuantizedActivations
+{
+    public const int BlockSize = 32;
+
+    public static int Blocks8(int cols) => (cols / BlockSize + 7) / 8 * 8;
+
+    /// <summary>Floats per token record.</summary>
+    public static int Stride(int cols) => 2 * Blocks8(cols) + cols / 4;
+
+    /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32).</summary>
+    public static void Quantize(float* x, int tokens, int cols, float* records)
+    {
+        int blocks = cols / BlockSize, blocks8 = Blocks8(cols), stride = Stride(cols);
+        for (int t = 0; t < tokens; t++)
+        {
+            float* xt = x + (nint)t * cols;
+            float* rec = records + (nint)t * stride;
+            float* dx = rec, dxs = rec + blocks8;
+            sbyte* q = (sbyte*)(rec + 2 * blocks8);
+            for (int b = 0; b < blocks; b++)
+            {
+                float* v = xt + b * BlockSize;
+                float max = 0;
+                for (int i = 0; i < BlockSize; i++) max = MathF.Max(max, MathF.Abs(v[i]));
+                float d = max / 127f, inverse = d == 0 ? 0 : 1 / d;
+                int sum = 0;
+                for (int i = 0; i < BlockSize; i++)
+                {
+                    int qi = (int)MathF.Round(v[i] * inverse, MidpointRounding.AwayFromZero);
+                    q[b * BlockSize + i] = (sbyte)qi;
+                    sum += qi;
+                }
+                dx[b] = d;
+                dxs[b] = d * sum;
+            }
+            for (int b = blocks; b < blocks8; b++) dx[b] = dxs[b] = 0;
+        }
+    }
+
+    /// <summary>A pooled buffer for the records of <paramref name="tokens"/> tokens; return it to <see cref="ArrayPool{T}.Shared"/>.</summary>
+    public static float[] Rent(int tokens, int cols) => ArrayPool<float>.Shared.Rent(tokens * Stride(cols));
+}
