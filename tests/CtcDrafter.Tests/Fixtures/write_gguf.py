@@ -3,14 +3,20 @@
 
 It follows llama.cpp's convert_hf_to_gguf.py for the `llama` architecture: the q/k rows of each head permuted
 for llama.cpp's interleaved RoPE, 1-D tensors in F32, matrices in the chosen type (Q8_0 quantized as
-gguf-py's quants.py does it), the tokenizer.model pieces as tokenizer.ggml.* metadata.
+gguf-py's quants.py does it, Q4_0 as its reference quantizer does; Q4_K and Q6_K by a plain min/max rule: any valid
+blocks serve), the tokenizer.model pieces as tokenizer.ggml.* metadata. `q4_k_m` mixes types as llama.cpp's Q4_K_M
+does: Q4_K, with Q6_K for output.weight and the ffn_down matrices; a row that is not a whole K block falls back
+to Q4_0. --dequantized F.safetensors also writes every matrix as the file's blocks decode (gguf-py's dequantizers),
+under its Hugging Face name and in its row order, as F32.
 
-    write_gguf.py MODEL_DIR OUT.gguf [--type f32|f16|bf16|q8_0] [--alignment N] [--vocab-only]
+    write_gguf.py MODEL_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m] [--alignment N] [--vocab-only]
+        [--dequantized F.safetensors]
 """
 import argparse, json, os, struct, sys
 import numpy as np
 
-GGML = {"f32": 0, "f16": 1, "q8_0": 8, "bf16": 30}
+GGML = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8, "q4_k": 12, "q6_k": 14, "bf16": 30}
+FILE_TYPES = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 7, "q4_k_m": 15, "bf16": 32}
 # GGUF metadata value types
 U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
 
@@ -98,6 +104,137 @@ def q8_0(a):
     return out.tobytes()
 
 
+def fp16(x):
+    return np.asarray(x, dtype=np.float32).astype("<f2")
+
+
+def q4_0(a):
+    """gguf-py's Q4_0: d = the value of largest magnitude / -8, q = trunc(w / d + 8.5) clipped to 0..15."""
+    blocks = a.reshape(-1, 32).astype(np.float32)
+    imax = np.abs(blocks).argmax(axis=-1, keepdims=True)
+    d = np.take_along_axis(blocks, imax, axis=-1) / np.float32(-8)
+    with np.errstate(divide="ignore"):
+        inv = np.where(d == 0, np.float32(0), np.float32(1) / d).astype(np.float32)
+    qs = np.trunc(blocks.astype(np.float64) * inv.astype(np.float64) + 8.5, dtype=np.float32).astype(np.uint8).clip(0, 15)
+    packed = qs[:, :16] | (qs[:, 16:] << np.uint8(4))
+    return np.concatenate([fp16(d).view(np.uint8), packed], axis=1).tobytes()
+
+
+def q4_k(a):
+    out = []
+    for x in a.reshape(-1, 256).astype(np.float32):
+        sub = x.reshape(8, 32)
+        lo = np.minimum(sub.min(axis=1), 0)
+        scale = (sub.max(axis=1) - lo) / 15
+        mins = -lo
+        d, dmin = fp16(scale.max() / 63), fp16(mins.max() / 63)
+        df, dminf = np.float32(d), np.float32(dmin)
+        ls = np.clip(np.round(scale / df) if df > 0 else np.zeros(8), 0, 63).astype(np.uint8)
+        lm = np.clip(np.round(mins / dminf) if dminf > 0 else np.zeros(8), 0, 63).astype(np.uint8)
+        L = np.zeros((8, 32), dtype=np.uint8)
+        for j in range(8):
+            step = df * np.float32(ls[j])
+            if step > 0:
+                L[j] = np.clip(np.round((sub[j] + dminf * np.float32(lm[j])) / step), 0, 15)
+        packed = np.zeros(12, dtype=np.uint8)
+        for j in range(8):
+            if j < 4:
+                packed[j] = ls[j]
+                packed[j + 4] = lm[j]
+            else:
+                packed[j + 4] = (ls[j] & 0x0F) | ((lm[j] & 0x0F) << 4)
+                packed[j - 4] |= (ls[j] >> 4) << 6
+                packed[j] |= (lm[j] >> 4) << 6
+        L = L.reshape(256)
+        qs = np.zeros(128, dtype=np.uint8)
+        for j in range(0, 256, 64):
+            qs[j // 2: j // 2 + 32] = L[j:j + 32] | (L[j + 32:j + 64] << np.uint8(4))
+        out.append(d.tobytes() + dmin.tobytes() + packed.tobytes() + qs.tobytes())
+    return b"".join(out)
+
+
+def q6_k(a):
+    out = []
+    for x in a.reshape(-1, 256).astype(np.float32):
+        sub = x.reshape(16, 16)
+        scale = np.abs(sub).max(axis=1) / 31
+        d = fp16(scale.max() / 127)
+        df = np.float32(d)
+        sc = np.clip(np.round(scale / df) if df > 0 else np.zeros(16), -128, 127).astype(np.int8)
+        L = np.full((16, 16), 32, dtype=np.uint8)
+        for j in range(16):
+            step = df * np.float32(sc[j])
+            if step != 0:
+                L[j] = (np.clip(np.round(sub[j] / step), -32, 31) + 32).astype(np.uint8)
+        L = L.reshape(256)
+        ql, qh = np.zeros(128, dtype=np.uint8), np.zeros(64, dtype=np.uint8)
+        for j in range(0, 256, 128):
+            for l in range(32):
+                ql[j // 2 + l] = (L[j + l] & 0x0F) | ((L[j + l + 64] & 0x0F) << 4)
+                ql[j // 2 + l + 32] = (L[j + l + 32] & 0x0F) | ((L[j + l + 96] & 0x0F) << 4)
+                qh[j // 4 + l] = (L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) | ((L[j + l + 96] >> 4) << 6)
+        out.append(ql.tobytes() + qh.tobytes() + sc.tobytes() + d.tobytes())
+    return b"".join(out)
+
+
+def dequantize(blob, kind, shape):
+    """gguf-py's dequantize_blocks for the block types, rows of shape[-1] weights."""
+    raw = np.frombuffer(blob, dtype=np.uint8)
+    if kind == "q8_0":
+        b = raw.reshape(-1, 34)
+        w = b[:, :2].copy().view("<f2").astype(np.float32) * b[:, 2:].copy().view(np.int8).astype(np.float32)
+    elif kind == "q4_0":
+        b = raw.reshape(-1, 18)
+        d = b[:, :2].copy().view("<f2").astype(np.float32)
+        q = np.concatenate([b[:, 2:] & 0x0F, b[:, 2:] >> 4], axis=1).astype(np.int8) - np.int8(8)
+        w = d * q.astype(np.float32)
+    elif kind == "q4_k":
+        b = raw.reshape(-1, 144)
+        d = b[:, 0:2].copy().view("<f2").astype(np.float32)
+        dmin = b[:, 2:4].copy().view("<f2").astype(np.float32)
+        s3 = b[:, 4:16].reshape(-1, 3, 4)
+        dd, m, md = s3[:, 0], s3[:, 1], s3[:, 2]
+        sc = np.concatenate([dd & 0x3F, (md & 0x0F) | ((dd >> 2) & 0x30)], axis=-1)
+        mn = np.concatenate([m & 0x3F, (md >> 4) | ((m >> 2) & 0x30)], axis=-1)
+        dl = (d * sc.astype(np.float32)).reshape(-1, 8, 1)
+        dm = (dmin * mn.astype(np.float32)).reshape(-1, 8, 1)
+        qs = b[:, 16:].reshape(-1, 4, 1, 32) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
+        qs = (qs & 0x0F).reshape(-1, 8, 32).astype(np.float32)
+        w = dl * qs - dm
+    elif kind == "q6_k":
+        b = raw.reshape(-1, 210)
+        ql, qh = b[:, :128], b[:, 128:192]
+        scales = b[:, 192:208].copy().view(np.int8).astype(np.float32)
+        d = b[:, 208:210].copy().view("<f2").astype(np.float32)
+        dl = (d * scales).reshape(-1, 16, 1)
+        ql = ql.reshape(-1, 2, 1, 64) >> np.array([0, 4], dtype=np.uint8).reshape(1, 1, 2, 1)
+        ql = (ql & 0x0F).reshape(-1, 2, 128)
+        qh = qh.reshape(-1, 2, 1, 32) >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)
+        qh = (qh & 0x03).reshape(-1, 2, 128)
+        q = (ql | (qh << np.uint8(4))).astype(np.int8) - np.int8(32)
+        w = dl * q.reshape(-1, 16, 16).astype(np.float32)
+    else:
+        w = np.frombuffer(blob, dtype="<f4")
+    return w.reshape(shape).astype(np.float32)
+
+
+def unpermute(w, n_head):
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, a in tensors.items():
+        blob = a.astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
 def encode(a, kind):
     if kind == "f32":
         return a.astype("<f4").tobytes()
@@ -109,6 +246,12 @@ def encode(a, kind):
         return rounded.astype("<u2").tobytes()
     if kind == "q8_0":
         return q8_0(a)
+    if kind == "q4_0":
+        return q4_0(a)
+    if kind == "q4_k":
+        return q4_k(a)
+    if kind == "q6_k":
+        return q6_k(a)
     raise ValueError(kind)
 
 
@@ -157,7 +300,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("out")
-    ap.add_argument("--type", default="f32", choices=list(GGML))
+    ap.add_argument("--type", default="f32", choices=list(FILE_TYPES))
+    ap.add_argument("--dequantized")
     ap.add_argument("--alignment", type=int, default=32)
     ap.add_argument("--vocab-only", action="store_true")
     args = ap.parse_args()
@@ -184,7 +328,7 @@ def main():
         if head_dim != c["hidden_size"] // heads:
             w.add(f"{arch}.attention.key_length", U32, head_dim)
             w.add(f"{arch}.attention.value_length", U32, head_dim)
-        w.add("general.file_type", U32, {"f32": 0, "f16": 1, "q8_0": 7, "bf16": 32}[args.type])
+        w.add("general.file_type", U32, FILE_TYPES[args.type])
     sp = os.path.join(args.model, "tokenizer.model")
     if os.path.exists(sp):
         pieces = sentencepiece_pieces(sp)
@@ -203,28 +347,41 @@ def main():
         for f in files:
             t.update(read_safetensors(os.path.join(args.model, f)))
 
-        def matrix(name, a):
-            kind = args.type if a.shape[-1] % 32 == 0 or args.type != "q8_0" else "f32"
-            w.tensors.append((name, list(a.shape), kind, encode(a, kind)))
+        dequantized = {}
+
+        def matrix(name, a, hf_name, heads_of_rows=None):
+            kind = args.type
+            if kind == "q4_k_m":
+                kind = "q6_k" if name == "output.weight" or name.endswith("ffn_down.weight") else "q4_k"
+                if a.shape[-1] % 256 != 0:
+                    kind = "q4_0"
+            if kind in ("q8_0", "q4_0") and a.shape[-1] % 32 != 0:
+                kind = "f32"
+            blob = encode(a, kind)
+            w.tensors.append((name, list(a.shape), kind, blob))
+            if kind not in ("f16", "bf16"):
+                d = dequantize(blob, kind, a.shape)
+                dequantized[hf_name] = unpermute(d, heads_of_rows) if heads_of_rows else d
 
         def vector(name, a):
             w.tensors.append((name, list(a.shape), "f32", encode(a, "f32")))
 
-        matrix("token_embd.weight", t["model.embed_tokens.weight"])
+        matrix("token_embd.weight", t["model.embed_tokens.weight"], "model.embed_tokens.weight")
         for i in range(c["num_hidden_layers"]):
             p = f"model.layers.{i}."
             vector(f"blk.{i}.attn_norm.weight", t[p + "input_layernorm.weight"])
-            matrix(f"blk.{i}.attn_q.weight", permute(t[p + "self_attn.q_proj.weight"], heads))
-            matrix(f"blk.{i}.attn_k.weight", permute(t[p + "self_attn.k_proj.weight"], kv_heads))
-            matrix(f"blk.{i}.attn_v.weight", t[p + "self_attn.v_proj.weight"])
-            matrix(f"blk.{i}.attn_output.weight", t[p + "self_attn.o_proj.weight"])
+            matrix(f"blk.{i}.attn_q.weight", permute(t[p + "self_attn.q_proj.weight"], heads), p + "self_attn.q_proj.weight", heads)
+            matrix(f"blk.{i}.attn_k.weight", permute(t[p + "self_attn.k_proj.weight"], kv_heads), p + "self_attn.k_proj.weight", kv_heads)
+            for g, h in [("attn_v", "self_attn.v_proj"), ("attn_output", "self_attn.o_proj")]:
+                matrix(f"blk.{i}.{g}.weight", t[p + h + ".weight"], p + h + ".weight")
             vector(f"blk.{i}.ffn_norm.weight", t[p + "post_attention_layernorm.weight"])
-            matrix(f"blk.{i}.ffn_gate.weight", t[p + "mlp.gate_proj.weight"])
-            matrix(f"blk.{i}.ffn_up.weight", t[p + "mlp.up_proj.weight"])
-            matrix(f"blk.{i}.ffn_down.weight", t[p + "mlp.down_proj.weight"])
+            for g, h in [("ffn_gate", "mlp.gate_proj"), ("ffn_up", "mlp.up_proj"), ("ffn_down", "mlp.down_proj")]:
+                matrix(f"blk.{i}.{g}.weight", t[p + h + ".weight"], p + h + ".weight")
         vector("output_norm.weight", t["model.norm.weight"])
         if "lm_head.weight" in t and not c.get("tie_word_embeddings", False):
-            matrix("output.weight", t["lm_head.weight"])
+            matrix("output.weight", t["lm_head.weight"], "lm_head.weight")
+        if args.dequantized:
+            write_safetensors(args.dequantized, dequantized)
     w.write(args.out, args.alignment)
 
 

@@ -74,6 +74,84 @@ public class GgufTests
         }
     }
 
+    /// <summary>Every matrix of a model by its Hugging Face name.</summary>
+    static IEnumerable<(string Name, WeightMatrix Matrix)> NamedMatrices(LlamaModel m)
+    {
+        yield return ("model.embed_tokens.weight", m.Weights.Embedding);
+        for (int l = 0; l < m.Weights.Layers.Length; l++)
+        {
+            var w = m.Weights.Layers[l];
+            string p = $"model.layers.{l}.";
+            foreach (var (n, x) in new[] { ("self_attn.q_proj", w.Wq), ("self_attn.k_proj", w.Wk), ("self_attn.v_proj", w.Wv),
+                ("self_attn.o_proj", w.Wo), ("mlp.gate_proj", w.Gate), ("mlp.up_proj", w.Up), ("mlp.down_proj", w.Down) })
+                yield return (p + n + ".weight", x);
+        }
+        if (m.Weights.LmHead != m.Weights.Embedding) yield return ("lm_head.weight", m.Weights.LmHead);
+    }
+
+    /// <summary>Each matrix widens to exactly the weights the independent writer's own dequantizer gives its blocks.</summary>
+    static unsafe void AssertWeightsAre(LlamaModel m, string dequantized)
+    {
+        using var expected = new SafeTensorsFile(dequantized);
+        int count = 0;
+        foreach (var (name, matrix) in NamedMatrices(m))
+        {
+            RawTensor t = expected.Tensors[name];
+            Assert.Equal([matrix.Rows, matrix.Cols], t.Shape);
+            var row = new float[matrix.Cols];
+            for (int r = 0; r < matrix.Rows; r++)
+            {
+                matrix.ReadRow(r, row);
+                Assert.True(row.AsSpan().SequenceEqual(new ReadOnlySpan<float>((float*)t.Data + (long)r * matrix.Cols, matrix.Cols)), $"{name} row {r}");
+            }
+            count++;
+        }
+        Assert.Equal(expected.Tensors.Count, count);
+    }
+
+    /// <summary>Q4_0 and Q4_K_M files (Q4_K with Q6_K for the output and ffn_down matrices) keep their blocks: every
+    /// matrix holds exactly the weights gguf-py's dequantizers give, and the logits on int8 activations stay close
+    /// to those of the same weights widened to f32.</summary>
+    [GgufTheory]
+    [InlineData("q4_0")]
+    [InlineData("q4_k_m")]
+    public void FourBitGgufKeepsItsBlocks(string type)
+    {
+        using var dir = new TempDir();
+        var config = type == "q4_k_m"
+            ? RandomModel.Config(hidden: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 97, context: 256)
+            : Shape("gqa");
+        string folder = TestModels.Write(dir, config);
+        string gguf = GgufFixtures.Write(folder, dir["model.gguf"], type, "--dequantized", dir["dequantized.safetensors"]);
+        using var q4 = TestModels.Load(gguf, WeightFormat.Q4);
+        using var widened = TestModels.Load(gguf, WeightFormat.F32);
+        AssertWeightsAre(q4, dir["dequantized.safetensors"]);
+        AssertWeightsAre(widened, dir["dequantized.safetensors"]);
+        var formats = NamedMatrices(q4).ToDictionary(m => m.Name, m => m.Matrix.Format);
+        Assert.Equal(WeightFormat.Q4, formats["model.layers.1.self_attn.q_proj.weight"]);
+        Assert.Equal(type == "q4_k_m" ? WeightFormat.Q6K : WeightFormat.Q4, formats["model.layers.1.mlp.down_proj.weight"]);
+
+        int[] tokens = TestModels.RandomTokens(new Random(3), 17, config.VocabSize);
+        float[][] a = TestModels.PrefillLogits(q4, tokens), b = TestModels.PrefillLogits(widened, tokens);
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            double scale = b[i].Max(Math.Abs);
+            Assert.True(TestModels.MaxAbsDiff(a[i], b[i]) < 0.05 * scale, $"position {i}: {TestModels.MaxAbsDiff(a[i], b[i])} of {scale}");
+        }
+    }
+
+    /// <summary>--dtype q4 quantizes a folder's weights exactly as the reference Q4_0 quantizer (the writer's, after
+    /// gguf-py) does.</summary>
+    [GgufFact]
+    public void DtypeQ4QuantizesAsTheReferenceQ4_0()
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, Shape("gqa"));
+        GgufFixtures.Write(folder, dir["model.gguf"], "q4_0", "--dequantized", dir["dequantized.safetensors"]);
+        using var q4 = TestModels.Load(folder, WeightFormat.Q4);
+        AssertWeightsAre(q4, dir["dequantized.safetensors"]);
+    }
+
     /// <summary>The known model: llama.c's stories260K, converted to a folder and then to GGUF by the independent
     /// writer (q/k permuted as llama.cpp does), reproduces llama2.c's golden greedy run from the GGUF file.</summary>
     [GgufFact(SharedData = true)]
@@ -141,7 +219,8 @@ public class GgufTests
             ("version 4", Patch(good, "GGUF", 0, (b, i) => b[i] = 4), "GGUF version 4 is not supported"),
             ("architecture", Patch(good, "general.architecture", 12, (b, i) => b[i + 4] = (byte)'x'), "architecture 'llamx' is not supported"),
             // blk.0.attn_q.weight: after its name, u32 dimension count (2), two u64 dimensions, then the u32 type.
-            ("a Q4_K tensor", Patch(good, "blk.0.attn_q.weight", 4 + 16, (b, i) => BitConverter.GetBytes(12u).CopyTo(b, i)), "type Q4_K, which the engine does not compute"),
+            ("a Q5_K tensor", Patch(good, "blk.0.attn_q.weight", 4 + 16, (b, i) => BitConverter.GetBytes(13u).CopyTo(b, i)), "type Q5_K, which the engine does not compute"),
+            ("Q4_K rows of 64", Patch(good, "blk.0.attn_q.weight", 4 + 16, (b, i) => BitConverter.GetBytes(12u).CopyTo(b, i)), "rows are not whole Q4_K blocks"),
             ("a tensor of type 99", Patch(good, "blk.0.attn_q.weight", 4 + 16, (b, i) => BitConverter.GetBytes(99u).CopyTo(b, i)), "type #99"),
             ("seven dimensions", Patch(good, "blk.0.attn_q.weight", 0, (b, i) => b[i] = 7), "has 7 dimensions"),
             ("a huge dimension", Patch(good, "blk.0.attn_q.weight", 4, (b, i) => BitConverter.GetBytes(1UL << 40).CopyTo(b, i)), "dimension 1099511627776"),
