@@ -92,6 +92,7 @@ internal abstract unsafe class WeightMatrix : IDisposable
             WeightFormat.Q4 when src.DType == TensorDType.Q4_K => Q4Matrix.FromQ4_K(src),
             WeightFormat.Q4 => Q4Matrix.Quantize(src),
             WeightFormat.Q6K when src.DType == TensorDType.Q6_K => Q6KMatrix.FromQ6_K(src),
+            WeightFormat.Q6K => throw new ArgumentException($"Tensor '{src.Name}' is {src.DType}: the Q6K format holds Q6_K tensors only.", nameof(src)),
             _ => throw new ArgumentOutOfRangeException(nameof(format), format, null),
         };
     }

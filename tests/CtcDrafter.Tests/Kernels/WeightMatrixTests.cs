@@ -265,7 +265,7 @@ public unsafe class WeightMatrixTests
                 new RawTensor("bf16", TensorDType.BF16, [2, 32], (byte*)pb),
             };
             foreach (RawTensor src in sources)
-                foreach (WeightFormat format in Enum.GetValues<WeightFormat>())
+                foreach (WeightFormat format in new[] { WeightFormat.F32, WeightFormat.BF16, WeightFormat.Q8 }) // Q4 is lossy; Q6K is read only
                 {
                     using var m = WeightMatrix.Create(src, format);
                     Assert.Equal(format, m.Format);
