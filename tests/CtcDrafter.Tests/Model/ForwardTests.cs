@@ -25,7 +25,8 @@ public class ForwardTests
     public static TheoryData<string, WeightFormat> Shapes() => new()
     {
         { "gqa", WeightFormat.F32 }, { "gqa", WeightFormat.BF16 }, { "gqa", WeightFormat.Q8 },
-        { "odd", WeightFormat.F32 }, { "odd", WeightFormat.BF16 }, { "mha", WeightFormat.Q8 },
+        { "odd", WeightFormat.F32 }, { "odd", WeightFormat.BF16 }, { "mha", WeightFormat.Q8 }, { "gqa", WeightFormat.Q4 },
+        { "mha", WeightFormat.Q4 },
     };
 
     static ModelConfig Shape(string name) => name switch

@@ -83,6 +83,7 @@ public class SameSeedTests
     [InlineData("ref-s", WeightFormat.Q8)]
     [InlineData("ref-m", WeightFormat.BF16)]
     [InlineData("ref-m", WeightFormat.Q8)]
+    [InlineData("ref-m", WeightFormat.Q4)]
     public void GreedyIsIdenticalForEveryDrafterInEveryFormat(string model, WeightFormat format)
     {
         using var m = LlamaModel.Load(Folder(model), new EngineOptions(format));
