@@ -5,29 +5,27 @@ namespace CtcDrafter.Kernels;
 
 /// <summary>
 /// Rotary position embedding, rotate-half convention of HF LLaMA: for head dim d the pairs (x[i], x[i + d/2]) turn
-/// by the angle pos * theta^(-2i/d). The cos/sin table is computed as HF does, in fp32: inv_freq = 1 / theta^(2i/d),
-/// angle = (float)pos * inv_freq, then cos and sin of that fp32 angle (rounded from double).
+/// by the angle pos * inv_freq[i], inv_freq[i] = theta^(-2i/d) unless the model scales it (see ModelConfig.InverseFrequencies).
+/// The cos/sin table is computed as HF does, in fp32: angle = (float)pos * inv_freq, then cos and sin of that fp32 angle
+/// (rounded from double).
 /// </summary>
 internal sealed class RopeTable
 {
     public int HeadDim { get; }
     public int MaxPositions { get; }
-    public float Theta { get; }
 
     readonly float[] _cos; // [maxPositions, headDim / 2]
     readonly float[] _sin; // [maxPositions, headDim / 2]
 
-    public RopeTable(int headDim, int maxPositions, float theta)
+    /// <summary>The table for inverse frequencies invFreq [headDim / 2].</summary>
+    public RopeTable(int headDim, int maxPositions, float[] invFreq)
     {
         if (headDim <= 0 || headDim % 2 != 0) throw new ArgumentException($"RoPE head dim must be even and positive (got {headDim}).", nameof(headDim));
         ArgumentOutOfRangeException.ThrowIfLessThan(maxPositions, 1);
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(theta);
+        if (invFreq.Length != headDim / 2) throw new ArgumentException($"{invFreq.Length} inverse frequencies for head dim {headDim}.", nameof(invFreq));
         HeadDim = headDim;
         MaxPositions = maxPositions;
-        Theta = theta;
         int half = headDim / 2;
-        var invFreq = new float[half];
-        for (int i = 0; i < half; i++) invFreq[i] = 1f / (float)Math.Pow(theta, (float)(2 * i) / headDim);
         _cos = new float[(long)maxPositions * half];
         _sin = new float[(long)maxPositions * half];
         for (int pos = 0; pos < maxPositions; pos++)

@@ -7,7 +7,8 @@ namespace CtcDrafter.Model;
 /// What a GGUF file's metadata says of its model, in the engine's terms: the architecture (<c>llama</c>: Llama 1/2/3,
 /// Mistral, TinyLlama, Vicuna), the tokenizer (<c>tokenizer.ggml.model</c> "llama": SentencePiece pieces, scores and
 /// types, encoded as llama.cpp's SPM tokenizer does) and the chat template text. What the engine cannot compute
-/// exactly (another architecture, RoPE scaling, partial rotary dimensions, experts) is refused by name.
+/// exactly (another architecture, RoPE scaling other than linear and Llama-3's frequency factors, partial rotary
+/// dimensions, experts) is refused by name.
 /// </summary>
 internal static class GgufModel
 {
@@ -25,14 +26,13 @@ internal static class GgufModel
         }
         if (g.Int($"{arch}.expert_count") is > 0)
             throw new ModelFormatException(g.Path, "the model has experts (mixture of experts), which the engine does not compute");
-        if (g.Text($"{arch}.rope.scaling.type") is { } scaling and not "none")
-            throw new ModelFormatException(g.Path, $"RoPE scaling '{scaling}' is not supported");
         int hidden = Int("embedding_length"), heads = Int("attention.head_count");
         int headDim = Int("attention.key_length", hidden / heads);
         if (Int("attention.value_length", headDim) != headDim)
             throw new ModelFormatException(g.Path, "attention key and value lengths differ, which LLaMA layers do not");
         if (Int("rope.dimension_count", headDim) != headDim)
             throw new ModelFormatException(g.Path, $"RoPE rotates {g.Int($"{arch}.rope.dimension_count")} of {headDim} head dimensions; the engine rotates them all");
+        RopeScaling? ropeScaling = RopeScalingOf(g, arch, headDim);
         var tokens = g.Array<string>("tokenizer.ggml.tokens");
         int vocab = (int)(g.Int($"{arch}.vocab_size") ?? tokens?.Length ?? (g.Tensors.TryGetValue("token_embd.weight", out var e) ? e.Shape[0] : 0));
         var c = new ModelConfig
@@ -48,6 +48,7 @@ internal static class GgufModel
             MaxPositionEmbeddings = Int("context_length"),
             RmsNormEps = (float)(g.Float($"{arch}.attention.layer_norm_rms_epsilon") ?? 1e-5),
             RopeTheta = (float)(g.Float($"{arch}.rope.freq_base") ?? 10000),
+            RopeScaling = ropeScaling,
             TieWordEmbeddings = !g.Tensors.ContainsKey("output.weight"),
             BosTokenId = (int)(g.Int("tokenizer.ggml.bos_token_id") ?? 1),
             EosTokenIds = [(int)(g.Int("tokenizer.ggml.eos_token_id") ?? 2)],
@@ -55,6 +56,37 @@ internal static class GgufModel
         try { c.Validate(); }
         catch (FormatException ex) { throw new ModelFormatException(g.Path, ex.Message); }
         return c;
+    }
+
+    /// <summary>The tensor llama.cpp's converter writes for Llama-3 RoPE scaling: one divisor per rotated pair.</summary>
+    public const string RopeFreqsTensor = "rope_freqs.weight";
+
+    /// <summary>
+    /// RoPE scaling in GGUF terms: <c>rope.scaling.type</c> "linear" with <c>rope.scaling.factor</c>, or Llama-3's
+    /// per-frequency divisors in the tensor <c>rope_freqs.weight</c> (F32, head_dim / 2 values); other types refused.
+    /// </summary>
+    static RopeScaling? RopeScalingOf(GgufFile g, string arch, int headDim)
+    {
+        string type = g.Text($"{arch}.rope.scaling.type") ?? "none";
+        bool hasFactors = g.Tensors.TryGetValue(RopeFreqsTensor, out RawTensor freqs);
+        if (type is not ("none" or "linear"))
+            throw new ModelFormatException(g.Path, $"RoPE scaling '{type}' is not supported (supported: linear, and Llama-3's rope_freqs.weight)");
+        if (type == "linear" && hasFactors)
+            throw new ModelFormatException(g.Path, "the file has both linear RoPE scaling and rope_freqs.weight, which no model combines");
+        if (type == "linear")
+        {
+            double factor = g.Float($"{arch}.rope.scaling.factor") ?? throw new ModelFormatException(g.Path, $"metadata '{arch}.rope.scaling.factor' is missing");
+            if (!(factor >= 1)) throw new ModelFormatException(g.Path, $"metadata '{arch}.rope.scaling.factor' is {factor}, not at least 1");
+            return new RopeScaling { Type = "linear", Factor = (float)factor };
+        }
+        if (!hasFactors) return null;
+        if (freqs.DType != TensorDType.F32 || freqs.Shape is not [int n] || n != headDim / 2)
+            throw new ModelFormatException(g.Path, $"tensor '{RopeFreqsTensor}' is {freqs.DType} [{string.Join(", ", freqs.Shape)}], not F32 [{headDim / 2}]");
+        var factors = new float[n];
+        Kernels.Conversions.ReadF32(freqs, 0, factors);
+        if (factors.Any(f => !(f > 0) || float.IsInfinity(f)))
+            throw new ModelFormatException(g.Path, $"tensor '{RopeFreqsTensor}' holds a divisor that is not a positive number");
+        return new RopeScaling { Type = "freq_factors", FreqFactors = factors };
     }
 
     /// <summary>llama.cpp permutes a <c>llama</c> model's q/k rows for its interleaved RoPE.</summary>

@@ -20,11 +20,20 @@ public sealed record ModelConfig
     public int MaxPositionEmbeddings { get; init; } = 2048;
     public float RmsNormEps { get; init; } = 1e-6f;
     public float RopeTheta { get; init; } = 10000f;
+    /// <summary>Scaling of the rotary frequencies, or null.</summary>
+    public RopeScaling? RopeScaling { get; init; }
     public bool TieWordEmbeddings { get; init; }
     public int BosTokenId { get; init; } = 1;
     public IReadOnlyList<int> EosTokenIds { get; init; } = [2];
     /// <summary>Mistral's sliding attention window, or null; the context is limited to it so attention stays exact.</summary>
     public int? SlidingWindow { get; init; }
+
+    /// <summary>The rotary inverse frequencies [HeadDim / 2], scaled if the model says so.</summary>
+    public float[] InverseFrequencies()
+    {
+        float[] inv = RopeScaling.BaseInverseFrequencies(HeadDim, RopeTheta);
+        return RopeScaling is { } s ? s.Apply(inv) : inv;
+    }
 
     public int KvDim => NumKvHeads * HeadDim;
     public int QDim => NumHeads * HeadDim;
@@ -72,8 +81,7 @@ public sealed record ModelConfig
         foreach (string bias in (string[])["attention_bias", "mlp_bias"])
             if (Flag(o, bias) == true)
                 throw new FormatException($"{bias} is true: the engine computes LLaMA layers without biases and refuses a model it cannot compute exactly");
-        if (o["rope_scaling"] is JsonObject rs)
-            throw new FormatException($"rope_scaling '{rs["type"] ?? rs["rope_type"]}' is not supported");
+        var ropeScaling = RopeScaling.Parse(o["rope_scaling"]);
 
         int hidden = RequiredInt(o, "hidden_size"), heads = RequiredInt(o, "num_attention_heads");
         int kvHeads = Int(o, "num_key_value_heads") ?? heads;
@@ -91,6 +99,7 @@ public sealed record ModelConfig
             MaxPositionEmbeddings = Int(o, "max_position_embeddings") ?? 2048,
             RmsNormEps = (float)(Number(o, "rms_norm_eps") ?? 1e-6),
             RopeTheta = (float)(Number(o, "rope_theta") ?? 10000.0),
+            RopeScaling = ropeScaling,
             TieWordEmbeddings = Flag(o, "tie_word_embeddings") ?? false,
             BosTokenId = Int(o, "bos_token_id") ?? 1,
             EosTokenIds = IntOrList(o, "eos_token_id") ?? [2],
@@ -131,6 +140,7 @@ public sealed record ModelConfig
         ["max_position_embeddings"] = MaxPositionEmbeddings,
         ["rms_norm_eps"] = RmsNormEps,
         ["rope_theta"] = RopeTheta,
+        ["rope_scaling"] = RopeScaling is { Type: not "freq_factors" } scaling ? scaling.ToJson() : null,
         ["tie_word_embeddings"] = TieWordEmbeddings,
         ["hidden_act"] = "silu",
         ["bos_token_id"] = BosTokenId,

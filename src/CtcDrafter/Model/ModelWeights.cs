@@ -66,7 +66,8 @@ internal sealed class ModelWeights : IDisposable
                 ? (c.TieWordEmbeddings ? Embedding : throw new ModelFormatException(store.Source,
                     "tensor 'lm_head.weight' is missing and config.json has tie_word_embeddings false"))
                 : Matrix("lm_head.weight", c.VocabSize, h);
-            _store.CheckEveryTensorRead(name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
+            _store.CheckEveryTensorRead(name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal)
+                || name == GgufModel.RopeFreqsTensor); // read into the config
         }
         catch
         {

@@ -46,7 +46,7 @@ internal sealed class Transformer
         if (stack.Layers.Length != config.NumLayers) throw new ArgumentException($"{stack.Layers.Length} layers for a config of {config.NumLayers}");
         int h = config.HiddenSize, t = maxTokens;
         Cache = new KvCache(config.NumLayers, config.NumKvHeads, config.HeadDim, capacity);
-        _rope = new RopeTable(config.HeadDim, capacity, config.RopeTheta);
+        _rope = new RopeTable(config.HeadDim, capacity, config.InverseFrequencies());
         _x = new float[t * h];
         _xn = new float[t * h];
         _q = new float[t * config.QDim];

@@ -1,3 +1,4 @@
+using CtcDrafter.Model;
 using CtcDrafter.Kernels;
 
 namespace CtcDrafter.Tests.Kernels;
@@ -11,7 +12,7 @@ public class RopeTests
     public void MatchesDoublePrecisionRotation(int headDim, float theta)
     {
         const int heads = 3, maxPositions = 512;
-        var table = new RopeTable(headDim, maxPositions, theta);
+        var table = new RopeTable(headDim, maxPositions, RopeScaling.BaseInverseFrequencies(headDim, theta));
         var rng = new Random(headDim);
         foreach (int pos in new[] { 0, 1, 2, 17, 255, 511 })
         {
@@ -27,7 +28,7 @@ public class RopeTests
     public void RotatesHalvesAsHuggingFaceLlama()
     {
         // d = 4, position 1: pairs (x0, x2) by angle 1, (x1, x3) by angle 1 / sqrt(theta) = 0.01.
-        var table = new RopeTable(4, 2, 10000f);
+        var table = new RopeTable(4, 2, RopeScaling.BaseInverseFrequencies(4, 10000f));
         float[] x = [1, 2, 3, 4];
         table.Apply(x, 1);
         Assert.Equal(1 * Math.Cos(1) - 3 * Math.Sin(1), x[0], 1e-6);

@@ -21,6 +21,55 @@ public class ForwardTests
             Assert.True(TestModels.MaxAbsDiff(engine[i], reference[i]) <= 1e-4, $"position {i}: {TestModels.MaxAbsDiff(engine[i], reference[i])}");
     }
 
+    /// <summary>RoPE scaling (Llama-3.1's llama3 and linear) against the double-precision reference, over positions
+    /// past the original context where the scaling changes the rotation; the unscaled model differs there.</summary>
+    [Theory]
+    [InlineData("linear")]
+    [InlineData("llama3")]
+    public void ScaledRopeEqualsDoublePrecisionReference(string type)
+    {
+        using var dir = new TempDir();
+        var scaling = type == "linear"
+            ? new RopeScaling { Type = "linear", Factor = 4 }
+            : new RopeScaling { Type = "llama3", Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositions = 16 };
+        var config = TestModels.Small() with { RopeScaling = scaling };
+        string folder = TestModels.Write(dir, config);
+        string plainFolder = TestModels.Write(dir, TestModels.Small(), name: "plain");
+        using var m = TestModels.Load(folder);
+        using var plain = TestModels.Load(plainFolder);
+        Assert.Equal(scaling, m.Config.RopeScaling);
+        int[] tokens = TestModels.RandomTokens(new Random(4), 60, m.Config.VocabSize);
+        float[][] engine = TestModels.PrefillLogits(m, tokens), unscaled = TestModels.PrefillLogits(plain, tokens);
+        double[][] reference = new ReferenceLlama(folder).Logits(tokens);
+        for (int i = 0; i < tokens.Length; i++)
+            Assert.True(TestModels.MaxAbsDiff(engine[i], reference[i]) <= 1e-4, $"position {i}: {TestModels.MaxAbsDiff(engine[i], reference[i])}");
+        Assert.True(TestModels.MaxAbsDiff(engine[^1], unscaled[^1]) > 1e-3, "the scaling should change the logits");
+
+        // The table's fp32 frequencies (transformers' arithmetic) agree with the double-precision formula.
+        float[] inv = m.Config.InverseFrequencies();
+        for (int i = 0; i < inv.Length; i++)
+            Assert.Equal(ReferenceLlama.InverseFrequency(m.Config, i), inv[i], 1e-6 * inv[i] + 1e-12);
+    }
+
+    [Theory]
+    [InlineData("{\"rope_type\": \"dynamic\", \"factor\": 2.0}", "rope_scaling 'dynamic' is not supported")]
+    [InlineData("{\"rope_type\": \"yarn\", \"factor\": 4.0}", "rope_scaling 'yarn' is not supported")]
+    [InlineData("{\"rope_type\": \"llama3\", \"factor\": 8.0}", "rope_scaling 'llama3' has no 'low_freq_factor'")]
+    [InlineData("{\"type\": \"linear\"}", "rope_scaling 'linear' has no 'factor'")]
+    [InlineData("{\"type\": \"linear\", \"factor\": 0.5}", "out-of-range")]
+    [InlineData("[1]", "rope_scaling must be an object or null")]
+    public void UnsupportedRopeScalingIsRefusedByName(string json, string expected)
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, TestModels.Small());
+        string path = Path.Combine(folder, "config.json");
+        var o = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        o["rope_scaling"] = System.Text.Json.Nodes.JsonNode.Parse(json);
+        File.WriteAllText(path, o.ToJsonString());
+        var e = Assert.ThrowsAny<Exception>(() => { using var m = TestModels.Load(folder); });
+        Assert.Contains(expected, e.Message);
+    }
+
     /// <summary>Shapes for the bitwise tests: GQA and MHA, head sizes and widths that are not multiples of 8.</summary>
     public static TheoryData<string, WeightFormat> Shapes() => new()
     {

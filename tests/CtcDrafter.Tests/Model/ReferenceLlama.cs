@@ -87,7 +87,24 @@ sealed class ReferenceLlama
         return y;
     }
 
-    /// <summary>Rotate-half RoPE: (x[i], x[i + d/2]) rotated by pos * theta^(-2i/d).</summary>
+    /// <summary>The inverse frequency of pair i in double precision, scaled as the config's rope_scaling says: linear
+    /// divides by the factor; llama3 divides wavelengths longer than original / low_freq_factor by the factor, keeps
+    /// those shorter than original / high_freq_factor, and interpolates between by original / wavelength.</summary>
+    public static double InverseFrequency(ModelConfig c, int i)
+    {
+        double inv = Math.Pow(c.RopeTheta, -2.0 * i / c.HeadDim);
+        if (c.RopeScaling is not { } s) return inv;
+        if (s.Type == "linear") return inv / s.Factor;
+        if (s.Type == "freq_factors") return inv / s.FreqFactors![i];
+        double wavelength = 2 * Math.PI / inv, longest = s.OriginalMaxPositions / (double)s.LowFreqFactor;
+        double shortest = s.OriginalMaxPositions / (double)s.HighFreqFactor;
+        if (wavelength < shortest) return inv;
+        if (wavelength > longest) return inv / s.Factor;
+        double smooth = (s.OriginalMaxPositions / wavelength - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
+        return (1 - smooth) * inv / s.Factor + smooth * inv;
+    }
+
+    /// <summary>Rotate-half RoPE: (x[i], x[i + d/2]) rotated by pos * inv_freq[i].</summary>
     double[] Rope(double[] v, int heads, int pos)
     {
         int hd = _c.HeadDim, half = hd / 2;
@@ -95,7 +112,7 @@ sealed class ReferenceLlama
         for (int h = 0; h < heads; h++)
             for (int i = 0; i < half; i++)
             {
-                double a = pos * Math.Pow(_c.RopeTheta, -2.0 * i / hd), c = Math.Cos(a), s = Math.Sin(a);
+                double a = pos * InverseFrequency(_c, i), c = Math.Cos(a), s = Math.Sin(a);
                 double x0 = v[h * hd + i], x1 = v[h * hd + i + half];
                 r[h * hd + i] = x0 * c - x1 * s;
                 r[h * hd + i + half] = x1 * c + x0 * s;
