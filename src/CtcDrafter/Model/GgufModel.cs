@@ -4,7 +4,8 @@ using PieceType = CtcDrafter.Text.SentencePieceModel.PieceType;
 namespace CtcDrafter.Model;
 
 /// <summary>
-/// What a GGUF file's metadata says of its model, in the engine's terms: the architecture (<c>llama</c>: Llama 1/2/3,
+/// What a GGUF file's metadata says of its model, in the engine's terms: the architecture (<c>qwen2</c>: Qwen2 and Qwen2.5,
+/// with q/k/v biases and rotate-half RoPE; <c>llama</c>: Llama 1/2/3,
 /// Mistral, TinyLlama, Vicuna), the tokenizer (<c>tokenizer.ggml.model</c> "llama": SentencePiece pieces, scores and
 /// types, encoded as llama.cpp's SPM tokenizer does) and the chat template text. What the engine cannot compute
 /// exactly (another architecture, RoPE scaling other than linear and Llama-3's frequency factors, partial rotary
@@ -17,8 +18,8 @@ internal static class GgufModel
     public static ModelConfig Config(GgufFile g)
     {
         string arch = g.Text("general.architecture") ?? throw new ModelFormatException(g.Path, "metadata 'general.architecture' is missing");
-        if (arch != "llama")
-            throw new ModelFormatException(g.Path, $"architecture '{arch}' is not supported (supported: llama)");
+        if (arch is not ("llama" or "qwen2"))
+            throw new ModelFormatException(g.Path, $"architecture '{arch}' is not supported (supported: llama, qwen2)");
         int Int(string key, long? fallback = null)
         {
             long v = g.Int($"{arch}.{key}") ?? fallback ?? throw new ModelFormatException(g.Path, $"metadata '{arch}.{key}' is missing");
@@ -37,7 +38,8 @@ internal static class GgufModel
         int vocab = (int)(g.Int($"{arch}.vocab_size") ?? tokens?.Length ?? (g.Tensors.TryGetValue("token_embd.weight", out var e) ? e.Shape[0] : 0));
         var c = new ModelConfig
         {
-            Architecture = "LlamaForCausalLM",
+            Architecture = arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM",
+            QkvBias = arch == "qwen2",
             HiddenSize = hidden,
             IntermediateSize = Int("feed_forward_length"),
             NumLayers = Int("block_count"),
@@ -92,25 +94,32 @@ internal static class GgufModel
     /// <summary>llama.cpp permutes a <c>llama</c> model's q/k rows for its interleaved RoPE.</summary>
     public static bool InterleavedQk(GgufFile g) => g.Text("general.architecture") == "llama";
 
-    /// <summary>The tokenizer the metadata describes, or null when it has none.</summary>
+    /// <summary>The tokenizer the metadata describes, or null when it has none: <c>tokenizer.ggml.model</c> "llama"
+    /// (SentencePiece) or "gpt2" (byte-level BPE).</summary>
     public static TextTokenizer? Tokenizer(GgufFile g)
     {
         string? kind = g.Text("tokenizer.ggml.model");
-        if (kind is null) return null;
-        if (kind != "llama")
-            throw new ModelFormatException(g.Path, $"tokenizer.ggml.model '{kind}' is not supported (supported: llama)");
-        string[] pieces = g.Array<string>("tokenizer.ggml.tokens") ?? throw new ModelFormatException(g.Path, "metadata 'tokenizer.ggml.tokens' is missing");
-        float[] scores = g.Array<float>("tokenizer.ggml.scores") ?? new float[pieces.Length];
-        long[] types = g.Array<long>("tokenizer.ggml.token_type") ?? [.. pieces.Select(_ => (long)PieceType.Normal)];
-        if (scores.Length != pieces.Length || types.Length != pieces.Length)
-            throw new ModelFormatException(g.Path, $"{pieces.Length} tokens but {scores.Length} scores and {types.Length} token types");
-        if (types.Any(t => t is < 1 or > 6))
-            throw new ModelFormatException(g.Path, $"token type {types.First(t => t is < 1 or > 6)} is unknown (1 to 6)");
-        string Piece(string key, int fallback)
+        try
         {
-            long id = g.Int(key) ?? fallback;
-            return id >= 0 && id < pieces.Length ? pieces[id] : throw new ModelFormatException(g.Path, $"metadata '{key}' is {id}, outside the {pieces.Length} tokens");
+            return kind switch
+            {
+                null => null,
+                "llama" => SentencePieceTokenizer(g),
+                "gpt2" => ByteLevelTokenizer(g),
+                _ => throw new ModelFormatException(g.Path, $"tokenizer.ggml.model '{kind}' is not supported (supported: llama, gpt2)"),
+            };
         }
+        catch (FormatException ex) { throw new ModelFormatException(g.Path, $"tokenizer: {ex.Message}"); }
+    }
+
+    static TextTokenizer SentencePieceTokenizer(GgufFile g)
+    {
+        string[] pieces = TokenTexts(g);
+        float[] scores = g.Array<float>("tokenizer.ggml.scores") ?? new float[pieces.Length];
+        if (scores.Length != pieces.Length)
+            throw new ModelFormatException(g.Path, $"{pieces.Length} tokens but {scores.Length} scores");
+        long[] types = TokenTypes(g, pieces.Length);
+        string Piece(string key, int fallback) => pieces[TokenId(g, key, pieces.Length) ?? fallback];
         var model = new SentencePieceModel
         {
             Pieces = pieces, Scores = scores, Types = [.. types.Select(t => (PieceType)t)],
@@ -124,9 +133,81 @@ internal static class GgufModel
             AddDummyPrefix = g.Flag("tokenizer.ggml.add_space_prefix") ?? true,
             RemoveExtraWhitespaces = false,
         };
-        try { return SentencePieceBpeTokenizer.FromModel(model, g.Path, config: null); }
-        catch (FormatException ex) { throw new ModelFormatException(g.Path, $"tokenizer: {ex.Message}"); }
+        return SentencePieceBpeTokenizer.FromModel(model, g.Path, config: null);
     }
+
+    // llama.cpp's BPE vocabulary: tokens spelled in GPT-2's byte alphabet, merges "a b" by rank, the pre-tokenizer
+    // named by tokenizer.ggml.pre. Control (and unknown) tokens are special added tokens, matched only when special
+    // texts are parsed; user-defined tokens are stored as plain text and always matched whole, as llama.cpp does.
+    static TextTokenizer ByteLevelTokenizer(GgufFile g)
+    {
+        string[] tokens = TokenTexts(g);
+        long[] types = TokenTypes(g, tokens.Length);
+        string pre = g.Text("tokenizer.ggml.pre") ?? "default";
+        var (preTokenizer, addsBos) = ByteLevelPreTokenizer.ForGguf(pre) ?? throw new ModelFormatException(g.Path,
+            $"pre-tokenizer (tokenizer.ggml.pre) '{pre}' is not supported (supported: {ByteLevelPreTokenizer.GgufNames})");
+        string[] mergeTexts = g.Array<string>("tokenizer.ggml.merges")
+            ?? throw new ModelFormatException(g.Path, "metadata 'tokenizer.ggml.merges' is missing (a gpt2 tokenizer needs its BPE merges)");
+
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        var added = new List<AddedToken>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int id = 0; id < tokens.Length; id++)
+        {
+            string token = tokens[id];
+            if (!seen.Add(token)) throw new ModelFormatException(g.Path, $"token {id} '{token}' appears twice in 'tokenizer.ggml.tokens'");
+            if (token.Length == 0) continue;
+            switch ((PieceType)types[id])
+            {
+                case PieceType.Normal or PieceType.Byte: vocab.Add(token, id); break;
+                case PieceType.Control or PieceType.Unknown: added.Add(new AddedToken(token, id, Special: true)); break;
+                case PieceType.UserDefined: added.Add(new AddedToken(token, id, Special: false)); break;
+            }
+        }
+        var merges = new (string Left, string Right)[mergeTexts.Length];
+        for (int rank = 0; rank < merges.Length; rank++)
+        {
+            string text = mergeTexts[rank];
+            int space = text.IndexOf(' ', 1);
+            if (space < 0 || text.IndexOf(' ', space + 1) >= 0)
+                throw new ModelFormatException(g.Path, $"merge {rank} \"{text}\" of 'tokenizer.ggml.merges' is not two tokens separated by a space");
+            merges[rank] = (text[..space], text[(space + 1)..]);
+            if (!vocab.ContainsKey(merges[rank].Left) || !vocab.ContainsKey(merges[rank].Right) || !vocab.ContainsKey(text.Remove(space, 1)))
+                throw new ModelFormatException(g.Path, $"merge {rank} \"{text}\" of 'tokenizer.ggml.merges' uses or makes a token missing from the vocabulary");
+        }
+        int? bos = TokenId(g, "tokenizer.ggml.bos_token_id", tokens.Length);
+        int eos = TokenId(g, "tokenizer.ggml.eos_token_id", tokens.Length) ?? -1;
+        TokenId(g, "tokenizer.ggml.padding_token_id", tokens.Length);
+        // BosId is the token Encode(addBos: true) puts first: none when the file says not to add one (Qwen2).
+        bool addBos = g.Flag("tokenizer.ggml.add_bos_token") ?? addsBos;
+        if (addBos && bos is null)
+            throw new ModelFormatException(g.Path, "the tokenizer adds a BOS token but metadata 'tokenizer.ggml.bos_token_id' is missing");
+        return ByteLevelBpeTokenizer.Create(g.Path, vocab, merges, added, tokens.Length, addBos ? bos!.Value : -1, eos,
+            preTokenizer, addPrefixSpace: false);
+    }
+
+    static string[] TokenTexts(GgufFile g) =>
+        g.Array<string>("tokenizer.ggml.tokens") ?? throw new ModelFormatException(g.Path, "metadata 'tokenizer.ggml.tokens' is missing");
+
+    /// <summary>tokenizer.ggml.token_type, one per token (all normal when absent): 1 normal, 2 unknown, 3 control,
+    /// 4 user-defined, 5 unused, 6 byte.</summary>
+    static long[] TokenTypes(GgufFile g, int count)
+    {
+        long[] types = g.Array<long>("tokenizer.ggml.token_type") ?? [.. Enumerable.Repeat((long)PieceType.Normal, count)];
+        if (types.Length != count)
+            throw new ModelFormatException(g.Path, $"{count} tokens but {types.Length} token types");
+        if (types.Any(t => t is < 1 or > 6))
+            throw new ModelFormatException(g.Path, $"token type {types.First(t => t is < 1 or > 6)} is unknown (1 to 6)");
+        return types;
+    }
+
+    /// <summary>A token id of the metadata, null when absent; one outside the vocabulary is an error naming the key.</summary>
+    static int? TokenId(GgufFile g, string key, int count) => g.Int(key) switch
+    {
+        null => null,
+        long id when id >= 0 && id < count => (int)id,
+        long id => throw new ModelFormatException(g.Path, $"metadata '{key}' is {id}, outside the {count} tokens"),
+    };
 
     /// <summary>The Jinja chat template of the metadata, if any.</summary>
     public static string? ChatTemplate(GgufFile g) => g.Text("tokenizer.chat_template");

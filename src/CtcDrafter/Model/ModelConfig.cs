@@ -7,7 +7,7 @@ namespace CtcDrafter.Model;
 /// <summary>The architecture of a LLaMA-family model, as read from a Hugging Face <c>config.json</c>.</summary>
 public sealed record ModelConfig
 {
-    public static readonly IReadOnlyList<string> SupportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM"];
+    public static readonly IReadOnlyList<string> SupportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
 
     public required string Architecture { get; init; }
     public required int HiddenSize { get; init; }
@@ -25,6 +25,8 @@ public sealed record ModelConfig
     public bool TieWordEmbeddings { get; init; }
     public int BosTokenId { get; init; } = 1;
     public IReadOnlyList<int> EosTokenIds { get; init; } = [2];
+    /// <summary>Biases on the q, k and v projections (Qwen2).</summary>
+    public bool QkvBias { get; init; }
     /// <summary>Mistral's sliding attention window, or null; the context is limited to it so attention stays exact.</summary>
     public int? SlidingWindow { get; init; }
 
@@ -71,6 +73,7 @@ public sealed record ModelConfig
             {
                 "llama" => "LlamaForCausalLM",
                 "mistral" => "MistralForCausalLM",
+                "qwen2" => "Qwen2ForCausalLM",
                 var t => throw new FormatException($"no 'architectures' field and unknown model_type '{t}'"),
             };
         if (!SupportedArchitectures.Contains(arch))
@@ -78,7 +81,11 @@ public sealed record ModelConfig
         if (o["architectures"] is { } archs and not JsonArray) throw new FormatException($"field 'architectures' must be a list of names, got {archs.ToJsonString()}");
         string act = Str(o, "hidden_act") ?? "silu";
         if (act != "silu") throw new FormatException($"unsupported hidden_act '{act}' (only silu)");
-        foreach (string bias in (string[])["attention_bias", "mlp_bias"])
+        bool qwen2 = arch == "Qwen2ForCausalLM";
+        // Qwen2's q/k/v projections always carry biases; its window applies only when use_sliding_window is true.
+        if (qwen2 && Flag(o, "use_sliding_window") == true)
+            throw new FormatException("use_sliding_window is true: the engine does not compute Qwen2's per-layer sliding windows and refuses a model it cannot compute exactly");
+        foreach (string bias in qwen2 ? (string[])["mlp_bias"] : ["attention_bias", "mlp_bias"])
             if (Flag(o, bias) == true)
                 throw new FormatException($"{bias} is true: the engine computes LLaMA layers without biases and refuses a model it cannot compute exactly");
         var ropeScaling = RopeScaling.Parse(o["rope_scaling"]);
@@ -103,7 +110,8 @@ public sealed record ModelConfig
             TieWordEmbeddings = Flag(o, "tie_word_embeddings") ?? false,
             BosTokenId = Int(o, "bos_token_id") ?? 1,
             EosTokenIds = IntOrList(o, "eos_token_id") ?? [2],
-            SlidingWindow = Int(o, "sliding_window"),
+            SlidingWindow = qwen2 ? null : Int(o, "sliding_window"),
+            QkvBias = qwen2,
         };
         c.Validate();
         return c;
@@ -129,7 +137,7 @@ public sealed record ModelConfig
     public JsonObject ToJson() => new()
     {
         ["architectures"] = new JsonArray(Architecture),
-        ["model_type"] = Architecture == "MistralForCausalLM" ? "mistral" : "llama",
+        ["model_type"] = Architecture switch { "MistralForCausalLM" => "mistral", "Qwen2ForCausalLM" => "qwen2", _ => "llama" },
         ["hidden_size"] = HiddenSize,
         ["intermediate_size"] = IntermediateSize,
         ["num_hidden_layers"] = NumLayers,
@@ -146,6 +154,7 @@ public sealed record ModelConfig
         ["bos_token_id"] = BosTokenId,
         ["eos_token_id"] = EosTokenIds.Count == 1 ? EosTokenIds[0] : new JsonArray(EosTokenIds.Select(i => (JsonNode)i).ToArray()),
         ["torch_dtype"] = "bfloat16",
+        ["use_sliding_window"] = Architecture == "Qwen2ForCausalLM" ? false : null,
     };
 
     /// <summary>The largest max_position_embeddings accepted (the KV cache is sized from it).</summary>

@@ -7,6 +7,9 @@ internal sealed class LayerWeights
 {
     public required float[]? AttnNorm { get; init; } // [hidden]; null in draft layers (no input norm)
     public required WeightMatrix Wq { get; init; }    // [heads * headDim, hidden]
+    public float[]? Bq { get; init; }                 // [heads * headDim]; q/k/v biases (Qwen2), else null
+    public float[]? Bk { get; init; }                 // [kvHeads * headDim]
+    public float[]? Bv { get; init; }                 // [kvHeads * headDim]
     public required WeightMatrix Wk { get; init; }    // [kvHeads * headDim, hidden]
     public required WeightMatrix Wv { get; init; }    // [kvHeads * headDim, hidden]
     public required WeightMatrix Wo { get; init; }    // [hidden, heads * headDim]
@@ -55,6 +58,9 @@ internal sealed class ModelWeights : IDisposable
                     Wk = Matrix(p + "self_attn.k_proj.weight", c.KvDim, h),
                     Wv = Matrix(p + "self_attn.v_proj.weight", c.KvDim, h),
                     Wo = Matrix(p + "self_attn.o_proj.weight", h, c.QDim),
+                    Bq = c.QkvBias ? _store.GetVector(p + "self_attn.q_proj.bias", c.QDim) : null,
+                    Bk = c.QkvBias ? _store.GetVector(p + "self_attn.k_proj.bias", c.KvDim) : null,
+                    Bv = c.QkvBias ? _store.GetVector(p + "self_attn.v_proj.bias", c.KvDim) : null,
                     MlpNorm = _store.GetVector(p + "post_attention_layernorm.weight", h),
                     Gate = Matrix(p + "mlp.gate_proj.weight", f, h),
                     Up = Matrix(p + "mlp.up_proj.weight", f, h),

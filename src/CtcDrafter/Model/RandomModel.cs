@@ -51,6 +51,12 @@ public static class RandomModel
             entries.Add(E(p + "self_attn.k_proj.weight", [c.KvDim, h], Random((long)c.KvDim * h, 2 * sh)));
             entries.Add(E(p + "self_attn.v_proj.weight", [c.KvDim, h], Random((long)c.KvDim * h, sh)));
             entries.Add(E(p + "self_attn.o_proj.weight", [h, c.QDim], Random((long)h * c.QDim, sq)));
+            if (c.QkvBias)
+            {
+                entries.Add(E(p + "self_attn.q_proj.bias", [c.QDim], Random(c.QDim, 0.5f)));
+                entries.Add(E(p + "self_attn.k_proj.bias", [c.KvDim], Random(c.KvDim, 0.5f)));
+                entries.Add(E(p + "self_attn.v_proj.bias", [c.KvDim], Random(c.KvDim, 0.5f)));
+            }
             entries.Add(E(p + "post_attention_layernorm.weight", [h], Norm(h)));
             entries.Add(E(p + "mlp.gate_proj.weight", [f, h], Random((long)f * h, sh)));
             entries.Add(E(p + "mlp.up_proj.weight", [f, h], Random((long)f * h, sh)));

@@ -161,6 +161,7 @@ internal sealed class Transformer
             lw.Wq.MatMul(_xn.AsSpan(0, T * H), _q, T);
             lw.Wk.MatMul(_xn.AsSpan(0, T * H), _k, T);
             lw.Wv.MatMul(_xn.AsSpan(0, T * H), _v, T);
+            if (lw.Bq is not null) AddBiases(lw, T);
             for (int i = 0; i < T; i++)
             {
                 _rope.Apply(_q.AsSpan(i * Config.QDim, Config.QDim), positions[i]);
@@ -225,6 +226,18 @@ internal sealed class Transformer
     }
 
     /// <summary>_att[i, head] = softmax(q·K^T / sqrt(d)) · V over committed slots and token i's visible new slots.</summary>
+    // q [T, QDim] += bq, k and v [T, KvDim] += bk, bv
+    void AddBiases(LayerWeights lw, int T)
+    {
+        for (int i = 0; i < T; i++)
+        {
+            Span<float> q = _q.AsSpan(i * Config.QDim, Config.QDim), k = _k.AsSpan(i * Config.KvDim, Config.KvDim), v = _v.AsSpan(i * Config.KvDim, Config.KvDim);
+            TensorPrimitives.Add(q, lw.Bq, q);
+            TensorPrimitives.Add(k, lw.Bk!, k);
+            TensorPrimitives.Add(v, lw.Bv!, v);
+        }
+    }
+
     void Attention(int layer, int T)
     {
         var body = new AttentionChunk(this, layer);

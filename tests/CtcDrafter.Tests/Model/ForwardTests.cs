@@ -21,6 +21,39 @@ public class ForwardTests
             Assert.True(TestModels.MaxAbsDiff(engine[i], reference[i]) <= 1e-4, $"position {i}: {TestModels.MaxAbsDiff(engine[i], reference[i])}");
     }
 
+    /// <summary>Qwen2: q/k/v biases, tied embeddings, a sliding_window value that use_sliding_window false switches
+    /// off (the context is not limited to it), against the double-precision reference.</summary>
+    [Fact]
+    public void Qwen2EqualsDoublePrecisionReference()
+    {
+        using var dir = new TempDir();
+        var config = TestModels.Small(tied: true) with { Architecture = "Qwen2ForCausalLM", QkvBias = true, RopeTheta = 1e6f };
+        string folder = TestModels.Write(dir, config);
+        string path = Path.Combine(folder, "config.json");
+        var o = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        o["sliding_window"] = 32;
+        File.WriteAllText(path, o.ToJsonString());
+        using var m = TestModels.Load(folder);
+        Assert.Equal((true, null, 256), (m.Config.QkvBias, m.Config.SlidingWindow, m.Config.MaxContext));
+        int[] tokens = TestModels.RandomTokens(new Random(6), 40, m.Config.VocabSize);
+        float[][] engine = TestModels.PrefillLogits(m, tokens);
+        double[][] reference = new ReferenceLlama(folder).Logits(tokens);
+        for (int i = 0; i < tokens.Length; i++)
+            Assert.True(TestModels.MaxAbsDiff(engine[i], reference[i]) <= 1e-4, $"position {i}: {TestModels.MaxAbsDiff(engine[i], reference[i])}");
+
+        o["use_sliding_window"] = true;
+        File.WriteAllText(path, o.ToJsonString());
+        var e = Assert.ThrowsAny<Exception>(() => { using var refused = TestModels.Load(folder); });
+        Assert.Contains("use_sliding_window is true", e.Message);
+        o["use_sliding_window"] = false;
+        File.WriteAllText(path, o.ToJsonString());
+        File.Delete(Path.Combine(folder, "model.safetensors"));
+        RandomModel.Write(dir["no-bias"], config with { QkvBias = false, Architecture = "LlamaForCausalLM" });
+        File.Copy(Path.Combine(dir["no-bias"], "model.safetensors"), Path.Combine(folder, "model.safetensors"));
+        e = Assert.ThrowsAny<Exception>(() => { using var missing = TestModels.Load(folder); });
+        Assert.Contains("q_proj.bias", e.Message);
+    }
+
     /// <summary>RoPE scaling (Llama-3.1's llama3 and linear) against the double-precision reference, over positions
     /// past the original context where the scaling changes the rotation; the unscaled model differs there.</summary>
     [Theory]

@@ -34,9 +34,9 @@ sealed class ReferenceLlama
         {
             string p = $"model.layers.{l}.";
             var xn = x.Select(v => RmsNorm(v, _w[p + "input_layernorm.weight"])).ToArray();
-            var q = xn.Select((v, i) => Rope(MatVec(_w[p + "self_attn.q_proj.weight"], v, _c.QDim), _c.NumHeads, i)).ToArray();
-            var k = xn.Select((v, i) => Rope(MatVec(_w[p + "self_attn.k_proj.weight"], v, _c.KvDim), _c.NumKvHeads, i)).ToArray();
-            var vv = xn.Select(v => MatVec(_w[p + "self_attn.v_proj.weight"], v, _c.KvDim)).ToArray();
+            var q = xn.Select((v, i) => Rope(Projection(p + "self_attn.q_proj", v, _c.QDim), _c.NumHeads, i)).ToArray();
+            var k = xn.Select((v, i) => Rope(Projection(p + "self_attn.k_proj", v, _c.KvDim), _c.NumKvHeads, i)).ToArray();
+            var vv = xn.Select(v => Projection(p + "self_attn.v_proj", v, _c.KvDim)).ToArray();
             for (int i = 0; i < n; i++)
             {
                 var att = new double[_c.QDim];
@@ -73,6 +73,14 @@ sealed class ReferenceLlama
     {
         double ms = v.Sum(e => e * e) / v.Length, r = 1 / Math.Sqrt(ms + _c.RmsNormEps);
         return v.Select((e, i) => e * r * w[i]).ToArray();
+    }
+
+    /// <summary>W v, plus the projection's bias when the file has one (Qwen2's q/k/v).</summary>
+    double[] Projection(string name, double[] v, int rows)
+    {
+        double[] y = MatVec(_w[name + ".weight"], v, rows);
+        if (_w.TryGetValue(name + ".bias", out double[]? b)) for (int r = 0; r < rows; r++) y[r] += b[r];
+        return y;
     }
 
     static double[] MatVec(double[] w, double[] v, int rows)
