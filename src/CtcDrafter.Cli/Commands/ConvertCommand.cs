@@ -3,10 +3,30 @@ using CtcDrafter.Model;
 
 namespace CtcDrafter.Cli.Commands;
 
-/// <summary><c>ctcdrafter convert llama2c</c> and <c>ctcdrafter convert random</c>.</summary>
+/// <summary><c>ctcdrafter convert llama2c</c>, <c>convert random</c> and <c>convert gguf</c>.</summary>
 static class ConvertCommand
 {
-    public static Command Create() => new("convert", "Write Hugging Face model folders from other sources.") { Llama2C(), Random() };
+    public static Command Create() => new("convert", "Write Hugging Face model folders from other sources, and GGUF files from folders.")
+    {
+        Llama2C(), Random(), Gguf(),
+    };
+
+    static Command Gguf()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Hugging Face model folder (llama, SentencePiece vocabulary)", Required = true };
+        var output = new Option<string>("--out") { Description = "the .gguf file to write", Required = true };
+        var type = new Option<string>("--type") { Description = $"matrix type: {string.Join(", ", GgufExporter.Types)}", DefaultValueFactory = _ => "f32" };
+        var cmd = new Command("gguf", "Write a model folder as a GGUF file llama.cpp runs.") { model, output, type };
+        cmd.SetAction(r =>
+        {
+            string path = r.GetValue(output)!;
+            if (!path.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)) throw new ArgumentException($"--out {path}: the file name must end in .gguf");
+            GgufExporter.Export(r.GetValue(model)!, path, r.GetValue(type)!);
+            Console.WriteLine($"wrote {path} ({new FileInfo(path).Length / 1e6:F1} MB)");
+            return 0;
+        });
+        return cmd;
+    }
 
     static Command Llama2C()
     {

@@ -44,34 +44,27 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
         return (rows, cols);
     }
 
-    /// <summary>Quantizes a 2-D float tensor as GGUF's reference Q4_0 does: per block, d = the value of largest magnitude
-    /// divided by -8, q = trunc(w / d + 8.5) clamped to 0..15, and d kept in fp16.</summary>
+    /// <summary>Quantizes a 2-D float tensor as GGUF's reference Q4_0 does (<see cref="GgmlBlocks.QuantizeQ4_0"/>).</summary>
     public static Q4Matrix Quantize(in RawTensor src)
     {
         (int rows, int cols) = Shape32(src, "Q4");
-        var m = new Q4Matrix(rows, cols, mins: false);
-        float[] row = new float[cols];
-        Span<byte> q = stackalloc byte[BlockSize];
-        for (int r = 0; r < rows; r++)
+        var q4_0 = new NativeBuffer((long)rows * (cols / BlockSize) * GgmlBlocks.Q4_0Bytes);
+        try
         {
-            Conversions.ReadF32(src, (long)r * cols, row);
-            for (int b = 0; b < cols / BlockSize; b++)
+            float[] row = new float[cols];
+            for (int r = 0; r < rows; r++)
             {
-                ReadOnlySpan<float> block = row.AsSpan(b * BlockSize, BlockSize);
-                float max = 0, amax = 0;
-                foreach (float v in block)
-                    if (MathF.Abs(v) > amax)
-                    {
-                        amax = MathF.Abs(v);
-                        max = v;
-                    }
-                float d = max / -8f, inverse = d == 0 ? 0 : 1f / d;
-                for (int i = 0; i < BlockSize; i++)
-                    q[i] = (byte)Math.Clamp((int)MathF.FusedMultiplyAdd(block[i], inverse, 8.5f), 0, 15);
-                m.SetBlock(r, b, q, (float)(Half)d, null);
+                Conversions.ReadF32(src, (long)r * cols, row);
+                for (int b = 0; b < cols / BlockSize; b++)
+                    GgmlBlocks.QuantizeQ4_0(row.AsSpan(b * BlockSize, BlockSize),
+                        new Span<byte>(q4_0.Pointer + ((long)r * (cols / BlockSize) + b) * GgmlBlocks.Q4_0Bytes, GgmlBlocks.Q4_0Bytes));
             }
+            return FromQ4_0(new RawTensor(src.Name, TensorDType.Q4_0, [rows, cols], q4_0.Pointer));
         }
-        return m;
+        finally
+        {
+            q4_0.Dispose();
+        }
     }
 
     /// <summary>A GGUF Q4_0 tensor: blocks of 18 bytes, an fp16 scale d then 16 bytes of nibbles; w = d * (q - 8).</summary>
@@ -126,12 +119,12 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
         : ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
 
     // q [32] values 0..15 of block b of row r
-    void SetBlock(int r, int b, ReadOnlySpan<byte> q, float scale, float? min)
+    void SetBlock(int r, int b, ReadOnlySpan<byte> q, float scale, float min)
     {
         byte* dst = _q + ((nint)r * (Cols / BlockSize) + b) * 16;
         for (int i = 0; i < 16; i++) dst[i] = (byte)(q[i] | (q[16 + i] << 4));
         _scales[(nint)r * _blocks8 + b] = scale;
-        if (_mins != null) _mins[(nint)r * _blocks8 + b] = min ?? 8 * scale;
+        _mins[(nint)r * _blocks8 + b] = min;
     }
 
     public override WeightFormat Format => WeightFormat.Q4;
