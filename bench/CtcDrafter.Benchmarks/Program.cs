@@ -10,7 +10,7 @@ if (args.Length > 0 && args[0] == "--quick")
     int calls = args.Length > 2 ? int.Parse(args[2]) : 200;
     WeightFormat[] formats = args.Length > 3
         ? args[3].Split(',').Select(Enum.Parse<WeightFormat>).ToArray()
-        : Enum.GetValues<WeightFormat>();
+        : Enum.GetValues<WeightFormat>().Where(f => f != WeightFormat.Q6K).ToArray(); // Q6K holds GGUF Q6_K tensors only
     QuickRun.Run(threads, calls, formats);
 }
 else

@@ -13,18 +13,31 @@ internal unsafe interface IIntBlocks
 {
     int Rows { get; }
     int Cols { get; }
-    /// <summary>The 32 weights of block b of row r as bytes: unsigned values, or signed ones.</summary>
-    Vector256<sbyte> Load(nint r, nint b);
+    /// <summary>Where row r's weights, scales and mins start, found once per row and tile.</summary>
+    IntRow Row(int r);
+    /// <summary>Prefetches what <paramref name="rows"/> rows from <paramref name="next"/> on hold for block b,
+    /// <paramref name="rows"/> blocks at a time, so that the rows after a tile's arrive while it works.</summary>
+    void Prefetch(in IntRow next, nint b, int rows);
+    /// <summary>The 32 weights of block b of a row as bytes: unsigned values, or signed ones.</summary>
+    Vector256<sbyte> Load(in IntRow row, nint b);
     /// <summary>The unsigned operand made of a loaded block (its absolute values if signed).</summary>
     Vector256<byte> Unsigned(Vector256<sbyte> block);
     /// <summary>The signed operand: the token's int8 values, with the signs of a signed block moved onto them.</summary>
     Vector256<sbyte> Signed(Vector256<sbyte> qx, Vector256<sbyte> block);
-    /// <summary>The scale of each of the 8 int32 lane sums of block b of row r, times the token's block scale dx.</summary>
-    Vector256<float> Scales(nint r, nint b, float dx);
+    /// <summary>The scale of each of the 8 int32 lane sums of block b of a row, times the token's block scale dx.</summary>
+    Vector256<float> Scales(in IntRow row, nint b, float dx);
     /// <summary>Whether weights carry a min term: w = scale * q - min, so that the dot loses min * dx * sum(q_x).</summary>
     bool HasMins { get; }
-    /// <summary>The min terms of blocks b..b+7 of row r (zero past the last block).</summary>
-    Vector256<float> Mins(nint r, nint b);
+    /// <summary>The min terms of blocks b..b+7 of a row (zero past the last block).</summary>
+    Vector256<float> Mins(in IntRow row, nint b);
+}
+
+/// <summary>The start of one row's arrays in a quantized format (what each pointer holds is the format's).</summary>
+internal readonly unsafe struct IntRow(byte* weights, float* scales, float* mins)
+{
+    public readonly byte* Weights = weights;
+    public readonly float* Scales = scales;
+    public readonly float* Mins = mins;
 }
 
 /// <summary>
@@ -56,83 +69,91 @@ internal readonly unsafe struct IntBlockKernel<TBlocks>(TBlocks w) : IRowKernel 
 
     /// <summary>acc + the lane sums of a loaded block with a token's block, times their scales.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    Vector256<float> Block(Vector256<sbyte> block, Vector256<byte> u, nint r, nint b, Vector256<sbyte> qx, float dx, Vector256<float> acc) =>
-        Fma.MultiplyAdd(Dot(u, w.Signed(qx, block)), w.Scales(r, b, dx), acc);
+    static Vector256<float> Block(in TBlocks w, Vector256<sbyte> block, Vector256<byte> u, in IntRow row, nint b, Vector256<sbyte> qx, float dx, Vector256<float> acc) =>
+        Fma.MultiplyAdd(Dot(u, w.Signed(qx, block)), w.Scales(row, b, dx), acc);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    Vector256<float> MinTerms(nint r, float* x, Vector256<float> acc)
+    Vector256<float> MinTerms(in IntRow row, float* x, Vector256<float> acc)
     {
         if (!w.HasMins) return acc;
         float* dxs = DxSum(x);
-        for (nint b = 0; b < _blocks8; b += 8) acc = Fma.MultiplyAddNegated(w.Mins(r, b), Vector256.Load(dxs + b), acc);
+        for (nint b = 0; b < _blocks8; b += 8) acc = Fma.MultiplyAddNegated(w.Mins(row, b), Vector256.Load(dxs + b), acc);
         return acc;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
     {
+        TBlocks f = w;
         float* dx = Dx(x);
         sbyte* q = Q(x);
+        IntRow p0 = f.Row(r0), p1 = f.Row(r1), p2 = f.Row(r2), p3 = f.Row(r3), next = f.Row(Math.Min(r3 + 1, f.Rows - 1));
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        for (nint b = 0; b < _blocks; b++)
+        for (nint b = 0, n = _blocks; b < n; b++)
         {
+            f.Prefetch(next, b, 4);
             Vector256<sbyte> qx = Vector256.Load(q + b * QuantizedActivations.BlockSize);
             float d = dx[b];
-            Vector256<sbyte> w0 = w.Load(r0, b), w1 = w.Load(r1, b), w2 = w.Load(r2, b), w3 = w.Load(r3, b);
-            a0 = Block(w0, w.Unsigned(w0), r0, b, qx, d, a0);
-            a1 = Block(w1, w.Unsigned(w1), r1, b, qx, d, a1);
-            a2 = Block(w2, w.Unsigned(w2), r2, b, qx, d, a2);
-            a3 = Block(w3, w.Unsigned(w3), r3, b, qx, d, a3);
+            Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b), w2 = f.Load(p2, b), w3 = f.Load(p3, b);
+            a0 = Block(f, w0, f.Unsigned(w0), p0, b, qx, d, a0);
+            a1 = Block(f, w1, f.Unsigned(w1), p1, b, qx, d, a1);
+            a2 = Block(f, w2, f.Unsigned(w2), p2, b, qx, d, a2);
+            a3 = Block(f, w3, f.Unsigned(w3), p3, b, qx, d, a3);
         }
-        return TiledMatMul.Sum4(MinTerms(r0, x, a0), MinTerms(r1, x, a1), MinTerms(r2, x, a2), MinTerms(r3, x, a3));
+        return TiledMatMul.Sum4(MinTerms(p0, x, a0), MinTerms(p1, x, a1), MinTerms(p2, x, a2), MinTerms(p3, x, a3));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
     {
+        TBlocks f = w;
         float* d0 = Dx(x0), d1 = Dx(x1), d2 = Dx(x2), d3 = Dx(x3);
         sbyte* q0 = Q(x0), q1 = Q(x1), q2 = Q(x2), q3 = Q(x3);
+        IntRow p0 = f.Row(r0), p1 = f.Row(r1), next = f.Row(Math.Min(r1 + 1, f.Rows - 1));
         Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        for (nint b = 0; b < _blocks; b++)
+        for (nint b = 0, n = _blocks; b < n; b++)
         {
+            f.Prefetch(next, b, 2);
             nint c = b * QuantizedActivations.BlockSize;
-            Vector256<sbyte> w0 = w.Load(r0, b), w1 = w.Load(r1, b);
-            Vector256<byte> u0 = w.Unsigned(w0), u1 = w.Unsigned(w1);
+            Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b);
+            Vector256<byte> u0 = f.Unsigned(w0), u1 = f.Unsigned(w1);
             Vector256<sbyte> qx = Vector256.Load(q0 + c);
-            a00 = Block(w0, u0, r0, b, qx, d0[b], a00);
-            a10 = Block(w1, u1, r1, b, qx, d0[b], a10);
+            a00 = Block(f, w0, u0, p0, b, qx, d0[b], a00);
+            a10 = Block(f, w1, u1, p1, b, qx, d0[b], a10);
             qx = Vector256.Load(q1 + c);
-            a01 = Block(w0, u0, r0, b, qx, d1[b], a01);
-            a11 = Block(w1, u1, r1, b, qx, d1[b], a11);
+            a01 = Block(f, w0, u0, p0, b, qx, d1[b], a01);
+            a11 = Block(f, w1, u1, p1, b, qx, d1[b], a11);
             qx = Vector256.Load(q2 + c);
-            a02 = Block(w0, u0, r0, b, qx, d2[b], a02);
-            a12 = Block(w1, u1, r1, b, qx, d2[b], a12);
+            a02 = Block(f, w0, u0, p0, b, qx, d2[b], a02);
+            a12 = Block(f, w1, u1, p1, b, qx, d2[b], a12);
             qx = Vector256.Load(q3 + c);
-            a03 = Block(w0, u0, r0, b, qx, d3[b], a03);
-            a13 = Block(w1, u1, r1, b, qx, d3[b], a13);
+            a03 = Block(f, w0, u0, p0, b, qx, d3[b], a03);
+            a13 = Block(f, w1, u1, p1, b, qx, d3[b], a13);
         }
-        s0 = TiledMatMul.Sum4(MinTerms(r0, x0, a00), MinTerms(r0, x1, a01), MinTerms(r0, x2, a02), MinTerms(r0, x3, a03));
-        s1 = TiledMatMul.Sum4(MinTerms(r1, x0, a10), MinTerms(r1, x1, a11), MinTerms(r1, x2, a12), MinTerms(r1, x3, a13));
+        s0 = TiledMatMul.Sum4(MinTerms(p0, x0, a00), MinTerms(p0, x1, a01), MinTerms(p0, x2, a02), MinTerms(p0, x3, a03));
+        s1 = TiledMatMul.Sum4(MinTerms(p1, x0, a10), MinTerms(p1, x1, a11), MinTerms(p1, x2, a12), MinTerms(p1, x3, a13));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
     {
+        TBlocks f = w;
         float* d0 = Dx(x0), d1 = Dx(x1);
         sbyte* q0 = Q(x0), q1 = Q(x1);
+        IntRow p0 = f.Row(r0), p1 = f.Row(r1);
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
-        for (nint b = 0; b < _blocks; b++)
+        for (nint b = 0, n = _blocks; b < n; b++)
         {
             nint c = b * QuantizedActivations.BlockSize;
             Vector256<sbyte> qa = Vector256.Load(q0 + c), qb = Vector256.Load(q1 + c);
-            Vector256<sbyte> w0 = w.Load(r0, b), w1 = w.Load(r1, b);
-            Vector256<byte> u0 = w.Unsigned(w0), u1 = w.Unsigned(w1);
-            a00 = Block(w0, u0, r0, b, qa, d0[b], a00);
-            a01 = Block(w0, u0, r0, b, qb, d1[b], a01);
-            a10 = Block(w1, u1, r1, b, qa, d0[b], a10);
-            a11 = Block(w1, u1, r1, b, qb, d1[b], a11);
+            Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b);
+            Vector256<byte> u0 = f.Unsigned(w0), u1 = f.Unsigned(w1);
+            a00 = Block(f, w0, u0, p0, b, qa, d0[b], a00);
+            a01 = Block(f, w0, u0, p0, b, qb, d1[b], a01);
+            a10 = Block(f, w1, u1, p1, b, qa, d0[b], a10);
+            a11 = Block(f, w1, u1, p1, b, qb, d1[b], a11);
         }
-        return TiledMatMul.Sum4(MinTerms(r0, x0, a00), MinTerms(r0, x1, a01), MinTerms(r1, x0, a10), MinTerms(r1, x1, a11));
+        return TiledMatMul.Sum4(MinTerms(p0, x0, a00), MinTerms(p0, x1, a01), MinTerms(p1, x0, a10), MinTerms(p1, x1, a11));
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using CtcDrafter.Model;
 
 namespace CtcDrafter.Kernels;
@@ -188,9 +189,19 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
         public int Cols => cols;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<sbyte> Load(nint r, nint b)
+        public IntRow Row(int r) => new(q + r * _rowBytes, scales + r * _blocks8, mins == null ? null : mins + r * _blocks8);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(in IntRow next, nint b, int rows)
         {
-            Vector128<byte> v = Vector128.Load(q + r * _rowBytes + 16 * b), low = Vector128.Create((byte)0x0F);
+            Sse.Prefetch0(next.Weights + rows * 16 * b);
+            if ((b & 3) == 0) Sse.Prefetch0(next.Scales + rows * b);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<sbyte> Load(in IntRow row, nint b)
+        {
+            Vector128<byte> v = Vector128.Load(row.Weights + 16 * b), low = Vector128.Create((byte)0x0F);
             return Vector256.Create(v & low, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low).AsSByte();
         }
 
@@ -201,12 +212,12 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
         public Vector256<sbyte> Signed(Vector256<sbyte> qx, Vector256<sbyte> block) => qx;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Scales(nint r, nint b, float dx) => Vector256.Create(scales[r * _blocks8 + b] * dx);
+        public Vector256<float> Scales(in IntRow row, nint b, float dx) => Vector256.Create(row.Scales[b] * dx);
 
         public bool HasMins => true;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Mins(nint r, nint b) =>
-            mins != null ? Vector256.Load(mins + r * _blocks8 + b) : Vector256.Load(scales + r * _blocks8 + b) * 8f;
+        public Vector256<float> Mins(in IntRow row, nint b) =>
+            row.Mins != null ? Vector256.Load(row.Mins + b) : Vector256.Load(row.Scales + b) * 8f;
     }
 }

@@ -108,7 +108,18 @@ internal sealed unsafe class Q6KMatrix : WeightMatrix
         public int Cols => cols;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<sbyte> Load(nint r, nint b) => Vector256.Load(q + r * cols + 32 * b);
+        public IntRow Row(int r) => new((byte*)(q + (nint)r * cols), scales + r * _scalesPerRow, null);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(in IntRow next, nint b, int rows)
+        {
+            Sse.Prefetch0(next.Weights + rows * 32 * b);
+            Sse.Prefetch0(next.Weights + rows * 32 * b + 64);
+            if ((b & 1) == 0) Sse.Prefetch0(next.Scales + rows * 2 * b);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<sbyte> Load(in IntRow row, nint b) => Vector256.Load((sbyte*)row.Weights + 32 * b);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<byte> Unsigned(Vector256<sbyte> block) => Avx2.Abs(block);
@@ -118,14 +129,14 @@ internal sealed unsafe class Q6KMatrix : WeightMatrix
 
         /// <summary>Lanes 0-3 sum weights 0-15 of the block, lanes 4-7 weights 16-31: one scale each.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Scales(nint r, nint b, float dx)
+        public Vector256<float> Scales(in IntRow row, nint b, float dx)
         {
-            float* s = scales + r * _scalesPerRow + 2 * b;
+            float* s = row.Scales + 2 * b;
             return Vector256.Create(Vector128.Create(s[0] * dx), Vector128.Create(s[1] * dx));
         }
 
         public bool HasMins => false;
 
-        public Vector256<float> Mins(nint r, nint b) => default;
+        public Vector256<float> Mins(in IntRow row, nint b) => default;
     }
 }
