@@ -1,36 +1,30 @@
 using System.Text;
-using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace CtcDrafter.Text;
 
 /// <summary>
-/// Byte-level BPE from a <c>tokenizer.json</c> (GPT-2, LLaMA-3): the text is split by the file's pre-tokenizer
-/// regexes, and each chunk is merged by Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> (ByteLevel = true),
-/// which spells the chunk's UTF-8 bytes in GPT-2's alphabet and applies the merges by rank.
+/// Byte-level BPE (GPT-2, LLaMA-3, Qwen2), from a <c>tokenizer.json</c> or a GGUF file's vocabulary and merges: the
+/// text is split by the pre-tokenizer's regexes, and each chunk is merged by Microsoft.ML.Tokenizers'
+/// <see cref="BpeTokenizer"/> (ByteLevel = true), which spells the chunk's UTF-8 bytes in GPT-2's alphabet and
+/// applies the merges by rank.
 /// </summary>
 internal sealed class ByteLevelBpeTokenizer : TextTokenizer
 {
-    // GPT-2's pre-tokenizer, used by a ByteLevel pre-tokenizer with use_regex.
-    private const string Gpt2Pattern = @"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+";
-
-    private readonly Regex[] splits; // applied in order, each keeping matches and gaps as chunks ("Isolated")
+    private readonly ByteLevelPreTokenizer preTokenizer;
     private readonly bool addPrefixSpace;
-    private readonly bool ignoreMerges;
     private readonly BpeTokenizer bpe;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocab;
 
-    private ByteLevelBpeTokenizer(TokenizerJson json, TokenSurface[] surfaces, Regex[] splits, bool addPrefixSpace, BpeTokenizer bpe)
-        : base(surfaces, json.AddedTokens, json.IdOf(json.BosToken),
-            json.EosToken is not null ? json.IdOf(json.EosToken) : json.FirstIdOf("<|end_of_text|>", "<|endoftext|>", "</s>"),
-            dropsLeadingSpace: false)
+    private ByteLevelBpeTokenizer(TokenSurface[] surfaces, IReadOnlyList<AddedToken> addedTokens, int bosId, int eosId,
+        ByteLevelPreTokenizer preTokenizer, bool addPrefixSpace, BpeTokenizer bpe, Dictionary<string, int> vocab)
+        : base(surfaces, addedTokens, bosId, eosId, dropsLeadingSpace: false)
     {
-        this.splits = splits;
+        this.preTokenizer = preTokenizer;
         this.addPrefixSpace = addPrefixSpace;
         this.bpe = bpe;
-        ignoreMerges = (bool?)json.Model["ignore_merges"] ?? false;
-        vocab = new Dictionary<string, int>(json.Vocab, StringComparer.Ordinal).GetAlternateLookup<ReadOnlySpan<char>>();
+        this.vocab = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public static ByteLevelBpeTokenizer Create(TokenizerJson json)
@@ -49,11 +43,11 @@ internal sealed class ByteLevelBpeTokenizer : TextTokenizer
                             throw json.Unsupported($"a Split pre-tokenizer with behavior '{(string?)c["behavior"]}'");
                         string pattern = (string?)c["pattern"]?["Regex"]
                             ?? Regex.Escape((string?)c["pattern"]?["String"] ?? throw new FormatException("a Split pre-tokenizer has no pattern"));
-                        splits.Add(new Regex(pattern, RegexOptions.CultureInvariant));
+                        splits.Add(ByteLevelPreTokenizer.Compile(pattern));
                         break;
                     case "ByteLevel":
                         addPrefixSpace = (bool?)c["add_prefix_space"] ?? true;
-                        if ((bool?)c["use_regex"] ?? true) splits.Add(new Regex(Gpt2Pattern, RegexOptions.CultureInvariant));
+                        if ((bool?)c["use_regex"] ?? true) splits.Add(ByteLevelPreTokenizer.Compile(ByteLevelPreTokenizer.Gpt2Pattern));
                         break;
                     default:
                         throw json.Unsupported($"pre-tokenizer '{TokenizerJson.Type(c)}'");
@@ -64,62 +58,62 @@ internal sealed class ByteLevelBpeTokenizer : TextTokenizer
         {
             throw new FormatException($"{json.Path}: malformed pre_tokenizer ({e.Message}).", e);
         }
+        int eosId = json.EosToken is not null ? json.IdOf(json.EosToken) : json.FirstIdOf("<|end_of_text|>", "<|endoftext|>", "</s>");
+        var preTokenizer = new ByteLevelPreTokenizer([.. splits], IgnoreMerges: (bool?)json.Model["ignore_merges"] ?? false);
+        return Create(json.Path, json.Vocab, json.Merges, json.AddedTokens, json.VocabSize, json.IdOf(json.BosToken), eosId,
+            preTokenizer, addPrefixSpace);
+    }
 
+    /// <summary>
+    /// The tokenizer of a vocabulary spelled in GPT-2's byte alphabet (<paramref name="vocab"/>: the entries BPE may
+    /// produce) and its merges by rank; <paramref name="addedTokens"/> are matched whole before BPE runs. Ids that
+    /// neither defines decode to nothing.
+    /// </summary>
+    /// <exception cref="FormatException">The merges do not fit the vocabulary; the message names <paramref name="path"/>.</exception>
+    public static ByteLevelBpeTokenizer Create(string path, Dictionary<string, int> vocab, IEnumerable<(string Left, string Right)> merges,
+        IReadOnlyList<AddedToken> addedTokens, int vocabSize, int bosId, int eosId, ByteLevelPreTokenizer preTokenizer, bool addPrefixSpace)
+    {
         BpeTokenizer bpe;
         try
         {
             // Chunks arrive already split, so the library's pre-tokenizer must keep each one whole (without one it
             // would split on whitespace and drop the spaces).
-            bpe = BpeTokenizer.Create(new BpeOptions(json.Vocab)
+            bpe = BpeTokenizer.Create(new BpeOptions(vocab)
             {
-                Merges = json.Merges.Select(m => m.Left + " " + m.Right),
+                Merges = merges.Select(m => m.Left + " " + m.Right),
                 ByteLevel = true,
                 PreTokenizer = new RegexPreTokenizer(new Regex(@"[\s\S]+"), null),
             });
         }
         catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or KeyNotFoundException)
         {
-            throw new FormatException($"{json.Path}: the BPE vocabulary or merges are inconsistent ({e.Message}).", e);
+            throw new FormatException($"{path}: the BPE vocabulary or merges are inconsistent ({e.Message}).", e);
         }
 
-        var surfaces = new TokenSurface[json.VocabSize];
+        var surfaces = new TokenSurface[vocabSize];
         Array.Fill(surfaces, TokenSurface.Control);
-        foreach (var (token, id) in json.Vocab)
+        foreach (var (token, id) in vocab)
             surfaces[id] = new TokenSurface(ByteLevelAlphabet.Decode(token), TokenSurfaceKind.Raw);
-        foreach (var token in json.AddedTokens)
+        foreach (var token in addedTokens)
         {
             surfaces[token.Id] = token.Special
                 ? TokenSurface.Control
                 : new TokenSurface(Encoding.UTF8.GetBytes(token.Content), TokenSurfaceKind.Raw);
         }
-        return new ByteLevelBpeTokenizer(json, surfaces, [.. splits], addPrefixSpace, bpe);
+        return new ByteLevelBpeTokenizer(surfaces, addedTokens, bosId, eosId, preTokenizer, addPrefixSpace, bpe,
+            new Dictionary<string, int>(vocab, StringComparer.Ordinal));
     }
 
     private protected override void EncodeSegment(ReadOnlySpan<char> text, bool atStartOfInput, List<int> ids)
     {
         string segment = addPrefixSpace && text is not [' ', ..] ? " " + text.ToString() : text.ToString();
-        IEnumerable<string> chunks = [segment];
-        foreach (var regex in splits) chunks = chunks.SelectMany(c => SplitIsolated(regex, c));
-        foreach (string chunk in chunks)
+        foreach (string chunk in preTokenizer.Split(segment))
         {
             // LLaMA-3's ignore_merges: a chunk that is itself a vocabulary entry is taken whole.
-            if (ignoreMerges && vocab.TryGetValue(ByteLevelAlphabet.Encode(Encoding.UTF8.GetBytes(chunk)), out int id))
+            if (preTokenizer.IgnoreMerges && vocab.TryGetValue(ByteLevelAlphabet.Encode(Encoding.UTF8.GetBytes(chunk)), out int id))
                 ids.Add(id);
             else
                 ids.AddRange(bpe.EncodeToIds(chunk));
         }
-    }
-
-    private static IEnumerable<string> SplitIsolated(Regex regex, string text)
-    {
-        int last = 0;
-        foreach (Match m in regex.Matches(text))
-        {
-            if (m.Length == 0) continue;
-            if (m.Index > last) yield return text[last..m.Index];
-            yield return m.Value;
-            last = m.Index + m.Length;
-        }
-        if (last < text.Length) yield return text[last..];
     }
 }
