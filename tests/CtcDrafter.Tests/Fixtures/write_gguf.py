@@ -9,10 +9,18 @@ does: Q4_K, with Q6_K for output.weight and the ffn_down matrices; a row that is
 to Q4_0. --dequantized F.safetensors also writes every matrix as the file's blocks decode (gguf-py's dequantizers),
 under its Hugging Face name and in its row order, as F32.
 
+--gpt2-ranks R.tiktoken writes a byte-level BPE vocabulary (tokenizer.ggml.model "gpt2") instead of the folder's
+tokenizer.model, from a tiktoken rank file ("base64-token rank" lines): tokens spelled in GPT-2's bytes_to_unicode
+alphabet, merges recovered from the ranks as Hugging Face's tiktoken converter does (each token's bytes merged with the
+lower ranks only end in the two parts of its merge), --pre as tokenizer.ggml.pre, --gpt2-special S.json
+({"control": {text: id}, "user_defined": {text: id}, "bos_token_id", "eos_token_id", "add_bos_token",
+"padding_token_id"}) for the rest; ids no token takes are "[PAD<id>]", unused, as llama.cpp's converter writes them.
+--no-merges leaves tokenizer.ggml.merges out.
+
     write_gguf.py MODEL_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m] [--alignment N] [--vocab-only]
-        [--dequantized F.safetensors]
+        [--dequantized F.safetensors] [--gpt2-ranks R.tiktoken --pre NAME [--gpt2-special S.json] [--no-merges]]
 """
-import argparse, json, os, struct, sys
+import argparse, base64, json, os, struct, sys
 import numpy as np
 
 GGML = {"f32": 0, "f16": 1, "q4_0": 2, "q8_0": 8, "q4_k": 12, "q6_k": 14, "bf16": 30}
@@ -81,6 +89,70 @@ def sentencepiece_pieces(path):
         else:
             sys.exit("unexpected wire type")
     return pieces
+
+
+def bytes_to_unicode():
+    """GPT-2's table: printable Latin-1 bytes stand for themselves, the others for U+0100 onwards, in byte order."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAC + 1)) + list(range(0xAE, 0xFF + 1))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def merge_with_ranks(ranks, token, max_rank):
+    """tiktoken's byte-pair merge of `token`, using only the merges of rank below max_rank."""
+    parts = [bytes([b]) for b in token]
+    while len(parts) > 1:
+        best = None
+        for i in range(len(parts) - 1):
+            r = ranks.get(parts[i] + parts[i + 1])
+            if r is not None and r < max_rank and (best is None or r < best[0]):
+                best = (r, i)
+        if best is None:
+            break
+        i = best[1]
+        parts[i:i + 2] = [parts[i] + parts[i + 1]]
+    return parts
+
+
+def gpt2_vocabulary(w, ranks_path, pre, special_path, with_merges):
+    ranks = {}
+    for line in open(ranks_path, "rb"):
+        if line.strip():
+            token, rank = line.split()
+            ranks[base64.b64decode(token)] = int(rank)
+    special = json.load(open(special_path)) if special_path else {}
+    spell = bytes_to_unicode()
+    by_id = {rank: ("".join(spell[b] for b in token), 1) for token, rank in ranks.items()}
+    for kind, toktype in (("control", 3), ("user_defined", 4)):
+        for text, i in special.get(kind, {}).items():
+            by_id[i] = (text, toktype)
+    n = max(by_id) + 1
+    tokens = [by_id.get(i, (f"[PAD{i}]", 5)) for i in range(n)]
+    w.add("tokenizer.ggml.model", STRING, "gpt2")
+    w.add("tokenizer.ggml.pre", STRING, pre)
+    w.add("tokenizer.ggml.tokens", ARRAY, (STRING, [t for t, _ in tokens]))
+    w.add("tokenizer.ggml.token_type", ARRAY, (I32, [k for _, k in tokens]))
+    if with_merges:
+        merges = []
+        for token, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+            if len(token) == 1:
+                continue
+            parts = merge_with_ranks(ranks, token, rank)
+            if len(parts) != 2:
+                sys.exit(f"token of rank {rank} is not the merge of two lower-ranked tokens")
+            merges.append(" ".join("".join(spell[b] for b in p) for p in parts))
+        w.add("tokenizer.ggml.merges", ARRAY, (STRING, merges))
+    for key in ("bos_token_id", "eos_token_id", "padding_token_id"):
+        if key in special:
+            w.add(f"tokenizer.ggml.{key}", U32, special[key])
+    if "add_bos_token" in special:
+        w.add("tokenizer.ggml.add_bos_token", BOOL, special["add_bos_token"])
 
 
 def permute(w, n_head):
@@ -304,6 +376,10 @@ def main():
     ap.add_argument("--dequantized")
     ap.add_argument("--alignment", type=int, default=32)
     ap.add_argument("--vocab-only", action="store_true")
+    ap.add_argument("--gpt2-ranks")
+    ap.add_argument("--pre", default="llama-bpe")
+    ap.add_argument("--gpt2-special")
+    ap.add_argument("--no-merges", action="store_true")
     args = ap.parse_args()
     config = os.path.join(args.model, "config.json")
     c = json.load(open(config)) if os.path.exists(config) else {"num_attention_heads": 1, "hidden_size": 1}
@@ -330,7 +406,9 @@ def main():
             w.add(f"{arch}.attention.value_length", U32, head_dim)
         w.add("general.file_type", U32, FILE_TYPES[args.type])
     sp = os.path.join(args.model, "tokenizer.model")
-    if os.path.exists(sp):
+    if args.gpt2_ranks:
+        gpt2_vocabulary(w, args.gpt2_ranks, args.pre, args.gpt2_special, not args.no_merges)
+    elif os.path.exists(sp):
         pieces = sentencepiece_pieces(sp)
         w.add("tokenizer.ggml.model", STRING, "llama")
         w.add("tokenizer.ggml.tokens", ARRAY, (STRING, [p for p, _, _ in pieces]))
