@@ -31,8 +31,8 @@ static class CommonOptions
 
     public static Option<string> Dtype() => new("--dtype")
     {
-        Description = "runtime weight format: f32, bf16, q8 or q4 (quantized GGUF tensors keep their own blocks unless f32)",
-        DefaultValueFactory = _ => "f32",
+        Description = "runtime weight format: auto (a GGUF file's own: q8 for Q8_0, q4 for Q4_0/Q4_K, bf16 for BF16, else f32; f32 for a folder), f32, bf16, q8 or q4 (quantized GGUF tensors keep their own blocks unless f32)",
+        DefaultValueFactory = _ => "auto",
     };
 
     public static Option<int> Threads() => new("--threads")
@@ -65,13 +65,14 @@ static class CommonOptions
     /// <summary>The largest <c>--tree</c>: a verification is one forward of this many tokens.</summary>
     public const int MaxTree = 256;
 
-    public static WeightFormat ParseDtype(string s) => s.ToLowerInvariant() switch
+    public static WeightFormat ParseDtype(string s, string model) => s.ToLowerInvariant() switch
     {
+        "auto" => GgufModel.IsGguf(model) ? GgufModel.NativeFormat(model) : WeightFormat.F32,
         "f32" or "fp32" or "float32" => WeightFormat.F32,
         "bf16" or "bfloat16" => WeightFormat.BF16,
         "q8" or "int8" => WeightFormat.Q8,
         "q4" => WeightFormat.Q4,
-        _ => throw new ArgumentException($"unknown --dtype '{s}' (f32, bf16, q8, q4)"),
+        _ => throw new ArgumentException($"unknown --dtype '{s}' (auto, f32, bf16, q8, q4)"),
     };
 
     public static LlamaModel Load(string folder, string dtype, int threads, int context = 0)
@@ -79,6 +80,6 @@ static class CommonOptions
         if (threads < 0 || threads > Environment.ProcessorCount)
             throw new ArgumentException($"--threads must be between 0 (all) and {Environment.ProcessorCount}, this machine's processors (got {threads})");
         if (context < 0) throw new ArgumentException($"--context must be positive, or 0 for the model's maximum (got {context})");
-        return LlamaModel.Load(folder, new EngineOptions(ParseDtype(dtype), threads, context));
+        return LlamaModel.Load(folder, new EngineOptions(ParseDtype(dtype, folder), threads, context));
     }
 }

@@ -19,11 +19,11 @@ static class InspectCommand
             Console.WriteLine($"model        {Path.GetFullPath(folder)}");
             Console.WriteLine($"architecture {c.Architecture}");
             Console.WriteLine($"layers       {c.NumLayers}, hidden {c.HiddenSize}, ffn {c.IntermediateSize}, heads {c.NumHeads} (kv {c.NumKvHeads}, head dim {c.HeadDim})");
-            Console.WriteLine($"vocabulary   {c.VocabSize}, context {c.MaxContext}, rope theta {c.RopeTheta}, rms eps {c.RmsNormEps}, tied embeddings {c.TieWordEmbeddings}");
+            Console.WriteLine($"vocabulary   {c.VocabSize}, context {c.MaxContext}, rope theta {c.RopeTheta}{(c.RopeScaling is { } rs ? $" (scaling {rs.Type})" : "")}, rms eps {c.RmsNormEps}, tied embeddings {c.TieWordEmbeddings}");
             Console.WriteLine($"tokens       bos {c.BosTokenId}, eos [{string.Join(", ", c.EosTokenIds)}], tokenizer {(m.Tokenizer is null ? "none" : $"{m.Tokenizer.VocabSize} tokens")}");
             Console.WriteLine($"parameters   {c.ParameterCount:N0}");
             m.Dispose();
-            foreach (WeightFormat f in Enum.GetValues<WeightFormat>())
+            foreach (WeightFormat f in new[] { WeightFormat.F32, WeightFormat.BF16, WeightFormat.Q8, WeightFormat.Q4 })
             {
                 using LlamaModel mf = LlamaModel.Load(folder, new EngineOptions(f));
                 Console.WriteLine($"{f,-12} {mf.RuntimeWeightBytes / 1e6,10:F2} MB  ({mf.DecodeWeightBytes / 1e6:F2} MB read per token)");

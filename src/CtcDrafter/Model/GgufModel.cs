@@ -7,7 +7,8 @@ namespace CtcDrafter.Model;
 /// What a GGUF file's metadata says of its model, in the engine's terms: the architecture (<c>qwen2</c>: Qwen2 and Qwen2.5,
 /// with q/k/v biases and rotate-half RoPE; <c>llama</c>: Llama 1/2/3,
 /// Mistral, TinyLlama, Vicuna), the tokenizer (<c>tokenizer.ggml.model</c> "llama": SentencePiece pieces, scores and
-/// types, encoded as llama.cpp's SPM tokenizer does) and the chat template text. What the engine cannot compute
+/// types, encoded as llama.cpp's SPM tokenizer does; "gpt2": byte-level BPE from the tokens and merges, split by the
+/// pre-tokenizer <c>tokenizer.ggml.pre</c> names) and the chat template text. What the engine cannot compute
 /// exactly (another architecture, RoPE scaling other than linear and Llama-3's frequency factors, partial rotary
 /// dimensions, experts) is refused by name.
 /// </summary>
@@ -58,6 +59,25 @@ internal static class GgufModel
         try { c.Validate(); }
         catch (FormatException ex) { throw new ModelFormatException(g.Path, ex.Message); }
         return c;
+    }
+
+    /// <summary>
+    /// The runtime format that computes a GGUF file as it is: that of its largest matrices' type (Q8_0: q8; Q4_0,
+    /// Q4_K or Q6_K: q4, whose quantized tensors all keep their blocks; BF16: bf16; F32 and F16: f32, F16 widening
+    /// exactly).
+    /// </summary>
+    public static Kernels.WeightFormat NativeFormat(string path)
+    {
+        using var g = new GgufFile(path);
+        var largest = g.Tensors.Values.Where(t => t.Shape.Length == 2).GroupBy(t => t.DType)
+            .OrderByDescending(group => group.Sum(t => t.Elements)).Select(group => group.Key).FirstOrDefault(TensorDType.F32);
+        return largest switch
+        {
+            TensorDType.Q8_0 => Kernels.WeightFormat.Q8,
+            TensorDType.Q4_0 or TensorDType.Q4_K or TensorDType.Q6_K => Kernels.WeightFormat.Q4,
+            TensorDType.BF16 => Kernels.WeightFormat.BF16,
+            _ => Kernels.WeightFormat.F32,
+        };
     }
 
     /// <summary>The tensor llama.cpp's converter writes for Llama-3 RoPE scaling: one divisor per rotated pair.</summary>

@@ -50,6 +50,7 @@ public class GgufTests
         using var dir = new TempDir();
         string folder = TestModels.Write(dir, Shape("gqa"));
         string gguf = GgufFixtures.Write(folder, dir["model.gguf"], "q8_0");
+        Assert.Equal(WeightFormat.Q8, GgufModel.NativeFormat(gguf)); // what --dtype auto picks
         using var q8 = TestModels.Load(gguf, WeightFormat.Q8);
         using var dequantized = TestModels.Load(gguf, WeightFormat.F32);
         using var f32 = TestModels.Load(folder, WeightFormat.F32);
@@ -123,6 +124,7 @@ public class GgufTests
             : Shape("gqa");
         string folder = TestModels.Write(dir, config);
         string gguf = GgufFixtures.Write(folder, dir["model.gguf"], type, "--dequantized", dir["dequantized.safetensors"]);
+        Assert.Equal(WeightFormat.Q4, GgufModel.NativeFormat(gguf)); // what --dtype auto picks
         using var q4 = TestModels.Load(gguf, WeightFormat.Q4);
         using var widened = TestModels.Load(gguf, WeightFormat.F32);
         AssertWeightsAre(q4, dir["dequantized.safetensors"]);
