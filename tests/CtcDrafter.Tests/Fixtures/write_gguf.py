@@ -19,6 +19,8 @@ lower ranks only end in the two parts of its merge), --pre as tokenizer.ggml.pre
 
     write_gguf.py MODEL_DIR OUT.gguf [--type f32|f16|bf16|q8_0|q4_0|q4_k_m] [--alignment N] [--vocab-only]
         [--dequantized F.safetensors] [--gpt2-ranks R.tiktoken --pre NAME [--gpt2-special S.json] [--no-merges]]
+        [--chat-template T.jinja]
+A Qwen2ForCausalLM folder is written as architecture qwen2 (q/k/v biases, rows not permuted), as llama.cpp does.
 """
 import argparse, base64, json, os, struct, sys
 import numpy as np
@@ -380,11 +382,13 @@ def main():
     ap.add_argument("--pre", default="llama-bpe")
     ap.add_argument("--gpt2-special")
     ap.add_argument("--no-merges", action="store_true")
+    ap.add_argument("--chat-template")
     args = ap.parse_args()
     config = os.path.join(args.model, "config.json")
     c = json.load(open(config)) if os.path.exists(config) else {"num_attention_heads": 1, "hidden_size": 1}
     w = Writer()
-    arch = "llama"
+    # convert_hf_to_gguf's Qwen2Model: architecture qwen2, q/k/v biases, rows not permuted (NEOX RoPE).
+    arch = "qwen2" if c.get("architectures", [""])[0] == "Qwen2ForCausalLM" else "llama"
     w.add("general.architecture", STRING, arch)
     w.add("general.name", STRING, os.path.basename(os.path.normpath(args.model)))
     if args.alignment != 32:
@@ -448,8 +452,14 @@ def main():
         for i in range(c["num_hidden_layers"]):
             p = f"model.layers.{i}."
             vector(f"blk.{i}.attn_norm.weight", t[p + "input_layernorm.weight"])
-            matrix(f"blk.{i}.attn_q.weight", permute(t[p + "self_attn.q_proj.weight"], heads), p + "self_attn.q_proj.weight", heads)
-            matrix(f"blk.{i}.attn_k.weight", permute(t[p + "self_attn.k_proj.weight"], kv_heads), p + "self_attn.k_proj.weight", kv_heads)
+            if arch == "llama":
+                matrix(f"blk.{i}.attn_q.weight", permute(t[p + "self_attn.q_proj.weight"], heads), p + "self_attn.q_proj.weight", heads)
+                matrix(f"blk.{i}.attn_k.weight", permute(t[p + "self_attn.k_proj.weight"], kv_heads), p + "self_attn.k_proj.weight", kv_heads)
+            else:
+                matrix(f"blk.{i}.attn_q.weight", t[p + "self_attn.q_proj.weight"], p + "self_attn.q_proj.weight")
+                matrix(f"blk.{i}.attn_k.weight", t[p + "self_attn.k_proj.weight"], p + "self_attn.k_proj.weight")
+                for g, h in [("attn_q", "q_proj"), ("attn_k", "k_proj"), ("attn_v", "v_proj")]:
+                    vector(f"blk.{i}.{g}.bias", t[p + f"self_attn.{h}.bias"])
             for g, h in [("attn_v", "self_attn.v_proj"), ("attn_output", "self_attn.o_proj")]:
                 matrix(f"blk.{i}.{g}.weight", t[p + h + ".weight"], p + h + ".weight")
             vector(f"blk.{i}.ffn_norm.weight", t[p + "post_attention_layernorm.weight"])
@@ -460,6 +470,8 @@ def main():
             matrix("output.weight", t["lm_head.weight"], "lm_head.weight")
         if args.dequantized:
             write_safetensors(args.dequantized, dequantized)
+    if args.chat_template:
+        w.add("tokenizer.chat_template", STRING, open(args.chat_template, encoding="utf-8").read())
     w.write(args.out, args.alignment)
 
 

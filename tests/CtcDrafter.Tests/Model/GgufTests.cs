@@ -154,6 +154,39 @@ public class GgufTests
         AssertWeightsAre(q4, dir["dequantized.safetensors"]);
     }
 
+    /// <summary>A qwen2 GGUF file (q/k/v biases, rows not permuted, a byte-level BPE vocabulary with ChatML's special
+    /// tokens and template) computes bitwise what its folder computes, and `generate` runs it with its own tokenizer
+    /// and template.</summary>
+    [GgufFact]
+    public void Qwen2GgufRunsWithItsOwnTokenizerAndTemplate()
+    {
+        using var dir = new TempDir();
+        var config = Shape("gqa") with { Architecture = "Qwen2ForCausalLM", QkvBias = true, VocabSize = 263, BosTokenId = 260, EosTokenIds = [261] };
+        string folder = TestModels.Write(dir, config);
+        // The 256 bytes, then "he", "ll", "hell", "hello"; ChatML's markers as control tokens.
+        byte[][] tokens = [.. Enumerable.Range(0, 256).Select(b => new[] { (byte)b }), "he"u8.ToArray(), "ll"u8.ToArray(), "hell"u8.ToArray(), "hello"u8.ToArray()];
+        File.WriteAllText(dir["ranks.tiktoken"], string.Concat(tokens.Select((t, rank) => $"{Convert.ToBase64String(t)} {rank}\n")));
+        File.WriteAllText(dir["special.json"], """{"control": {"<|im_start|>": 260, "<|im_end|>": 261, "<|endoftext|>": 262}, "bos_token_id": 262, "eos_token_id": 261, "add_bos_token": false}""");
+        File.WriteAllText(dir["template.jinja"], "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}");
+        string gguf = GgufFixtures.Write(folder, dir["qwen2.gguf"], "f32", "--gpt2-ranks", dir["ranks.tiktoken"], "--pre", "qwen2",
+            "--gpt2-special", dir["special.json"], "--chat-template", dir["template.jinja"]);
+        using (var fromFolder = TestModels.Load(folder))
+        using (var fromGguf = TestModels.Load(gguf))
+        {
+            Assert.Equal(("Qwen2ForCausalLM", true), (fromGguf.Config.Architecture, fromGguf.Config.QkvBias));
+            int[] ids = TestModels.RandomTokens(new Random(8), 21, config.VocabSize);
+            float[][] a = TestModels.PrefillLogits(fromFolder, ids), b = TestModels.PrefillLogits(fromGguf, ids);
+            for (int i = 0; i < ids.Length; i++) Assert.Equal(a[i], b[i]);
+            Assert.Equal("chatml", CtcDrafter.Text.ChatTemplate.Recognize(fromGguf.ChatTemplateText!)?.Name);
+            Assert.Equal([259, 256], fromGguf.Tokenizer!.Encode("hellohe", addBos: false));
+        }
+        var r = CliRunner.Run("generate", "--model", gguf, "--prompt", "hello", "-n", "5", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Equal(5, JsonDocument.Parse(r.Stdout).RootElement.GetProperty("tokens").GetArrayLength());
+        r = CliRunner.Run("chat", "--model", gguf, "--max-tokens", "4");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+    }
+
     /// <summary>The known model: llama.c's stories260K, converted to a folder and then to GGUF by the independent
     /// writer (q/k permuted as llama.cpp does), reproduces llama2.c's golden greedy run from the GGUF file.</summary>
     [GgufFact(SharedData = true)]
