@@ -3,7 +3,12 @@ using CtcDrafter.Benchmarks;
 using CtcDrafter.Kernels;
 
 // dotnet run -c Release -- --quick [threads] [calls] [formats, e.g. F32,Q8]   a quick console table
+// dotnet run -c Release -- llamacpp --model FILE.gguf [--threads N] [--context C]   the engine beside llama.cpp (JSON)
 // dotnet run -c Release -- [BenchmarkDotNet arguments]  the full benchmarks
+if (args.Length > 0 && args[0] == "llamacpp")
+{
+    return LlamaCppComparison.Run(args[1..]);
+}
 if (args.Length > 0 && args[0] == "--quick")
 {
     int threads = args.Length > 1 ? int.Parse(args[1]) : Environment.ProcessorCount;
@@ -17,3 +22,4 @@ else
 {
     BenchmarkSwitcher.FromAssembly(typeof(MatMulBenchmarks).Assembly).Run(args);
 }
+return 0;
