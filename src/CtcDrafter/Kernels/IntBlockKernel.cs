@@ -141,10 +141,11 @@ internal readonly unsafe struct IntBlockKernel<TBlocks>(TBlocks w) : IRowKernel 
         TBlocks f = w;
         float* d0 = Dx(x0), d1 = Dx(x1);
         sbyte* q0 = Q(x0), q1 = Q(x1);
-        IntRow p0 = f.Row(r0), p1 = f.Row(r1);
+        IntRow p0 = f.Row(r0), p1 = f.Row(r1), next = f.Row(Math.Min(r1 + 1, f.Rows - 1));
         Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
         for (nint b = 0, n = _blocks; b < n; b++)
         {
+            f.Prefetch(next, b, 2);
             nint c = b * QuantizedActivations.BlockSize;
             Vector256<sbyte> qa = Vector256.Load(q0 + c), qb = Vector256.Load(q1 + c);
             Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b);
