@@ -132,29 +132,8 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
 
     public override long Bytes => (long)Rows * Cols / 2 + (long)Rows * (Cols / BlockSize) * sizeof(float) * (_mins != null ? 2 : 1);
 
-    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
-    {
-        CheckArguments(x, y, tokens);
-        if (!HasAvx2Fma)
-        {
-            MatMulPortable(x, y, tokens);
-            return;
-        }
-        float[] records = QuantizedActivations.Rent(tokens, Cols);
-        try
-        {
-            fixed (float* px = x, py = y, pr = records)
-            {
-                QuantizedActivations.Quantize(px, tokens, Cols, pr);
-                TiledMatMul.MatMul(new IntBlockKernel<Blocks>(new Blocks(_q, _scales, _mins, Rows, Cols)), pr, py, tokens);
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<float>.Shared.Return(records);
-        }
-        GC.KeepAlive(this);
-    }
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
+        MatMulQuantized(new Blocks(_q, _scales, _mins, Rows, Cols), x, y, tokens);
 
     public override void ReadRow(int r, Span<float> dst)
     {

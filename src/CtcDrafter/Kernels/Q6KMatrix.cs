@@ -62,29 +62,8 @@ internal sealed unsafe class Q6KMatrix : WeightMatrix
 
     public override long Bytes => (long)Rows * Cols + (long)Rows * (Cols / 16) * sizeof(float);
 
-    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
-    {
-        CheckArguments(x, y, tokens);
-        if (!HasAvx2Fma)
-        {
-            MatMulPortable(x, y, tokens);
-            return;
-        }
-        float[] records = QuantizedActivations.Rent(tokens, Cols);
-        try
-        {
-            fixed (float* px = x, py = y, pr = records)
-            {
-                QuantizedActivations.Quantize(px, tokens, Cols, pr);
-                TiledMatMul.MatMul(new IntBlockKernel<Blocks>(new Blocks(_q, _scales, Rows, Cols)), pr, py, tokens);
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<float>.Shared.Return(records);
-        }
-        GC.KeepAlive(this);
-    }
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
+        MatMulQuantized(new Blocks(_q, _scales, Rows, Cols), x, y, tokens);
 
     public override void ReadRow(int r, Span<float> dst)
     {

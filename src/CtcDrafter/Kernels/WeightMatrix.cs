@@ -141,6 +141,32 @@ internal abstract unsafe class WeightMatrix : IDisposable
         GC.KeepAlive(this);
     }
 
+    /// <summary>y = x W^T for a quantized format: x quantized per token (<see cref="QuantizedActivations"/>), then the
+    /// integer tiles, or <see cref="MatMulPortable"/> without AVX2/FMA.</summary>
+    protected void MatMulQuantized<TBlocks>(in TBlocks blocks, ReadOnlySpan<float> x, Span<float> y, int tokens) where TBlocks : struct, IIntBlocks
+    {
+        CheckArguments(x, y, tokens);
+        if (!HasAvx2Fma)
+        {
+            MatMulPortable(x, y, tokens);
+            return;
+        }
+        float[] records = QuantizedActivations.Rent(tokens, Cols);
+        try
+        {
+            fixed (float* px = x, py = y, pr = records)
+            {
+                QuantizedActivations.Quantize(px, tokens, Cols, pr);
+                TiledMatMul.MatMul(new IntBlockKernel<TBlocks>(blocks), pr, py, tokens);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(records);
+        }
+        GC.KeepAlive(this);
+    }
+
     /// <summary>MatMul without x86 intrinsics: each row is widened to fp32 once and dotted with every token.</summary>
     internal void MatMulPortable(ReadOnlySpan<float> x, Span<float> y, int tokens)
     {
