@@ -5,9 +5,9 @@ using System.Runtime.Intrinsics.X86;
 namespace CtcDrafter.Kernels;
 
 /// <summary>
-/// A quantized weight format seen by <see cref="IntBlockKernel{TBlocks}"/>: per row and block of 32 weights, 32
-/// bytes for <c>vpmaddubsw</c> (unsigned) against the token's int8 values (signed, adjusted to the weights' signs
-/// where the weights are signed), a scale per lane group, and optionally a min term per block.
+/// A quantized weight format seen by <see cref="IntBlockKernel{TBlocks}"/> and <see cref="IntBlockKernel512{TBlocks}"/>:
+/// per row and block of 32 weights, 32 bytes for <c>vpmaddubsw</c> (unsigned values, or signed ones whose signs the
+/// kernels move onto the token's int8 values), a scale per lane group, and optionally a min term per block.
 /// </summary>
 internal unsafe interface IIntBlocks
 {
@@ -18,14 +18,16 @@ internal unsafe interface IIntBlocks
     /// <summary>Prefetches what <paramref name="rows"/> rows from <paramref name="next"/> on hold for block b,
     /// <paramref name="rows"/> blocks at a time, so that the rows after a tile's arrive while it works.</summary>
     void Prefetch(in IntRow next, nint b, int rows);
-    /// <summary>The 32 weights of block b of a row as bytes: unsigned values, or signed ones.</summary>
+    /// <summary>Whether the weight bytes are signed (-128..127) rather than unsigned (0..15).</summary>
+    bool HasSigns { get; }
+    /// <summary>The 32 weights of block b of a row as bytes.</summary>
     Vector256<sbyte> Load(in IntRow row, nint b);
-    /// <summary>The unsigned operand made of a loaded block (its absolute values if signed).</summary>
-    Vector256<byte> Unsigned(Vector256<sbyte> block);
-    /// <summary>The signed operand: the token's int8 values, with the signs of a signed block moved onto them.</summary>
-    Vector256<sbyte> Signed(Vector256<sbyte> qx, Vector256<sbyte> block);
+    /// <summary>Blocks b and b + 1 of a row, 64 bytes.</summary>
+    Vector512<sbyte> Load2(in IntRow row, nint b);
     /// <summary>The scale of each of the 8 int32 lane sums of block b of a row, times the token's block scale dx.</summary>
     Vector256<float> Scales(in IntRow row, nint b, float dx);
+    /// <summary>The scale of each of the 16 int32 lane sums of blocks b and b + 1 of a row.</summary>
+    Vector512<float> Scales2(in IntRow row, nint b);
     /// <summary>Whether weights carry a min term: w = scale * q - min, so that the dot loses min * dx * sum(q_x).</summary>
     bool HasMins { get; }
     /// <summary>The min terms of blocks b..b+7 of a row (zero past the last block).</summary>
@@ -52,34 +54,44 @@ internal readonly unsafe struct IntBlockKernel<TBlocks>(TBlocks w) : IRowKernel 
 {
     readonly int _blocks = w.Cols / QuantizedActivations.BlockSize;
     readonly int _blocks8 = QuantizedActivations.Blocks8(w.Cols);
+    readonly int _blocks2 = QuantizedActivations.Blocks2(w.Cols);
 
     public int Rows => w.Rows;
     public int Cols => w.Cols;
     public int Stride => QuantizedActivations.Stride(w.Cols);
 
-    // A token record: dx [blocks8], dx * sum(q) [blocks8], q [cols] int8.
-    float* Dx(float* x) => x;
-    float* DxSum(float* x) => x + _blocks8;
-    sbyte* Q(float* x) => (sbyte*)(x + 2 * _blocks8);
+    float* Dx(float* x) => QuantizedActivations.Dx(x);
+    float* DxSum(float* x) => QuantizedActivations.DxSum(x, _blocks8);
+    sbyte* Q(float* x) => QuantizedActivations.Q(x, _blocks8, _blocks2);
 
-    /// <summary>The exact int32 lane sums of one block, as fp32.</summary>
+    /// <summary>The exact int32 lane sums of one block (lane k: bytes 4k..4k+3), as fp32: one <c>vpdpbusd</c> with
+    /// AVX-VNNI, else <c>vpmaddubsw</c> then <c>vpmaddwd</c>. Both are exact here, since no pair of products
+    /// reaches the int16 limit (|u| &lt;= 128 and |s| &lt;= 127), so the sums are the same on either path.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    static Vector256<float> Dot(Vector256<byte> u, Vector256<sbyte> s) =>
-        Avx.ConvertToVector256Single(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1)));
+    static Vector256<float> Dot(Vector256<byte> u, Vector256<sbyte> s) => Avx.ConvertToVector256Single(AvxVnni.IsSupported
+        ? AvxVnni.MultiplyWideningAndAdd(Vector256<int>.Zero, u, s)
+        : Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, s), Vector256.Create((short)1)));
+
+    /// <summary>The unsigned operand of a loaded block: its magnitudes when signed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector256<byte> Unsigned(in TBlocks w, Vector256<sbyte> block) => w.HasSigns ? Avx2.Abs(block) : block.AsByte();
 
     /// <summary>acc + the lane sums of a loaded block with a token's block, times their scales.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector256<float> Block(in TBlocks w, Vector256<sbyte> block, Vector256<byte> u, in IntRow row, nint b, Vector256<sbyte> qx, float dx, Vector256<float> acc) =>
-        Fma.MultiplyAdd(Dot(u, w.Signed(qx, block)), w.Scales(row, b, dx), acc);
+        Fma.MultiplyAdd(Dot(u, w.HasSigns ? Avx2.Sign(qx, block) : qx), w.Scales(row, b, dx), acc);
 
+    /// <summary>acc minus the min terms of a row against a token record, 8 blocks per vector.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    Vector256<float> MinTerms(in IntRow row, float* x, Vector256<float> acc)
+    internal static Vector256<float> MinTerms(in TBlocks w, in IntRow row, float* dxSum, int blocks8, Vector256<float> acc)
     {
         if (!w.HasMins) return acc;
-        float* dxs = DxSum(x);
-        for (nint b = 0; b < _blocks8; b += 8) acc = Fma.MultiplyAddNegated(w.Mins(row, b), Vector256.Load(dxs + b), acc);
+        for (nint b = 0; b < blocks8; b += 8) acc = Fma.MultiplyAddNegated(w.Mins(row, b), Vector256.Load(dxSum + b), acc);
         return acc;
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    Vector256<float> MinTerms(in IntRow row, float* x, Vector256<float> acc) => MinTerms(w, row, DxSum(x), _blocks8, acc);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
@@ -95,10 +107,10 @@ internal readonly unsafe struct IntBlockKernel<TBlocks>(TBlocks w) : IRowKernel 
             Vector256<sbyte> qx = Vector256.Load(q + b * QuantizedActivations.BlockSize);
             float d = dx[b];
             Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b), w2 = f.Load(p2, b), w3 = f.Load(p3, b);
-            a0 = Block(f, w0, f.Unsigned(w0), p0, b, qx, d, a0);
-            a1 = Block(f, w1, f.Unsigned(w1), p1, b, qx, d, a1);
-            a2 = Block(f, w2, f.Unsigned(w2), p2, b, qx, d, a2);
-            a3 = Block(f, w3, f.Unsigned(w3), p3, b, qx, d, a3);
+            a0 = Block(f, w0, Unsigned(f, w0), p0, b, qx, d, a0);
+            a1 = Block(f, w1, Unsigned(f, w1), p1, b, qx, d, a1);
+            a2 = Block(f, w2, Unsigned(f, w2), p2, b, qx, d, a2);
+            a3 = Block(f, w3, Unsigned(f, w3), p3, b, qx, d, a3);
         }
         return TiledMatMul.Sum4(MinTerms(p0, x, a0), MinTerms(p1, x, a1), MinTerms(p2, x, a2), MinTerms(p3, x, a3));
     }
@@ -117,7 +129,7 @@ internal readonly unsafe struct IntBlockKernel<TBlocks>(TBlocks w) : IRowKernel 
             f.Prefetch(next, b, 2);
             nint c = b * QuantizedActivations.BlockSize;
             Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b);
-            Vector256<byte> u0 = f.Unsigned(w0), u1 = f.Unsigned(w1);
+            Vector256<byte> u0 = Unsigned(f, w0), u1 = Unsigned(f, w1);
             Vector256<sbyte> qx = Vector256.Load(q0 + c);
             a00 = Block(f, w0, u0, p0, b, qx, d0[b], a00);
             a10 = Block(f, w1, u1, p1, b, qx, d0[b], a10);
@@ -149,7 +161,7 @@ internal readonly unsafe struct IntBlockKernel<TBlocks>(TBlocks w) : IRowKernel 
             nint c = b * QuantizedActivations.BlockSize;
             Vector256<sbyte> qa = Vector256.Load(q0 + c), qb = Vector256.Load(q1 + c);
             Vector256<sbyte> w0 = f.Load(p0, b), w1 = f.Load(p1, b);
-            Vector256<byte> u0 = f.Unsigned(w0), u1 = f.Unsigned(w1);
+            Vector256<byte> u0 = Unsigned(f, w0), u1 = Unsigned(f, w1);
             a00 = Block(f, w0, u0, p0, b, qa, d0[b], a00);
             a01 = Block(f, w0, u0, p0, b, qb, d1[b], a01);
             a10 = Block(f, w1, u1, p1, b, qa, d0[b], a10);

@@ -184,14 +184,22 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
             return Vector256.Create(v & low, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low).AsSByte();
         }
 
+        /// <summary>The 32 nibbles of blocks b and b + 1, as [low(b), high(b), low(b + 1), high(b + 1)] 16-byte lanes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<byte> Unsigned(Vector256<sbyte> block) => block.AsByte();
+        public Vector512<sbyte> Load2(in IntRow row, nint b)
+        {
+            Vector256<byte> v = Vector256.Load(row.Weights + 16 * b), low = Vector256.Create((byte)0x0F);
+            Vector512<byte> halves = Vector512.Create(v & low, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low);
+            return Avx512F.Shuffle4x128(halves.AsUInt32(), halves.AsUInt32(), 0b11_01_10_00).AsSByte();
+        }
 
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<sbyte> Signed(Vector256<sbyte> qx, Vector256<sbyte> block) => qx;
+        public bool HasSigns => false;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<float> Scales(in IntRow row, nint b, float dx) => Vector256.Create(row.Scales[b] * dx);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Scales2(in IntRow row, nint b) => IntBlockKernel512.PerBlock(row.Scales + b);
 
         public bool HasMins => true;
 

@@ -97,14 +97,13 @@ internal sealed unsafe class Q6KMatrix : WeightMatrix
             if ((b & 1) == 0) Sse.Prefetch0(next.Scales + rows * 2 * b);
         }
 
+        public bool HasSigns => true;
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public Vector256<sbyte> Load(in IntRow row, nint b) => Vector256.Load((sbyte*)row.Weights + 32 * b);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<byte> Unsigned(Vector256<sbyte> block) => Avx2.Abs(block);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<sbyte> Signed(Vector256<sbyte> qx, Vector256<sbyte> block) => Avx2.Sign(qx, block);
+        public Vector512<sbyte> Load2(in IntRow row, nint b) => Vector512.Load((sbyte*)row.Weights + 32 * b);
 
         /// <summary>Lanes 0-3 sum weights 0-15 of the block, lanes 4-7 weights 16-31: one scale each.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -113,6 +112,11 @@ internal sealed unsafe class Q6KMatrix : WeightMatrix
             float* s = row.Scales + 2 * b;
             return Vector256.Create(Vector128.Create(s[0] * dx), Vector128.Create(s[1] * dx));
         }
+
+        /// <summary>Lanes 0-3, 4-7, 8-11, 12-15: weights 0-15, 16-31 of block b, then of block b + 1.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Scales2(in IntRow row, nint b) =>
+            Avx512F.PermuteVar16x32(Vector128.Load(row.Scales + 2 * b).ToVector256Unsafe().ToVector512Unsafe(), Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3));
 
         public bool HasMins => false;
 

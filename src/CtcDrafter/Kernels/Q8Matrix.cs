@@ -7,7 +7,8 @@ namespace CtcDrafter.Kernels;
 
 /// <summary>
 /// W [rows, cols] as int8 with one fp32 scale per block of 32 consecutive weights of a row: W[r, c] = q[r, c] * scale[r, c / 32],
-/// scale = max|block| / 127, q = round(w / scale).
+/// scale = max|block| / 127, q = round(w / scale). Products run on quantized activations
+/// (<see cref="IntBlockKernel{TBlocks}"/>), as llama.cpp's Q8_0 x Q8_0 dot products do.
 /// </summary>
 internal sealed unsafe class Q8Matrix : WeightMatrix
 {
@@ -81,7 +82,7 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
     public override long Bytes => (long)Rows * Cols + (long)Rows * (Cols / BlockSize) * sizeof(float);
 
     public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
-        MatMulTiled(new Kernel(_q, _scales, Rows, Cols), x, y, tokens);
+        MatMulQuantized(new Blocks(_q, _scales, Rows, Cols), x, y, tokens);
 
     float Weight(int r, int c) => _q[(nint)r * Cols + c] * _scales[(nint)r * (Cols / BlockSize) + c / BlockSize];
 
@@ -105,115 +106,41 @@ internal sealed unsafe class Q8Matrix : WeightMatrix
         _scales = null;
     }
 
-    /// <summary>
-    /// Every sum, whatever the tile, is computed as the one-token matvec computes it: each group of 8 int8 weights
-    /// is widened to fp32 and multiplied by its block's scale, and that vector is multiplied into the lane
-    /// accumulators with the token's 8 values, column groups in order; the lanes are added at the end. So row t of
-    /// a T-token product is bitwise the same token's one-token product. The tiles widen and scale a group once and
-    /// use it for 4 (or 2) tokens.
-    /// </summary>
-    readonly struct Kernel(sbyte* q, float* scales, int rows, int cols) : IRowKernel
+    /// <summary>Signed blocks, one scale per block.</summary>
+    readonly struct Blocks(sbyte* q, float* scales, int rows, int cols) : IIntBlocks
     {
-        readonly int _blocks = cols / BlockSize;
+        readonly nint _blocks = cols / BlockSize;
 
         public int Rows => rows;
         public int Cols => cols;
-        public int Stride => cols;
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<float> Widen(sbyte* p) => Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(p));
+        public IntRow Row(int r) => new((byte*)(q + r * (nint)cols), scales + r * _blocks, null);
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public Vector128<float> Rows4(int r0, int r1, int r2, int r3, float* x)
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Prefetch(in IntRow next, nint b, int rows)
         {
-            sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols, q2 = q + (nint)r2 * cols, q3 = q + (nint)r3 * cols;
-            float* s0 = scales + (nint)r0 * _blocks, s1 = scales + (nint)r1 * _blocks;
-            float* s2 = scales + (nint)r2 * _blocks, s3 = scales + (nint)r3 * _blocks;
-            sbyte* nextQ = q3 + cols; // the next 4 rows and their scales, prefetched at the pace these 4 are read
-            float* nextS = s3 + _blocks;
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (nint b = 0; b < _blocks; b++)
-            {
-                nint c0 = b * BlockSize;
-                Sse.Prefetch0(nextQ + 4 * c0);
-                Sse.Prefetch0(nextQ + 4 * c0 + 64);
-                Sse.Prefetch0(nextS + 4 * b);
-                Vector256<float> v0 = Vector256.Create(s0[b]), v1 = Vector256.Create(s1[b]);
-                Vector256<float> v2 = Vector256.Create(s2[b]), v3 = Vector256.Create(s3[b]);
-                for (nint c = c0; c < c0 + BlockSize; c += 8)
-                {
-                    Vector256<float> xv = Vector256.Load(x + c);
-                    a0 = Fma.MultiplyAdd(Avx.Multiply(Widen(q0 + c), v0), xv, a0);
-                    a1 = Fma.MultiplyAdd(Avx.Multiply(Widen(q1 + c), v1), xv, a1);
-                    a2 = Fma.MultiplyAdd(Avx.Multiply(Widen(q2 + c), v2), xv, a2);
-                    a3 = Fma.MultiplyAdd(Avx.Multiply(Widen(q3 + c), v3), xv, a3);
-                }
-            }
-            return TiledMatMul.Sum4(a0, a1, a2, a3);
+            Sse.Prefetch0(next.Weights + rows * BlockSize * b);
+            if (rows > 2) Sse.Prefetch0(next.Weights + rows * BlockSize * b + 64);
+            if ((b & 3) == 0) Sse.Prefetch0(next.Scales + rows * b);
         }
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
-        {
-            sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols;
-            float* sc0 = scales + (nint)r0 * _blocks, sc1 = scales + (nint)r1 * _blocks;
-            sbyte* nextQ = q1 + cols; // the next 2 rows and their scales, prefetched at the pace these 2 are read
-            float* nextS = sc1 + _blocks;
-            Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
-            Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
-            for (nint b = 0; b < _blocks; b++)
-            {
-                Sse.Prefetch1(nextQ + 2 * b * BlockSize);
-                Sse.Prefetch1(nextS + 2 * b);
-                Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
-                for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
-                {
-                    Vector256<float> w0 = Avx.Multiply(Widen(q0 + c), v0);
-                    Vector256<float> w1 = Avx.Multiply(Widen(q1 + c), v1);
-                    Vector256<float> xv = Vector256.Load(x0 + c);
-                    a00 = Fma.MultiplyAdd(w0, xv, a00);
-                    a10 = Fma.MultiplyAdd(w1, xv, a10);
-                    xv = Vector256.Load(x1 + c);
-                    a01 = Fma.MultiplyAdd(w0, xv, a01);
-                    a11 = Fma.MultiplyAdd(w1, xv, a11);
-                    xv = Vector256.Load(x2 + c);
-                    a02 = Fma.MultiplyAdd(w0, xv, a02);
-                    a12 = Fma.MultiplyAdd(w1, xv, a12);
-                    xv = Vector256.Load(x3 + c);
-                    a03 = Fma.MultiplyAdd(w0, xv, a03);
-                    a13 = Fma.MultiplyAdd(w1, xv, a13);
-                }
-            }
-            s0 = TiledMatMul.Sum4(a00, a01, a02, a03);
-            s1 = TiledMatMul.Sum4(a10, a11, a12, a13);
-        }
+        public bool HasSigns => true;
 
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
-        {
-            sbyte* q0 = q + (nint)r0 * cols, q1 = q + (nint)r1 * cols;
-            float* sc0 = scales + (nint)r0 * _blocks, sc1 = scales + (nint)r1 * _blocks;
-            sbyte* nextQ = q1 + cols; // the next 2 rows and their scales, prefetched at the pace these 2 are read
-            float* nextS = sc1 + _blocks;
-            Vector256<float> a00 = default, a01 = default, a10 = default, a11 = default;
-            for (nint b = 0; b < _blocks; b++)
-            {
-                Sse.Prefetch1(nextQ + 2 * b * BlockSize);
-                Sse.Prefetch1(nextS + 2 * b);
-                Vector256<float> v0 = Vector256.Create(sc0[b]), v1 = Vector256.Create(sc1[b]);
-                for (nint c = b * BlockSize; c < (b + 1) * BlockSize; c += 8)
-                {
-                    Vector256<float> w0 = Avx.Multiply(Widen(q0 + c), v0);
-                    Vector256<float> w1 = Avx.Multiply(Widen(q1 + c), v1);
-                    Vector256<float> xa = Vector256.Load(x0 + c);
-                    Vector256<float> xb = Vector256.Load(x1 + c);
-                    a00 = Fma.MultiplyAdd(w0, xa, a00);
-                    a01 = Fma.MultiplyAdd(w0, xb, a01);
-                    a10 = Fma.MultiplyAdd(w1, xa, a10);
-                    a11 = Fma.MultiplyAdd(w1, xb, a11);
-                }
-            }
-            return TiledMatMul.Sum4(a00, a01, a10, a11);
-        }
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<sbyte> Load(in IntRow row, nint b) => Vector256.Load((sbyte*)row.Weights + BlockSize * b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<sbyte> Load2(in IntRow row, nint b) => Vector512.Load((sbyte*)row.Weights + BlockSize * b);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector256<float> Scales(in IntRow row, nint b, float dx) => Vector256.Create(row.Scales[b] * dx);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Scales2(in IntRow row, nint b) => IntBlockKernel512.PerBlock(row.Scales + b);
+
+        public bool HasMins => false;
+
+        public Vector256<float> Mins(in IntRow row, nint b) => default;
     }
 }

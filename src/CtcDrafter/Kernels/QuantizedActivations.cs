@@ -9,8 +9,9 @@ namespace CtcDrafter.Kernels;
 /// T-token product quantizes every token exactly as a one-token product does.
 /// </summary>
 /// <remarks>
-/// Record layout in floats: dx [Blocks8], dx * sum(q) [Blocks8], then cols int8 values (cols / 4 floats); Blocks8
-/// is the block count rounded up to 8 with zero scales, so that kernels read 8 blocks per vector.
+/// Record layout in floats: dx [Blocks8], dx * sum(q) [Blocks8], dx once per int32 lane [Blocks2, 8], then the
+/// int8 values [Blocks2 * 32] (8 per float). Blocks8 and Blocks2 are the block count rounded up to 8 and to 2, the
+/// extra blocks zero, so that kernels read 8 blocks per vector, or 2 blocks per 512-bit vector.
 /// </remarks>
 internal static unsafe class QuantizedActivations
 {
@@ -18,19 +19,34 @@ internal static unsafe class QuantizedActivations
 
     public static int Blocks8(int cols) => (cols / BlockSize + 7) / 8 * 8;
 
+    public static int Blocks2(int cols) => (cols / BlockSize + 1) / 2 * 2;
+
     /// <summary>Floats per token record.</summary>
-    public static int Stride(int cols) => 2 * Blocks8(cols) + cols / 4;
+    public static int Stride(int cols) => 2 * Blocks8(cols) + Blocks2(cols) * (8 + BlockSize / 4);
+
+    /// <summary>dx [Blocks8] of a record.</summary>
+    public static float* Dx(float* record) => record;
+
+    /// <summary>dx * sum(q) [Blocks8] of a record.</summary>
+    public static float* DxSum(float* record, int blocks8) => record + blocks8;
+
+    /// <summary>dx per lane [Blocks2, 8] of a record.</summary>
+    public static float* DxLanes(float* record, int blocks8) => record + 2 * blocks8;
+
+    /// <summary>q [Blocks2 * 32] of a record.</summary>
+    public static sbyte* Q(float* record, int blocks8, int blocks2) => (sbyte*)(record + 2 * blocks8 + 8 * blocks2);
 
     /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32).</summary>
     public static void Quantize(float* x, int tokens, int cols, float* records)
     {
-        int blocks = cols / BlockSize, blocks8 = Blocks8(cols), stride = Stride(cols);
+        int blocks = cols / BlockSize, blocks8 = Blocks8(cols), blocks2 = Blocks2(cols), stride = Stride(cols);
+        new Span<float>(records, tokens * stride).Clear();
         for (int t = 0; t < tokens; t++)
         {
             float* xt = x + (nint)t * cols;
             float* rec = records + (nint)t * stride;
-            float* dx = rec, dxs = rec + blocks8;
-            sbyte* q = (sbyte*)(rec + 2 * blocks8);
+            float* dx = Dx(rec), dxs = DxSum(rec, blocks8), lanes = DxLanes(rec, blocks8);
+            sbyte* q = Q(rec, blocks8, blocks2);
             for (int b = 0; b < blocks; b++)
             {
                 float* v = xt + b * BlockSize;
@@ -46,8 +62,8 @@ internal static unsafe class QuantizedActivations
                 }
                 dx[b] = d;
                 dxs[b] = d * sum;
+                new Span<float>(lanes + 8 * b, 8).Fill(d);
             }
-            for (int b = blocks; b < blocks8; b++) dx[b] = dxs[b] = 0;
         }
     }
 

@@ -142,7 +142,8 @@ internal abstract unsafe class WeightMatrix : IDisposable
     }
 
     /// <summary>y = x W^T for a quantized format: x quantized per token (<see cref="QuantizedActivations"/>), then the
-    /// integer tiles, or <see cref="MatMulPortable"/> without AVX2/FMA.</summary>
+    /// integer tiles (512-bit where AVX-512 runs and the row has an even number of blocks, else 256-bit; one choice
+    /// per matrix for every T), or <see cref="MatMulPortable"/> without AVX2/FMA.</summary>
     protected void MatMulQuantized<TBlocks>(in TBlocks blocks, ReadOnlySpan<float> x, Span<float> y, int tokens) where TBlocks : struct, IIntBlocks
     {
         CheckArguments(x, y, tokens);
@@ -157,7 +158,10 @@ internal abstract unsafe class WeightMatrix : IDisposable
             fixed (float* px = x, py = y, pr = records)
             {
                 QuantizedActivations.Quantize(px, tokens, Cols, pr);
-                TiledMatMul.MatMul(new IntBlockKernel<TBlocks>(blocks), pr, py, tokens);
+                if (IntBlockKernel512.Supported && Cols / QuantizedActivations.BlockSize % 2 == 0)
+                    TiledMatMul.MatMul(new IntBlockKernel512<TBlocks>(blocks), pr, py, tokens);
+                else
+                    TiledMatMul.MatMul(new IntBlockKernel<TBlocks>(blocks), pr, py, tokens);
             }
         }
         finally

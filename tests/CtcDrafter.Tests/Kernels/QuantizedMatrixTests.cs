@@ -4,8 +4,8 @@ using CtcDrafter.Model;
 namespace CtcDrafter.Tests.Kernels;
 
 /// <summary>
-/// The 4- and 6-bit formats (Q4: GGUF Q4_0 and Q4_K, and --dtype q4; Q6K: GGUF Q6_K), which compute on int8
-/// activations: checked against a double-precision product of the widened weights with activations quantized
+/// The block formats (Q8: GGUF Q8_0 and --dtype q8; Q4: GGUF Q4_0 and Q4_K, and --dtype q4; Q6K: GGUF Q6_K), which
+/// compute on int8 activations: checked against a double-precision product of the widened weights with activations quantized
 /// here, independently, by Q8_0's rule; against the float reference within the activations' quantization error;
 /// and for the lossless rule (row t of a T-token product is bitwise the one-token product).
 /// </summary>
@@ -29,6 +29,10 @@ public unsafe class QuantizedMatrixTests
             Span<byte> block = data.AsSpan(b * bytes, bytes);
             switch (type)
             {
+                case TensorDType.Q8_0:
+                    BitConverter.TryWriteBytes(block, Half(rng.NextDouble() * 0.1));
+                    block[2] = 0x80; // -128: the one value whose magnitude needs all 8 bits
+                    break;
                 case TensorDType.Q4_0:
                     BitConverter.TryWriteBytes(block, Half(rng.NextDouble() * 0.1));
                     break;
@@ -47,7 +51,12 @@ public unsafe class QuantizedMatrixTests
     static WeightMatrix FromBlocks(byte[] data, TensorDType type, int rows, int cols)
     {
         fixed (byte* p = data)
-            return WeightMatrix.Create(new RawTensor("w", type, [rows, cols], p), type == TensorDType.Q6_K ? WeightFormat.Q6K : WeightFormat.Q4);
+            return WeightMatrix.Create(new RawTensor("w", type, [rows, cols], p), type switch
+            {
+                TensorDType.Q8_0 => WeightFormat.Q8,
+                TensorDType.Q6_K => WeightFormat.Q6K,
+                _ => WeightFormat.Q4,
+            });
     }
 
     /// <summary>x quantized per block of 32 as Q8_0 does (scale max|x| / 127, round half away from zero), widened back.</summary>
@@ -89,6 +98,9 @@ public unsafe class QuantizedMatrixTests
     }
 
     [Theory]
+    [InlineData("Q8_0", 32)]
+    [InlineData("Q8_0", 96)]
+    [InlineData("Q8_0", 4096)]
     [InlineData("Q4_0", 32)]
     [InlineData("Q4_0", 96)]
     [InlineData("Q4_0", 288)]
@@ -108,18 +120,33 @@ public unsafe class QuantizedMatrixTests
         }
     }
 
-    [Fact]
-    public void Q4QuantizedFromFloatsComputesItsWeights()
+    [Theory]
+    [InlineData(WeightFormat.Q8)]
+    [InlineData(WeightFormat.Q4)]
+    public void QuantizedFromFloatsComputesItsWeights(WeightFormat format)
     {
         var rng = new Random(4);
         foreach (int rows in RowCounts)
             foreach (int cols in new[] { 32, 64, 96, 256 })
             {
-                using WeightMatrix m = WeightMatrix.FromArray(Random(rng, rows * cols), rows, cols, WeightFormat.Q4);
-                Assert.Equal(WeightFormat.Q4, m.Format);
+                using WeightMatrix m = WeightMatrix.FromArray(Random(rng, rows * cols), rows, cols, format);
+                Assert.Equal(format, m.Format);
                 foreach (int tokens in TokenCounts)
-                    AssertMatchesQuantizedReference(m, Random(rng, tokens * cols), tokens, $"Q4 [{rows}x{cols}] T={tokens}");
+                    AssertMatchesQuantizedReference(m, Random(rng, tokens * cols), tokens, $"{format} [{rows}x{cols}] T={tokens}");
             }
+    }
+
+    /// <summary>Large enough to pass the parallel threshold, so that threads split the rows.</summary>
+    [Theory]
+    [InlineData(WeightFormat.Q8)]
+    [InlineData(WeightFormat.Q4)]
+    public void LargeMatrixSplitsOverThreadsAndTokenBlocks(WeightFormat format)
+    {
+        var rng = new Random(3);
+        const int rows = 37, cols = 4096;
+        using WeightMatrix m = WeightMatrix.FromArray(Random(rng, rows * cols), rows, cols, format);
+        foreach (int tokens in new[] { 1, 6, 33 })
+            AssertMatchesQuantizedReference(m, Random(rng, tokens * cols), tokens, $"{format} [{rows}x{cols}] T={tokens}");
     }
 
     /// <summary>Against float activations the difference is the activations' rounding: at most half a step
@@ -152,6 +179,7 @@ public unsafe class QuantizedMatrixTests
     }
 
     [Theory]
+    [InlineData("Q8_0", 4096)]
     [InlineData("Q4_0", 4096)]
     [InlineData("Q4_K", 768)]
     [InlineData("Q6_K", 4096)]
