@@ -43,7 +43,8 @@ public class GgufTests
     }
 
     /// <summary>A Q8_0 file keeps its blocks (no dequantisation to f32): every matrix computes what its reference kernel
-    /// computes on the file's own weights, and the logits stay close to the f32 weights the file was quantized from.</summary>
+    /// computes on the file's own weights, within the rounding of its int8 activations, and the logits stay close to
+    /// the f32 weights the file was quantized from.</summary>
     [GgufFact]
     public void Q8_0GgufComputesItsOwnWeights()
     {
@@ -64,7 +65,22 @@ public class GgufTests
             m.MatMulReference(x, reference, 3);
             d.MatMulReference(x, widened, 3);
             Assert.Equal(reference, widened); // the same weights, whether kept in blocks or widened at load
-            Assert.True(TestModels.MaxAbsDiff(fast, reference) < 1e-4, $"{TestModels.MaxAbsDiff(fast, reference)}");
+            // The fast kernel computes on activations quantized per block of 32: each moves by at most max|x_block| / 254.
+            var row = new float[m.Cols];
+            for (int r = 0; r < m.Rows; r++)
+            {
+                m.ReadRow(r, row);
+                for (int t = 0; t < 3; t++)
+                {
+                    double bound = 1e-4;
+                    for (int c = 0; c < m.Cols; c += 32)
+                    {
+                        double step = Enumerable.Range(c, 32).Max(i => Math.Abs(x[t * m.Cols + i])) / 254;
+                        for (int i = c; i < c + 32; i++) bound += Math.Abs(row[i]) * step;
+                    }
+                    Assert.True(Math.Abs(fast[t * m.Rows + r] - reference[t * m.Rows + r]) <= bound, $"row {r} token {t}");
+                }
+            }
         }
         int[] tokens = TestModels.RandomTokens(rng, 17, 97);
         float[][] a = TestModels.PrefillLogits(q8, tokens), b = TestModels.PrefillLogits(f32, tokens);
