@@ -39,6 +39,8 @@ public sealed record DraftConfig
     public BlankMode Blank { get; init; }
     /// <summary>medusa: the number of heads (head k predicts the token k + 1 after the root).</summary>
     public int MedusaHeads { get; init; }
+    /// <summary>medusa: ResBlocks per head, applied in turn before the head's projection (Medusa's medusa_num_layers).</summary>
+    public int MedusaLayers { get; init; } = 1;
     /// <summary>Free-form training summary (data, steps, accuracy) shown by inspect.</summary>
     public JsonObject? Training { get; init; }
 
@@ -86,6 +88,7 @@ public sealed record DraftConfig
                     var b => throw new ModelFormatException(path, $"unknown blank '{b}' (none, own, unk)"),
                 },
                 MedusaHeads = Int(o, "medusa_heads") ?? 0,
+                MedusaLayers = Int(o, "medusa_layers") ?? 1,
                 Training = Object(o, "training"),
             };
             if (c.Kind == DraftKind.Medusa ? c.MedusaHeads <= 0 : c.NumHeads <= 0 || c.NumKvHeads <= 0 || c.HeadDim <= 0 || c.IntermediateSize <= 0)
@@ -94,6 +97,7 @@ public sealed record DraftConfig
                 || (long)c.HiddenSize * c.VocabSize > int.MaxValue)
                 throw new ModelFormatException(path, "hidden_size, vocab_size and the layer shape must be positive and make matrices of at most 2^31 elements");
             if (c.MedusaHeads > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_heads {c.MedusaHeads} is beyond the limit of {MaxMedusaHeads}");
+            if (c.MedusaLayers is < 1 or > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_layers {c.MedusaLayers} must be between 1 and {MaxMedusaHeads}");
             if ((c.Kind == DraftKind.Ctc) != (c.Blank != BlankMode.None))
                 throw new ModelFormatException(path, "a ctc draft needs a blank ('own' or 'unk'), other kinds none");
             return c;
@@ -118,6 +122,7 @@ public sealed record DraftConfig
         ["rope_theta"] = RopeTheta,
         ["blank"] = Blank.ToString().ToLowerInvariant(),
         ["medusa_heads"] = MedusaHeads,
+        ["medusa_layers"] = MedusaLayers,
         ["training"] = Training?.DeepClone(),
     };
 }

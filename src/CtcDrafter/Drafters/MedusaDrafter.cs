@@ -4,13 +4,14 @@ using CtcDrafter.Speculative;
 namespace CtcDrafter.Drafters;
 
 /// <summary>
-/// Medusa-1 heads: from the base model's final hidden state h at the last committed token, head k computes
-/// r = h + SiLU(W_k h + b_k) and its own logits, predicting the token k + 1 places after the root (the root is
-/// the base model's own next token). Each head's top-k fills a dynamic tree.
+/// Medusa-1 heads: from the base model's final hidden state h at the last committed token, head k applies its
+/// ResBlocks in turn (x = h, then x = x + SiLU(W x + b)) and its own projection, predicting the token k + 1 places
+/// after the root (the root is the base model's own next token). Each head's top-k fills a dynamic tree.
 /// </summary>
 internal sealed class MedusaDrafter(MedusaHeadsDraft module, int topK = 8) : IDrafter
 {
     readonly float[] _h = new float[module.Config.HiddenSize];
+    readonly float[] _x = new float[module.Config.HiddenSize]; // [hidden] the head's input after each ResBlock
     readonly float[] _r = new float[module.Config.HiddenSize];
     readonly float[] _logits = new float[module.Config.VocabSize];
     bool _hasHidden;
@@ -38,11 +39,15 @@ internal sealed class MedusaDrafter(MedusaHeadsDraft module, int topK = 8) : IDr
         var dists = new List<DepthDistribution>(heads);
         for (int i = 0; i < heads; i++)
         {
-            module.ResBlocks[i].MatMul(_h, _r, 1);
-            TensorPrimitives.Add(_r, module.ResBiases[i], _r);
-            for (int j = 0; j < _r.Length; j++) _r[j] /= 1f + MathF.Exp(-_r[j]); // SiLU
-            TensorPrimitives.Add(_r, _h, _r);
-            module.Heads[i].MatMul(_r, _logits, 1);
+            _h.CopyTo(_x);
+            for (int l = 0; l < module.ResBlocks[i].Length; l++)
+            {
+                module.ResBlocks[i][l].MatMul(_x, _r, 1);
+                TensorPrimitives.Add(_r, module.ResBiases[i][l], _r);
+                for (int j = 0; j < _r.Length; j++) _r[j] /= 1f + MathF.Exp(-_r[j]); // SiLU
+                TensorPrimitives.Add(_r, _x, _x);
+            }
+            module.Heads[i].MatMul(_x, _logits, 1);
             dists.Add(DepthDistribution.TopK(_logits, k));
         }
         return dists;
