@@ -1,15 +1,62 @@
 using System.CommandLine;
+using CtcDrafter.Drafters;
+using CtcDrafter.Kernels;
 using CtcDrafter.Model;
 
 namespace CtcDrafter.Cli.Commands;
 
-/// <summary><c>ctcdrafter convert llama2c</c>, <c>convert random</c> and <c>convert gguf</c>.</summary>
+/// <summary><c>ctcdrafter convert llama2c</c>, <c>convert random</c>, <c>convert gguf</c> and <c>convert draft</c>.</summary>
 static class ConvertCommand
 {
-    public static Command Create() => new("convert", "Write Hugging Face model folders from other sources, and GGUF files from folders.")
+    public static Command Create() => new("convert", "Write Hugging Face model folders from other sources, GGUF files from folders, and drafts in and out of the official layouts.")
     {
-        Llama2C(), Random(), Gguf(),
+        Llama2C(), Random(), Gguf(), Draft(),
     };
+
+    static Command Draft()
+    {
+        var from = new Option<string>("--from") { Description = "import a checkpoint of this layout: eagle, ctc-drafter or medusa" };
+        var to = new Option<string>("--to") { Description = "export --draft in this official layout: eagle (also for ctc drafts) or medusa" };
+        var checkpoint = new Option<string>("--checkpoint") { Description = "with --from: the checkpoint folder (config.json + model.safetensors, pytorch_model.bin, medusa_lm_head.pt ...) or its weights file" };
+        var draft = new Option<string>("--draft") { Description = "with --to: the draft folder to export" };
+        var baseModel = new Option<string>("--base") { Description = "the base model folder or .gguf file the draft belongs to", Required = true };
+        var output = new Option<string>("--out") { Description = "the folder to write (replaced if it exists)", Required = true };
+        var cmd = new Command("draft", "Import an EAGLE-1, CTC-drafter or Medusa-1 checkpoint as a draft folder bound to its base, or export a draft folder in the official layout.")
+        {
+            from, to, checkpoint, draft, baseModel, output,
+        };
+        cmd.SetAction(r =>
+        {
+            string? layout = r.GetValue(from), target = r.GetValue(to), outDir = r.GetValue(output)!;
+            if ((layout is null) == (target is null)) throw new ArgumentException("give one of --from LAYOUT (import) and --to LAYOUT (export)");
+            string source = (layout is null ? r.GetValue(draft) : r.GetValue(checkpoint))
+                ?? throw new ArgumentException(layout is null ? "--to needs --draft DIR" : "--from needs --checkpoint DIR");
+            using var b = LlamaModel.Load(r.GetValue(baseModel)!, new EngineOptions(WeightFormat.BF16));
+            if (layout is not null)
+            {
+                DraftConfig c = layout switch
+                {
+                    "eagle" or "ctc-drafter" => EagleCheckpoint.Import(source, b, ctc: layout == "ctc-drafter", outDir),
+                    "medusa" => MedusaCheckpoint.Import(source, b, outDir),
+                    _ => throw new ArgumentException($"--from {layout}: unknown layout (eagle, ctc-drafter, medusa)"),
+                };
+                string shape = c.Kind == DraftKind.Medusa ? $"{c.MedusaHeads} heads of {c.MedusaLayers} ResBlocks" : $"one layer, blank {c.Blank.ToString().ToLowerInvariant()}";
+                Console.WriteLine($"wrote {outDir}: {c.Kind.ToString().ToLowerInvariant()} draft ({shape}) for base '{c.BaseModel.Name}'");
+            }
+            else
+            {
+                switch (target)
+                {
+                    case "eagle": EagleCheckpoint.Export(source, b, outDir); break;
+                    case "medusa": MedusaCheckpoint.Export(source, b, outDir); break;
+                    default: throw new ArgumentException($"--to {target}: unknown layout (eagle, medusa)");
+                }
+                Console.WriteLine($"wrote {outDir}: {target} layout of {source}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
 
     static Command Gguf()
     {

@@ -121,6 +121,9 @@ internal sealed class ModelWeights : IDisposable
     public RawTensor LmHeadTensor() =>
         _store.Get(_store.Contains("lm_head.weight") && !_tied ? "lm_head.weight" : "model.embed_tokens.weight", LmHead.Rows, LmHead.Cols);
 
+    /// <summary>The embedding's tensor as the file stores it.</summary>
+    public RawTensor EmbeddingTensor() => _store.Get("model.embed_tokens.weight", Embedding.Rows, Embedding.Cols);
+
     /// <summary>SHA-256 (16 hex digits) of the LM head's values rounded to bfloat16, whatever the file dtype.</summary>
     public string LmHeadHash()
     {

@@ -3,25 +3,28 @@ using System.Text.Json.Nodes;
 namespace CtcDrafter.Model;
 
 /// <summary>The tensors of a model folder: <c>model.safetensors</c>, or the shards listed by
-/// <c>model.safetensors.index.json</c>, or every <c>*.safetensors</c> file.</summary>
+/// <c>model.safetensors.index.json</c>, or every <c>*.safetensors</c> file; or one named file.</summary>
 internal sealed class SafeTensorsStore : TensorStore
 {
     readonly List<SafeTensorsFile> _files = [];
     readonly Dictionary<string, SafeTensorsFile> _fileOf = new(StringComparer.Ordinal);
 
-    public SafeTensorsStore(string folder) : base(folder)
+    /// <param name="file">The one file to read, or null for the folder's model files.</param>
+    public SafeTensorsStore(string folder, string? file = null) : base(file ?? folder)
     {
-        try { OpenFiles(); }
+        Folder = folder;
+        try { OpenFiles(file); }
         catch { Dispose(); throw; }
     }
 
-    string Folder => Source;
+    string Folder { get; }
 
-    void OpenFiles()
+    void OpenFiles(string? file)
     {
         string single = Path.Combine(Folder, "model.safetensors"), index = Path.Combine(Folder, "model.safetensors.index.json");
         IEnumerable<string> shards;
-        if (File.Exists(index)) shards = ReadIndex(index);
+        if (file is not null) shards = [file];
+        else if (File.Exists(index)) shards = ReadIndex(index);
         else if (File.Exists(single)) shards = [single];
         else
         {

@@ -28,6 +28,9 @@ internal abstract class TensorStore : IDisposable
 
     public bool Contains(string name) => _byName.ContainsKey(name);
 
+    /// <summary>The shape of a tensor as the file has it, or null when there is none of that name.</summary>
+    public int[]? ShapeOf(string name) => _byName.TryGetValue(name, out var e) ? e.Tensor.Shape : null;
+
     /// <summary>The tensor, checked to have the expected shape.</summary>
     public RawTensor Get(string name, params int[] shape)
     {

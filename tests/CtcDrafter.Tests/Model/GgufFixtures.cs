@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace CtcDrafter.Tests.Model;
 
 /// <summary>
@@ -8,42 +6,16 @@ namespace CtcDrafter.Tests.Model;
 /// </summary>
 static class GgufFixtures
 {
-    static readonly Lazy<string?> Missing = new(() =>
-    {
-        try
-        {
-            var r = Python("-c", "import numpy");
-            return r.ExitCode == 0 ? null : "python3-numpy is not installed (apt-get install python3-numpy): GGUF fixtures cannot be written";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "python3 is not installed: GGUF fixtures cannot be written";
-        }
-    });
+    static readonly Lazy<string?> Missing = new(() => PythonScripts.Missing("numpy", "python3-numpy", "GGUF fixtures"));
 
     public static string? MissingReason => Missing.Value;
 
     /// <summary>Writes <paramref name="folder"/> as a GGUF file of the given type (f32, f16, bf16, q8_0).</summary>
     public static string Write(string folder, string output, string type = "f32", params string[] extra)
     {
-        string script = Path.Combine(TestData.RepoRoot, "tests", "CtcDrafter.Tests", "Fixtures", "write_gguf.py");
-        var r = Python([script, folder, output, "--type", type, .. extra]);
+        var r = PythonScripts.Run([PythonScripts.Fixture("write_gguf.py"), folder, output, "--type", type, .. extra]);
         if (r.ExitCode != 0) throw new InvalidOperationException($"write_gguf.py failed: {r.Stderr}");
         return output;
-    }
-
-    // Debian's python3-numpy belongs to the system interpreter, which a pyenv shim earlier on the PATH would hide.
-    static readonly string Interpreter = File.Exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
-
-    static (int ExitCode, string Stderr) Python(params string[] args)
-    {
-        var psi = new ProcessStartInfo(Interpreter) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        _ = p.StandardOutput.ReadToEndAsync();
-        string err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, err);
     }
 }
 

@@ -1,0 +1,64 @@
+using CtcDrafter.Kernels;
+using CtcDrafter.Model;
+
+namespace CtcDrafter.Drafters;
+
+/// <summary>
+/// What importing and exporting the official draft layouts share: finding a checkpoint's weights file
+/// (safetensors or a <c>torch.save</c> zip), taking its tensors with their shapes checked, and copying them
+/// byte for byte under another name.
+/// </summary>
+internal static class DraftCheckpoint
+{
+    /// <summary>
+    /// The weights of a checkpoint: <paramref name="path"/> itself when it is a file, else the first of
+    /// <paramref name="names"/> in that folder, else its only <c>*.pt</c> file. Returns the folder (where config.json is) too.
+    /// </summary>
+    public static (string Folder, TensorStore Store) Open(string path, params string[] names)
+    {
+        string? file = File.Exists(path) ? path : null;
+        string folder = file is null ? path : Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (file is null)
+        {
+            if (!Directory.Exists(path)) throw new ModelFormatException(path, "checkpoint folder not found");
+            file = names.Select(n => Path.Combine(path, n)).FirstOrDefault(File.Exists);
+            if (file is null && Directory.GetFiles(path, "*.pt") is [string pt]) file = pt;
+            if (file is null) throw new ModelFormatException(path, $"no {string.Join(", ", names)} or single *.pt file in the checkpoint folder");
+        }
+        TensorStore store = file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
+            ? new SafeTensorsStore(folder, file) : new TorchCheckpointStore(file);
+        return (folder, store);
+    }
+
+    /// <summary>The tensor <paramref name="name"/>, which must have <paramref name="shape"/>; <paramref name="why"/> says where the shape comes from.</summary>
+    public static RawTensor Get(TensorStore store, string name, string why, params int[] shape)
+    {
+        if (store.ShapeOf(name) is int[] actual && !actual.SequenceEqual(shape))
+            throw new ModelFormatException(store.Source, $"tensor '{name}' has shape [{string.Join(", ", actual)}], expected [{string.Join(", ", shape)}] ({why})");
+        return store.Get(name, shape);
+    }
+
+    /// <summary>The tensor's bytes as they are, under <paramref name="name"/>.</summary>
+    public static unsafe SafeTensorsWriter.Entry Copy(in RawTensor t, string name) =>
+        new(name, t.DType, t.Shape, new ReadOnlySpan<byte>(t.Data, checked((int)t.ByteLength)).ToArray());
+
+    /// <summary>
+    /// Throws unless <paramref name="embedding"/> [vocab, hidden] holds the base's embedding: equal within the
+    /// rounding of the narrowest float type either may be stored in (fp16 or bf16 copies of the same weights).
+    /// </summary>
+    public static void CheckEmbedding(in RawTensor embedding, LlamaModel baseModel, string file)
+    {
+        RawTensor own = baseModel.Weights.EmbeddingTensor();
+        int h = own.Shape[1];
+        var a = new float[h];
+        var b = new float[h];
+        for (int token = 0; token < own.Shape[0]; token++)
+        {
+            Conversions.ReadF32(embedding, (long)token * h, a);
+            Conversions.ReadF32(own, (long)token * h, b);
+            for (int i = 0; i < h; i++)
+                if (!(MathF.Abs(a[i] - b[i]) <= MathF.Max(MathF.Abs(a[i]), MathF.Abs(b[i])) / 128 + 1f / 16384))
+                    throw new ModelFormatException(file, $"tensor '{embedding.Name}' is not the base model's embedding (token {token}, element {i}: {a[i]} here, {b[i]} in the base): a draft of another model");
+        }
+    }
+}

@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Writes draft checkpoints in the official layouts, and what they compute, for the import tests.
+
+    write_drafts.py BASE_DIR OUT_DIR
+
+BASE_DIR is a small LLaMA folder (model.safetensors, F32). Under OUT_DIR, with random weights bound to that base:
+  eagle-bin/     EAGLE-1: config.json + pytorch_model.bin (torch.save, float32), embed_tokens.weight = the base's
+  eagle-st/      the same weights as model.safetensors (float16)
+  ctc-bin/       CTC-drafter (EAGLE-1 layout, blank = token 0): pytorch_model.bin in bfloat16
+  medusa-pt/     Medusa-1: medusa_lm_head.pt (float16, 5 heads) + config.json saying medusa_num_heads 2
+  medusa2-pt/    Medusa-1 with medusa_num_layers 2 (one ResBlock repeated, as Medusa builds it: shared storages)
+  medusa-st/, medusa2-st/  the same heads as medusa_lm_head.safetensors
+  expected.json  the committed tokens and features, the root, and each draft's next-token distributions computed
+                 here by an independent PyTorch implementation of the modules (float32)
+
+Nothing here reads the engine's code: the modules follow the EAGLE and Medusa papers' code as published.
+"""
+import json
+import math
+import os
+import struct
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from write_gguf import read_safetensors  # noqa: E402  (the GGUF fixture writer's own reader)
+
+torch.manual_seed(7)
+F = torch.nn.functional
+
+
+def write_safetensors(path, tensors):
+    names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.contiguous()
+        raw = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def rms_norm(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def rotate(x, theta):
+    """Rotary embedding of x [T, heads, d] at positions 0..T-1, halves rotated (LLaMA's Hugging Face layout)."""
+    T, _, d = x.shape
+    inv = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float32) / d))
+    ang = torch.arange(T, dtype=torch.float32)[:, None] * inv[None, :]
+    cos, sin = torch.cat([ang.cos(), ang.cos()], -1)[:, None, :], torch.cat([ang.sin(), ang.sin()], -1)[:, None, :]
+    return x * cos + torch.cat([-x[..., d // 2:], x[..., : d // 2]], -1) * sin
+
+
+class Eagle1:
+    """EAGLE-1's draft: fc(cat(embed(x), h)) + one LLaMA layer without input norm, no final norm, the base's head."""
+
+    def __init__(self, cfg, embed, scale):
+        self.embed = embed  # EAGLE's code loads the base's own embedding (load_emb), whatever the file's copy
+        H, f, nh, nkv = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+        d = H // nh
+        r = lambda *s: torch.randn(*s) * scale
+        self.cfg, self.d = cfg, d
+        self.w = {
+            "embed_tokens.weight": embed.clone(),
+            "fc.weight": r(H, 2 * H), "fc.bias": r(H),
+            "layers.0.self_attn.q_proj.weight": r(nh * d, H) * 2, "layers.0.self_attn.k_proj.weight": r(nkv * d, H) * 2,
+            "layers.0.self_attn.v_proj.weight": r(nkv * d, H), "layers.0.self_attn.o_proj.weight": r(H, nh * d),
+            "layers.0.post_attention_layernorm.weight": 1 + 0.1 * torch.randn(H),
+            "layers.0.mlp.gate_proj.weight": r(f, H), "layers.0.mlp.up_proj.weight": r(f, H), "layers.0.mlp.down_proj.weight": r(H, f),
+        }
+
+    def cast(self, dtype):
+        self.w = {k: v.to(dtype) for k, v in self.w.items()}
+
+    def forward(self, hidden, tokens):
+        """Draft outputs [T, H] for the pairs (hidden[j], tokens[j]), causal, positions 0..T-1."""
+        w = {k: v.float() for k, v in self.w.items()}
+        c, d = self.cfg, self.d
+        nh, nkv = c["num_attention_heads"], c["num_key_value_heads"]
+        z = F.linear(torch.cat([self.embed[tokens], hidden], -1), w["fc.weight"], w["fc.bias"])
+        T = z.shape[0]
+        p = "layers.0.self_attn."
+        q = rotate(F.linear(z, w[p + "q_proj.weight"]).view(T, nh, d), c["rope_theta"])
+        k = rotate(F.linear(z, w[p + "k_proj.weight"]).view(T, nkv, d), c["rope_theta"]).repeat_interleave(nh // nkv, 1)
+        v = F.linear(z, w[p + "v_proj.weight"]).view(T, nkv, d).repeat_interleave(nh // nkv, 1)
+        scores = torch.einsum("thd,shd->hts", q, k) / math.sqrt(d)
+        scores = scores.masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf"))
+        att = torch.einsum("hts,shd->thd", scores.softmax(-1), v).reshape(T, nh * d)
+        x = z + F.linear(att, w[p + "o_proj.weight"])
+        m = rms_norm(x, w["layers.0.post_attention_layernorm.weight"], c["rms_norm_eps"])
+        return x + F.linear(F.silu(F.linear(m, w["layers.0.mlp.gate_proj.weight"])) * F.linear(m, w["layers.0.mlp.up_proj.weight"]),
+                            w["layers.0.mlp.down_proj.weight"])
+
+    def chain(self, features, tokens, root, depth, head, blank=None):
+        """The greedy chain after committing tokens with their base features: depth distributions under root."""
+        hs, xs = list(features[:-1]), list(tokens[1:])  # committed pairs (h_{i-1}, x_i)
+        h, x, out = features[-1], root, []
+        for _ in range(depth):
+            hs.append(h)
+            xs.append(x)
+            f = self.forward(torch.stack(hs), torch.tensor(xs))[-1]
+            probs = F.linear(f, head).softmax(-1)
+            out.append(probs.tolist())
+            ranked = probs.argsort(descending=True).tolist()
+            x = next(t for t in ranked if t != blank)
+            h = f
+        return out
+
+
+class ResBlock(torch.nn.Module):
+    def __init__(self, H):
+        super().__init__()
+        self.linear = torch.nn.Linear(H, H)
+
+    def forward(self, x):
+        return x + F.silu(self.linear(x))
+
+
+def medusa_heads(H, V, heads, layers):
+    """Medusa-1's heads as its code builds them: Sequential(*([ResBlock(H)] * layers), Linear(H, V, bias=False))."""
+    m = torch.nn.ModuleList([torch.nn.Sequential(*([ResBlock(H)] * layers), torch.nn.Linear(H, V, bias=False)) for _ in range(heads)])
+    with torch.no_grad():
+        for p in m.parameters():
+            p.normal_(0, 1 / math.sqrt(H))
+    return m
+
+
+def main():
+    base_dir, out = sys.argv[1], sys.argv[2]
+    with open(os.path.join(base_dir, "config.json")) as f:
+        base = json.load(f)
+    w = {k: torch.from_numpy(v) for k, v in read_safetensors(os.path.join(base_dir, "model.safetensors")).items()}
+    embed = w["model.embed_tokens.weight"]
+    head = w.get("lm_head.weight", embed)
+    V, H = embed.shape
+    cfg = {
+        "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": H, "intermediate_size": 80,
+        "num_hidden_layers": 1, "num_attention_heads": base["num_attention_heads"], "num_key_value_heads": 2,
+        "vocab_size": V, "max_position_embeddings": 2048, "rms_norm_eps": 1e-6, "rope_theta": 5000.0,
+        "hidden_act": "silu", "torch_dtype": "float16", "bias": True, "pad_token_id": 0,
+    }
+    tokens = torch.randint(1, V, (12,)).tolist()
+    features = torch.randn(len(tokens), H)
+    root, depth = int(torch.randint(1, V, ()).item()), 3
+    expected = {"tokens": tokens, "features": features.tolist(), "root": root}
+
+    def folder(name, config):
+        path = os.path.join(out, name)
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        return path
+
+    eagle = Eagle1(cfg, embed, 1 / math.sqrt(H))
+    torch.save(eagle.w, os.path.join(folder("eagle-bin", cfg), "pytorch_model.bin"))
+    expected["eagle"] = eagle.chain(features, tokens, root, depth, head)
+    eagle.cast(torch.float16)
+    write_safetensors(os.path.join(folder("eagle-st", cfg), "model.safetensors"), eagle.w)
+    expected["eagle-st"] = eagle.chain(features, tokens, root, depth, head)
+
+    ctc = Eagle1(cfg, embed, 1 / math.sqrt(H))
+    ctc.cast(torch.bfloat16)
+    torch.save(ctc.w, os.path.join(folder("ctc-bin", cfg), "pytorch_model.bin"))
+    expected["ctc"] = ctc.chain(features, tokens, root, depth, head, blank=0)
+
+    for name, heads, layers, dtype in [("medusa", 5, 1, torch.float16), ("medusa2", 3, 2, torch.float32)]:
+        m = medusa_heads(H, V, heads, layers).to(dtype)
+        config = {"medusa_num_heads": 2 if heads == 5 else heads, "medusa_num_layers": layers, "base_model_name_or_path": "base"}
+        torch.save(m.state_dict(), os.path.join(folder(name + "-pt", config), "medusa_lm_head.pt"))
+        write_safetensors(os.path.join(folder(name + "-st", config), "medusa_lm_head.safetensors"),
+                          {k: v.clone() for k, v in m.state_dict().items()})
+        m = m.float()
+        with torch.no_grad():
+            expected[name] = [m[i](features[-1]).softmax(-1).tolist() for i in range(heads)]
+
+    with open(os.path.join(out, "expected.json"), "w") as f:
+        json.dump(expected, f)
+
+
+if __name__ == "__main__":
+    main()
