@@ -32,9 +32,9 @@ internal sealed class KvCache
     public Span<float> Key(int layer, int head, int slot) => _k.AsSpan(Offset(layer, head, slot), HeadDim);
     public Span<float> Value(int layer, int head, int slot) => _v.AsSpan(Offset(layer, head, slot), HeadDim);
 
-    /// <summary>Keys of slots [0, count) of one head: [count, headDim].</summary>
-    public ReadOnlySpan<float> Keys(int layer, int head, int count) => _k.AsSpan(Offset(layer, head, 0), count * HeadDim);
-    public ReadOnlySpan<float> Values(int layer, int head, int count) => _v.AsSpan(Offset(layer, head, 0), count * HeadDim);
+    /// <summary>Keys of slots [first, first + count) of one head: [count, headDim].</summary>
+    public ReadOnlySpan<float> Keys(int layer, int head, int first, int count) => _k.AsSpan(Offset(layer, head, first), count * HeadDim);
+    public ReadOnlySpan<float> Values(int layer, int head, int first, int count) => _v.AsSpan(Offset(layer, head, first), count * HeadDim);
 
     /// <summary>Forgets everything from <paramref name="length"/> on.</summary>
     public void Truncate(int length)

@@ -168,7 +168,7 @@ internal sealed class Transformer
                 _rope.Apply(_k.AsSpan(i * Config.KvDim, Config.KvDim), positions[i]);
                 StoreKv(l, i, pendingOffset + i);
             }
-            Attention(l, T);
+            Attend(l, T);
             lw.Wo.MatMul(_att.AsSpan(0, T * Config.QDim), _xn, T);
             TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));
 
@@ -225,7 +225,6 @@ internal sealed class Transformer
         }
     }
 
-    /// <summary>_att[i, head] = softmax(q·K^T / sqrt(d)) · V over committed slots and token i's visible new slots.</summary>
     // q [T, QDim] += bq, k and v [T, KvDim] += bk, bv
     void AddBiases(LayerWeights lw, int T)
     {
@@ -238,7 +237,7 @@ internal sealed class Transformer
         }
     }
 
-    void Attention(int layer, int T)
+    void Attend(int layer, int T)
     {
         var body = new AttentionChunk(this, layer);
         WorkerPool.Shared.For(T * Config.NumHeads, 1, ref body);
@@ -254,24 +253,41 @@ internal sealed class Transformer
         }
     }
 
+    /// <summary>
+    /// _att[i, head] = softmax(q·K^T / sqrt(d)) · V over the committed slots (one run) and token i's visible
+    /// pending slots (runs of consecutive slots: a prefill chunk's tokens see one run, a tree node its path).
+    /// </summary>
     void AttendOne(int layer, int i, int head, float[] scoreBuf)
     {
         int hd = Config.HeadDim, L = Cache.Length, g = head / (Config.NumHeads / Config.NumKvHeads);
-        int nVisible = _visibleCount[i];
+        ReadOnlySpan<int> visible = _visible.AsSpan(i * MaxTokens, _visibleCount[i]);
         float scale = 1f / MathF.Sqrt(hd);
         ReadOnlySpan<float> q = _q.AsSpan(i * Config.QDim + head * hd, hd);
-        Span<float> scores = scoreBuf.AsSpan(0, L + nVisible);
-        ReadOnlySpan<float> keys = Cache.Keys(layer, g, L);
-        for (int s = 0; s < L; s++) scores[s] = Reduce.Dot(q, keys.Slice(s * hd, hd)) * scale;
-        for (int n = 0; n < nVisible; n++)
-            scores[L + n] = Reduce.Dot(q, Cache.Key(layer, g, L + _visible[i * MaxTokens + n])) * scale;
+        Span<float> scores = scoreBuf.AsSpan(0, L + visible.Length);
+        Attention.Scores(q, Cache.Keys(layer, g, 0, L), scale, scores[..L]);
+        for (int n = 0, run; n < visible.Length; n += run)
+        {
+            run = RunLength(visible, n);
+            Attention.Scores(q, Cache.Keys(layer, g, L + visible[n], run), scale, scores.Slice(L + n, run));
+        }
         Activations.Softmax(scores);
 
         Span<float> o = _att.AsSpan(i * Config.QDim + head * hd, hd);
         o.Clear();
-        ReadOnlySpan<float> values = Cache.Values(layer, g, L);
-        for (int s = 0; s < L; s++) TensorPrimitives.MultiplyAdd(values.Slice(s * hd, hd), scores[s], o, o);
-        for (int n = 0; n < nVisible; n++)
-            TensorPrimitives.MultiplyAdd(Cache.Value(layer, g, L + _visible[i * MaxTokens + n]), scores[L + n], o, o);
+        Attention.AccumulateValues(scores[..L], Cache.Values(layer, g, 0, L), o);
+        for (int n = 0, run; n < visible.Length; n += run)
+        {
+            run = RunLength(visible, n);
+            Attention.AccumulateValues(scores.Slice(L + n, run), Cache.Values(layer, g, L + visible[n], run), o);
+        }
+    }
+
+    // How many of visible[n..] are consecutive slots.
+    static int RunLength(ReadOnlySpan<int> visible, int n)
+    {
+        int run = 1;
+        while (n + run < visible.Length && visible[n + run] == visible[n] + run) run++;
+        return run;
     }
 }
+

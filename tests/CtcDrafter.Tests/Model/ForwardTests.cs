@@ -133,7 +133,7 @@ public class ForwardTests
             t.Prefill(tokens, logits, chunk: chunk);
             Assert.Equal(tokens.Length, t.Cache.Length);
             int n = tokens.Length % chunk == 0 ? chunk : tokens.Length % chunk;
-            return (logits, t.Hidden(n)[^m.Config.HiddenSize..].ToArray(), t.Cache.Keys(m.Config.NumLayers - 1, 0, tokens.Length).ToArray());
+            return (logits, t.Hidden(n)[^m.Config.HiddenSize..].ToArray(), t.Cache.Keys(m.Config.NumLayers - 1, 0, 0, tokens.Length).ToArray());
         }
         var whole = Run(tokens.Length);
         foreach (int chunk in new[] { 1, 7 })
