@@ -48,29 +48,50 @@ sealed record MethodSummary(string Method, int Prompts, double Gamma, double Tau
 /// <summary>results.json, results.md and speedup.png of a benchmark run.</summary>
 static class BenchReport
 {
+    /// <summary>
+    /// Per method the summary over all prompts and over the fluent ones (<see cref="Repetition"/>), each also per
+    /// category, and every prompt with the repetition share of its vanilla output.
+    /// </summary>
     public static JsonObject SuiteJson(IReadOnlyList<string> methods, IReadOnlyList<List<MethodRun>> rows, int skipped)
     {
+        var repetition = rows.ToDictionary(r => r, RepetitionOf);
+        var fluent = rows.Where(r => Repetition.IsFluent(repetition[r])).ToList();
         var ms = new JsonObject();
         foreach (string m in methods)
         {
-            JsonObject o = MethodSummary.Of(m, rows).ToJson();
-            var categories = new JsonObject();
-            foreach (var g in rows.GroupBy(r => r[0].Prompt.Category).OrderBy(g => g.Key))
-                categories[g.Key] = MethodSummary.Of(m, g.ToList()).ToJson();
-            o["categories"] = categories;
-            o["perPrompt"] = new JsonArray(rows.Select(r => r.First(x => x.Method == m)).Select(PromptJson).ToArray());
+            JsonObject o = Summary(m, rows);
+            o["fluent"] = Summary(m, fluent);
+            o["perPrompt"] = new JsonArray(rows.Select(r => PromptJson(r.First(x => x.Method == m), repetition[r])).ToArray());
             ms[m] = o;
         }
-        return new JsonObject { ["prompts"] = rows.Count, ["skipped"] = skipped, ["methods"] = ms };
+        return new JsonObject { ["prompts"] = rows.Count, ["fluentPrompts"] = fluent.Count, ["skipped"] = skipped, ["methods"] = ms };
     }
 
-    static JsonNode PromptJson(MethodRun r) => new JsonObject
+    static JsonObject Summary(string method, IReadOnlyList<List<MethodRun>> rows)
+    {
+        JsonObject o = MethodSummary.Of(method, rows).ToJson();
+        var categories = new JsonObject();
+        foreach (var g in rows.GroupBy(r => r[0].Prompt.Category).OrderBy(g => g.Key))
+            categories[g.Key] = MethodSummary.Of(method, g.ToList()).ToJson();
+        o["categories"] = categories;
+        return o;
+    }
+
+    /// <summary>
+    /// The repetition share of the prompt's vanilla output; without a vanilla run, of the first method's output,
+    /// which greedy decoding makes vanilla's.
+    /// </summary>
+    static double RepetitionOf(List<MethodRun> row) =>
+        Repetition.Share((row.FirstOrDefault(x => x.Method == "vanilla") ?? row[0]).Turns.Select(t => t.Tokens));
+
+    static JsonNode PromptJson(MethodRun r, double repetition) => new JsonObject
     {
         ["id"] = r.Prompt.Id, ["category"] = r.Prompt.Category, ["turns"] = r.Turns.Count, ["newTokens"] = r.NewTokens,
         ["steps"] = r.Steps, ["tau"] = r.Steps == 0 ? 0 : Math.Round((double)r.NewTokens / r.Steps, 4),
         ["tokensPerSecond"] = Math.Round(r.TokensPerSecond, 2), ["decodeMs"] = Math.Round(r.DecodeMs, 2),
         ["draftMs"] = Math.Round(r.DraftMs, 2), ["verifyMs"] = Math.Round(r.VerifyMs, 2), ["identical"] = r.Identical,
         ["acceptedPerDepth"] = new JsonArray(r.AcceptedPerDepth.Select(a => (JsonNode)a).ToArray()),
+        ["repetition"] = Math.Round(repetition, 4), ["fluent"] = Repetition.IsFluent(repetition),
     };
 
     public static string Markdown(JsonObject results)
@@ -83,28 +104,40 @@ static class BenchReport
         foreach (var (suite, node) in (JsonObject)results["suites"]!)
         {
             var s = (JsonObject)node!;
+            var methods = (JsonObject)s["methods"]!;
             sb.AppendLine();
             sb.AppendLine($"## {suite} ({s["prompts"]} prompts{(s["skipped"]!.GetValue<int>() > 0 ? $", {s["skipped"]} skipped: too long for the context" : "")})");
+            Tables(sb, methods, o => o);
             sb.AppendLine();
-            sb.AppendLine("| method | speedup γ (min-max) | τ | β (paper) | tokens/s | identical | acceptance per depth | draft share |");
-            sb.AppendLine("|---|---|---|---|---|---|---|---|");
-            foreach (var (m, mn) in (JsonObject)s["methods"]!)
-                sb.AppendLine(Row(m, (JsonObject)mn!));
-            var first = ((JsonObject)s["methods"]!).First().Value!["categories"]!.AsObject();
-            if (first.Count > 1)
-            {
-                sb.AppendLine();
-                sb.AppendLine("| category | " + string.Join(" | ", ((JsonObject)s["methods"]!).Select(kv => $"{kv.Key} γ / τ")) + " |");
-                sb.AppendLine("|---|" + string.Concat(((JsonObject)s["methods"]!).Select(_ => "---|")));
-                foreach (var (cat, _) in first)
-                    sb.AppendLine($"| {cat} | " + string.Join(" | ", ((JsonObject)s["methods"]!).Select(kv =>
-                    {
-                        var c = kv.Value!["categories"]![cat]!;
-                        return $"{F(c["gamma"])} / {F(c["tau"])}";
-                    })) + " |");
-            }
+            sb.AppendLine($"### {suite}, fluent subset ({s["fluentPrompts"]} of {s["prompts"]} prompts fluent: " +
+                $"repetition share of the vanilla output below {Repetition.FluentBelow:F2})");
+            if (s["fluentPrompts"]!.GetValue<int>() > 0) Tables(sb, methods, o => (JsonObject)o["fluent"]!);
         }
         return sb.ToString();
+    }
+
+    /// <summary>The methods table and, when the suite has several categories, the category table, of the summaries
+    /// <paramref name="summary"/> picks from each method's results.</summary>
+    static void Tables(StringBuilder sb, JsonObject methods, Func<JsonObject, JsonObject> summary)
+    {
+        sb.AppendLine();
+        sb.AppendLine("| method | speedup γ (min-max) | τ | β (paper) | tokens/s | identical | acceptance per depth | draft share |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (m, mn) in methods)
+            sb.AppendLine(Row(m, summary((JsonObject)mn!)));
+        var first = summary((JsonObject)methods.First().Value!)["categories"]!.AsObject();
+        if (first.Count > 1)
+        {
+            sb.AppendLine();
+            sb.AppendLine("| category | " + string.Join(" | ", methods.Select(kv => $"{kv.Key} γ / τ")) + " |");
+            sb.AppendLine("|---|" + string.Concat(methods.Select(_ => "---|")));
+            foreach (var (cat, _) in first)
+                sb.AppendLine($"| {cat} | " + string.Join(" | ", methods.Select(kv =>
+                {
+                    var c = summary((JsonObject)kv.Value!)["categories"]![cat]!;
+                    return $"{F(c["gamma"])} / {F(c["tau"])}";
+                })) + " |");
+        }
     }
 
     static string Row(string m, JsonObject o) =>

@@ -28,7 +28,7 @@ static class BenchCommand
         var context = CommonOptions.Context();
         var template = new Option<string>("--chat-template") { Description = "template of the chat suites", DefaultValueFactory = _ => "vicuna_v1.1" };
         var data = new Option<string?>("--data") { Description = "data folder (default: ../shared/data)" };
-        var output = new Option<string>("--out") { Description = "folder for results.json, results.md, speedup.png", DefaultValueFactory = _ => "bench-results" };
+        var output = new Option<string>("--out") { Description = "folder for results.json, results.md, speedup.png and answers/SUITE/METHOD.jsonl", DefaultValueFactory = _ => "bench-results" };
         var cmd = new Command("bench", "Speculative decoding benchmark on prompt suites: speedup, tau, acceptance, identical outputs.")
         {
             model, dtype, threads, draft, methods, suites, limit, maxTokens, temperature, seed, tree, context, template, data, output, Engine(),
@@ -53,12 +53,15 @@ static class BenchCommand
             string dir = r.GetValue(output)!;
             CheckWritable(dir);
             var suiteResults = new JsonObject();
+            var answers = new List<(string Path, List<string> Lines)>();
             foreach (var (suite, prompts) in loaded)
             {
                 var bench = new SpecBenchmark(m, ms, drafts, chat, r.GetValue(maxTokens), sampling, r.GetValue(tree));
                 var rows = bench.Run(prompts, (i, n, id) => Console.Error.Write($"\r{suite}: prompt {i + 1}/{n} ({id})        "), out int skipped);
                 Console.Error.WriteLine();
-                suiteResults[Path.GetFileNameWithoutExtension(suite)] = BenchReport.SuiteJson(ms, rows, skipped);
+                string key = Path.GetFileNameWithoutExtension(suite);
+                suiteResults[key] = BenchReport.SuiteJson(ms, rows, skipped);
+                answers.AddRange(ms.Select(method => (Path.Combine(Answers, key, method + ".jsonl"), AnswerFile.Lines(m.Folder, method, rows).ToList())));
             }
             var results = new JsonObject
             {
@@ -75,10 +78,15 @@ static class BenchCommand
                 File.WriteAllText(Path.Combine(staging, "results.json"), results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 File.WriteAllText(Path.Combine(staging, "results.md"), md);
                 BenchReport.Plot(results, Path.Combine(staging, "speedup.png"));
+                foreach (var (path, lines) in answers)
+                {
+                    Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(staging, path))!);
+                    File.WriteAllLines(Path.Combine(staging, path), lines);
+                }
                 if (Directory.Exists(dir)) CopyExcept(dir, staging, Outputs);
             });
             Console.WriteLine(md);
-            Console.WriteLine($"wrote {Path.Combine(dir, "results.json")}, results.md, speedup.png");
+            Console.WriteLine($"wrote {Path.Combine(dir, "results.json")}, results.md, speedup.png, {Answers}/");
             return 0;
         });
         return cmd;
@@ -101,14 +109,19 @@ static class BenchCommand
         }
     }
 
-    static readonly string[] Outputs = ["results.json", "results.md", "speedup.png"];
+    /// <summary>The folder of the answer files, one per suite and method (<see cref="AnswerFile"/>).</summary>
+    const string Answers = "answers";
 
+    static readonly string[] Outputs = ["results.json", "results.md", "speedup.png", Answers];
+
+    /// <summary>Copies the files and folders of <paramref name="from"/> but those named in <paramref name="skip"/>.</summary>
     static void CopyExcept(string from, string to, string[] skip)
     {
         foreach (string file in Directory.GetFiles(from))
             if (!skip.Contains(Path.GetFileName(file))) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
         foreach (string sub in Directory.GetDirectories(from))
         {
+            if (skip.Contains(Path.GetFileName(sub))) continue;
             string target = Directory.CreateDirectory(Path.Combine(to, Path.GetFileName(sub))).FullName;
             CopyExcept(sub, target, []);
         }

@@ -22,6 +22,8 @@ public sealed record GenerationStats
     public double Tau => Steps == 0 ? 0 : (double)NewTokens / Steps;
     /// <summary>acceptedPerDepth[d] = steps whose accepted draft path reached depth d + 1.</summary>
     public IReadOnlyList<int> AcceptedPerDepth { get; init; } = [];
+    /// <summary>Draft tokens accepted at each step, in order (the base model's own token of the step not counted).</summary>
+    public IReadOnlyList<int> AcceptedPerStep { get; init; } = [];
     public double PrefillMs { get; init; }
     public double DecodeMs { get; init; }
     public double DraftMs { get; init; }

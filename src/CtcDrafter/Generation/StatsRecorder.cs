@@ -4,6 +4,7 @@ namespace CtcDrafter.Generation;
 internal sealed class StatsRecorder(string method, int promptTokens)
 {
     readonly List<int> _acceptedPerDepth = [];
+    readonly List<int> _acceptedPerStep = [];
     int _steps;
     TimeSpan _draft, _verify;
 
@@ -17,6 +18,7 @@ internal sealed class StatsRecorder(string method, int promptTokens)
         _steps++;
         _draft += draft;
         _verify += verify;
+        _acceptedPerStep.Add(accepted);
         while (_acceptedPerDepth.Count < accepted) _acceptedPerDepth.Add(0);
         for (int d = 0; d < accepted; d++) _acceptedPerDepth[d]++;
     }
@@ -24,7 +26,7 @@ internal sealed class StatsRecorder(string method, int promptTokens)
     public GenerationStats Finish(int newTokens) => new()
     {
         Method = method, PromptTokens = promptTokens, PrefillTokens = PrefillTokens, NewTokens = newTokens, Steps = _steps,
-        AcceptedPerDepth = [.. _acceptedPerDepth], PrefillMs = PrefillMs, DecodeMs = DecodeMs,
+        AcceptedPerDepth = [.. _acceptedPerDepth], AcceptedPerStep = [.. _acceptedPerStep], PrefillMs = PrefillMs, DecodeMs = DecodeMs,
         DraftMs = _draft.TotalMilliseconds, VerifyMs = _verify.TotalMilliseconds,
     };
 }

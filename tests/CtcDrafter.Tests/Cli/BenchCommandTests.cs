@@ -1,3 +1,5 @@
+using System.Text.Json.Nodes;
+using CtcDrafter.Cli.Bench;
 using CtcDrafter.Tests.Model;
 
 namespace CtcDrafter.Tests.Cli;
@@ -27,12 +29,79 @@ public class BenchCommandTests
         Directory.CreateDirectory(Path.Combine(output, "ablation"));
         File.WriteAllText(Path.Combine(output, "ablation", "keep.md"), "kept");
         File.WriteAllText(Path.Combine(output, "results.md"), "old");
+        Directory.CreateDirectory(Path.Combine(output, "answers", "old-suite"));
+        File.WriteAllText(Path.Combine(output, "answers", "old-suite", "vanilla.jsonl"), "old");
         var r = Bench(Suite(dir, 2), output);
         Assert.Equal(0, r.ExitCode);
-        Assert.All(new[] { "results.json", "results.md", "speedup.png" }, f => Assert.True(File.Exists(Path.Combine(output, f)), f));
+        Assert.All(new[] { "results.json", "results.md", "speedup.png", "answers/s2/vanilla.jsonl", "answers/s2/prompt-lookup.jsonl" },
+            f => Assert.True(File.Exists(Path.Combine(output, f)), f));
         Assert.NotEqual("old", File.ReadAllText(Path.Combine(output, "results.md")));
+        Assert.Equal(["s2"], Directory.GetDirectories(Path.Combine(output, "answers")).Select(Path.GetFileName));
         Assert.Equal("kept", File.ReadAllText(Path.Combine(output, "ablation", "keep.md")));
         Assert.Empty(Directory.GetDirectories(dir.Path, ".*tmp*"));
+    }
+
+    /// <summary>
+    /// The fluent subset is the prompts whose vanilla output repeats little, summarised beside all prompts; the
+    /// answer files hold every prompt's turns with the counts results.json reports.
+    /// </summary>
+    [Fact]
+    public void FluentSubsetAndAnswerFilesAgreeWithThePerPromptResults()
+    {
+        using var dir = new TempDir();
+        string suite = Path.Combine(dir.Path, "two-turns.jsonl"), output = dir["results"];
+        File.WriteAllLines(suite, Enumerable.Range(0, 4).Select(i =>
+            $$"""{"question_id": {{i}}, "category": "{{(i < 2 ? "writing" : "roleplay")}}", "turns": ["Tell me about cat number {{i}}.", "And a dog?"]}"""));
+        var r = CliRunner.Run("bench", "--model", RefS, "--methods", "vanilla,prompt-lookup", "--suite", suite, "--limit", "4", "-n", "16", "--tree", "4", "--out", output);
+        Assert.Equal(0, r.ExitCode);
+        var s = JsonNode.Parse(File.ReadAllText(Path.Combine(output, "results.json")))!["suites"]!["two-turns"]!;
+        int all = s["prompts"]!.GetValue<int>(), fluent = s["fluentPrompts"]!.GetValue<int>();
+        Assert.Equal(4, all);
+        // ref-s loops in some of these answers and not in others (at 16 tokens), so the subset is a proper one.
+        Assert.InRange(fluent, 1, all - 1);
+        Assert.Contains($"{fluent} of {all} prompts fluent", File.ReadAllText(Path.Combine(output, "results.md")));
+        var vanilla = s["methods"]!["vanilla"]!["perPrompt"]!.AsArray();
+        foreach (var (method, node) in s["methods"]!.AsObject())
+        {
+            var perPrompt = node!["perPrompt"]!.AsArray();
+            var fluentSummary = node["fluent"]!;
+            Assert.Equal(fluent, fluentSummary["prompts"]!.GetValue<int>());
+            Assert.Equal(fluent, fluentSummary["categories"]!.AsObject().Sum(c => c.Value!["prompts"]!.GetValue<int>()));
+            for (int i = 0; i < perPrompt.Count; i++)
+            {
+                double repetition = perPrompt[i]!["repetition"]!.GetValue<double>();
+                Assert.InRange(repetition, 0, 1);
+                Assert.Equal(vanilla[i]!["repetition"]!.GetValue<double>(), repetition); // the vanilla output's share
+                Assert.Equal(repetition < Repetition.FluentBelow, perPrompt[i]!["fluent"]!.GetValue<bool>());
+            }
+            var fluentPrompts = perPrompt.Where(p => p!["fluent"]!.GetValue<bool>()).ToList();
+            Assert.Equal(fluent, fluentPrompts.Count);
+            double tau = (double)fluentPrompts.Sum(p => p!["newTokens"]!.GetValue<int>()) / fluentPrompts.Sum(p => p!["steps"]!.GetValue<int>());
+            Assert.Equal(Math.Round(tau, 4), fluentSummary["tau"]!.GetValue<double>(), 4);
+
+            string[] lines = File.ReadAllLines(Path.Combine(output, "answers", "two-turns", method + ".jsonl"));
+            Assert.Equal(perPrompt.Count, lines.Length);
+            for (int i = 0; i < lines.Length; i++)
+            {
+                var answer = JsonNode.Parse(lines[i])!;
+                Assert.Equal(perPrompt[i]!["id"]!.GetValue<string>(), answer["question_id"]!.ToJsonString());
+                Assert.Equal($"ref-s-{method}", answer["model_id"]!.GetValue<string>());
+                Assert.True(answer["tstamp"]!.GetValue<double>() > 0);
+                var choice = answer["choices"]!.AsArray().Single()!;
+                Assert.Equal(0, choice["index"]!.GetValue<int>());
+                Assert.Equal(2, choice["turns"]!.AsArray().Count);
+                Assert.All(choice["turns"]!.AsArray(), t => Assert.NotEqual("", t!.GetValue<string>()));
+                int[] newTokens = [.. choice["new_tokens"]!.AsArray().Select(n => n!.GetValue<int>())];
+                int[] steps = [.. choice["decoding_steps"]!.AsArray().Select(n => n!.GetValue<int>())];
+                int[] acceptLengths = [.. choice["accept_lengths"]!.AsArray().Select(n => n!.GetValue<int>())];
+                Assert.Equal(2, newTokens.Length);
+                Assert.Equal(perPrompt[i]!["newTokens"]!.GetValue<int>(), newTokens.Sum());
+                Assert.Equal(perPrompt[i]!["steps"]!.GetValue<int>(), steps.Sum());
+                Assert.Equal(steps.Sum(), acceptLengths.Length);
+                Assert.All(acceptLengths, a => Assert.InRange(a, 1, method == "vanilla" ? 1 : 4));
+                Assert.All(choice["wall_time"]!.AsArray(), t => Assert.True(t!.GetValue<double>() > 0));
+            }
+        }
     }
 
     /// <summary>A bench killed at any moment leaves the old results or the complete new ones, never a mix.</summary>
