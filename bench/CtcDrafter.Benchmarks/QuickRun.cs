@@ -10,7 +10,7 @@ namespace CtcDrafter.Benchmarks;
 /// </summary>
 internal static class QuickRun
 {
-    static readonly int[] TokenCounts = [1, 2, 4, 8, 16];
+    static readonly int[] TokenCounts = [1, 2, 4, 8, 16, 64];
 
     public static void Run(int threads, int calls, IReadOnlyList<WeightFormat> formats)
     {
