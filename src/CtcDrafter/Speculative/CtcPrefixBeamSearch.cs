@@ -104,7 +104,8 @@ public static class CtcPrefixBeamSearch
     /// whole, the best one as soon as the budget holds its length + 1 nodes. A sum over the prefixes would score
     /// a node by the draft's chance that its output starts there, but a stem shared by many weak prefixes would
     /// then crowd out the tail of the best one. Siblings carry distinct tokens (prefixes sharing a start share
-    /// its nodes): verification follows only the first child carrying a token, so a duplicate would be wasted.
+    /// its nodes): sampling verification descends only into the first child carrying a token, and greedy
+    /// verification accepts both, so a duplicate sibling would only take a slot.
     /// The prefixes are already collapsed, so the tree is verified as it is (no <see cref="TreeTransform"/>
     /// collapse: a repeat in it is a genuine doubled token).
     /// </summary>
