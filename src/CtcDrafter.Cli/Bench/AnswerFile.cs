@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace CtcDrafter.Cli.Bench;
@@ -8,6 +10,9 @@ namespace CtcDrafter.Cli.Bench;
 /// </summary>
 static class AnswerFile
 {
+    // Answers are read by people too: "+" and non-ASCII text stay as they are (JSON still escapes what it must).
+    static readonly JsonSerializerOptions Readable = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>
     /// One JSON line per prompt: question_id (the prompt id), category, answer_id, model_id (the model folder's name
     /// and the method, <c>ref-s-prompt-lookup</c>), tstamp (Unix seconds when the file was made) and one choice
@@ -34,7 +39,7 @@ static class AnswerFile
             {
                 ["question_id"] = QuestionId(r.Prompt.Id), ["category"] = r.Prompt.Category, ["answer_id"] = Guid.NewGuid().ToString("N"),
                 ["model_id"] = modelId, ["choices"] = new JsonArray(choice), ["tstamp"] = tstamp,
-            }.ToJsonString();
+            }.ToJsonString(Readable);
         }
     }
 
