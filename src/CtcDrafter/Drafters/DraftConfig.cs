@@ -41,8 +41,21 @@ public sealed record DraftConfig
     public int MedusaHeads { get; init; }
     /// <summary>medusa: ResBlocks per head, applied in turn before the head's projection (Medusa's medusa_num_layers).</summary>
     public int MedusaLayers { get; init; } = 1;
+    /// <summary>
+    /// The temperature the drafter scores its tree with (the draft tokens and the output never depend on it), fitted
+    /// for this draft; absent, the kind's default: <see cref="DefaultScoreTemperature"/>.
+    /// </summary>
+    public float? ScoreTemperature { get; init; }
     /// <summary>Free-form training summary (data, steps, accuracy) shown by inspect.</summary>
     public JsonObject? Training { get; init; }
+
+    /// <summary>
+    /// The score temperature of a draft whose config names none. ctc and eagle drafts are trained mostly to regress
+    /// the base model's next feature, which leaves their distributions flat, and a best-first tree scored with flat
+    /// probabilities spends its nodes beside the chain: 0.3 was the best of 1, 0.5, 0.3 and 0.2 on ref-m's drafts
+    /// (docs/ENGINE.md). Medusa heads are trained on the tokens alone: 1.
+    /// </summary>
+    public float DefaultScoreTemperature => Kind == DraftKind.Medusa ? 1f : 0.3f;
 
     /// <summary>Id of the blank in the draft's distributions, or null when it has none.</summary>
     public int? BlankId => Blank switch { BlankMode.Own => VocabSize, BlankMode.Unk => 0, _ => null };
@@ -89,6 +102,7 @@ public sealed record DraftConfig
                 },
                 MedusaHeads = Int(o, "medusa_heads") ?? 0,
                 MedusaLayers = Int(o, "medusa_layers") ?? 1,
+                ScoreTemperature = (float?)Number(o, "score_temperature"),
                 Training = Object(o, "training"),
             };
             if (c.Kind == DraftKind.Medusa ? c.MedusaHeads <= 0 : c.NumHeads <= 0 || c.NumKvHeads <= 0 || c.HeadDim <= 0 || c.IntermediateSize <= 0)
@@ -98,6 +112,8 @@ public sealed record DraftConfig
                 throw new ModelFormatException(path, "hidden_size, vocab_size and the layer shape must be positive and make matrices of at most 2^31 elements");
             if (c.MedusaHeads > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_heads {c.MedusaHeads} is beyond the limit of {MaxMedusaHeads}");
             if (c.MedusaLayers is < 1 or > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_layers {c.MedusaLayers} must be between 1 and {MaxMedusaHeads}");
+            if (c.ScoreTemperature is { } t && !(float.IsFinite(t) && t > 0))
+                throw new ModelFormatException(path, $"score_temperature {t} must be a positive number");
             if ((c.Kind == DraftKind.Ctc) != (c.Blank != BlankMode.None))
                 throw new ModelFormatException(path, "a ctc draft needs a blank ('own' or 'unk'), other kinds none");
             return c;
@@ -108,21 +124,26 @@ public sealed record DraftConfig
         }
     }
 
-    public JsonObject ToJson() => new()
+    public JsonObject ToJson()
     {
-        ["draft_kind"] = Kind.ToString().ToLowerInvariant(),
-        ["base_model"] = BaseModel.ToJson(),
-        ["hidden_size"] = HiddenSize,
-        ["vocab_size"] = VocabSize,
-        ["intermediate_size"] = IntermediateSize,
-        ["num_attention_heads"] = NumHeads,
-        ["num_key_value_heads"] = NumKvHeads,
-        ["head_dim"] = HeadDim,
-        ["rms_norm_eps"] = RmsNormEps,
-        ["rope_theta"] = RopeTheta,
-        ["blank"] = Blank.ToString().ToLowerInvariant(),
-        ["medusa_heads"] = MedusaHeads,
-        ["medusa_layers"] = MedusaLayers,
-        ["training"] = Training?.DeepClone(),
-    };
+        var o = new JsonObject
+        {
+            ["draft_kind"] = Kind.ToString().ToLowerInvariant(),
+            ["base_model"] = BaseModel.ToJson(),
+            ["hidden_size"] = HiddenSize,
+            ["vocab_size"] = VocabSize,
+            ["intermediate_size"] = IntermediateSize,
+            ["num_attention_heads"] = NumHeads,
+            ["num_key_value_heads"] = NumKvHeads,
+            ["head_dim"] = HeadDim,
+            ["rms_norm_eps"] = RmsNormEps,
+            ["rope_theta"] = RopeTheta,
+            ["blank"] = Blank.ToString().ToLowerInvariant(),
+            ["medusa_heads"] = MedusaHeads,
+            ["medusa_layers"] = MedusaLayers,
+            ["training"] = Training?.DeepClone(),
+        };
+        if (ScoreTemperature is { } t) o["score_temperature"] = t;
+        return o;
+    }
 }

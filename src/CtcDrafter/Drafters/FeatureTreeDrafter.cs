@@ -15,17 +15,11 @@ namespace CtcDrafter.Drafters;
 /// </summary>
 internal sealed class FeatureTreeDrafter : IDrafter
 {
-    /// <summary>
-    /// The tree is scored with the draft's distributions at this temperature: these drafts are trained mostly to
-    /// regress the base model's next feature, which leaves their distributions flat, and a best-first tree scored
-    /// with flat probabilities spends its nodes beside the chain. The value and its measurement: docs/ENGINE.md.
-    /// The tokens, and the parity with training, are unchanged.
-    /// </summary>
-    const float ScoreTemperature = 0.3f;
 
     readonly FeatureLayerDraft _d;
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
+    readonly float _scoreTemperature; // the tree's scores only: the tokens, and the parity with training, are unchanged
     readonly int? _blank;
     readonly CtcTransform _transform;
 
@@ -45,6 +39,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
         _transform = module.Config.BlankId is null ? CtcTransform.None : transform;
         Transform = TreeTransform.Ctc(_transform, module.Config.BlankId);
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
+        _scoreTemperature = module.Config.ScoreTemperature ?? module.Config.DefaultScoreTemperature;
         ModelConfig lc = module.Config.LayerConfig(module.Base.Config);
         _layer = new Transformer(new DecoderStack(null, [module.Layer], null, null), lc, module.Base.ContextLength + 1 + depth * topK);
         _pending = new float[_hidden];
@@ -148,7 +143,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
             for (int r = 0; r < frontier.Count; r++)
             {
                 (int parent, int slot) = frontier[r];
-                DepthDistribution dist = Distribution(_headOut.AsSpan(r * _vocab, _vocab), _features.AsSpan(slot * H, H), _topK, ScoreTemperature);
+                DepthDistribution dist = Distribution(_headOut.AsSpan(r * _vocab, _vocab), _features.AsSpan(slot * H, H), _topK, _scoreTemperature);
                 float score = parent < 0 ? 1f : all[parent].Score;
                 for (int c = 0; c < dist.Tokens.Length; c++) all.Add(new(parent, dist.Tokens[c], score * dist.Probs[c], d, slot));
             }

@@ -29,12 +29,13 @@ internal sealed class MedusaDrafter(MedusaHeadsDraft module, int topK = 8) : IDr
     public DraftTree Propose(int root, int maxNodes)
     {
         if (!_hasHidden || maxNodes <= 1) return new DraftTree(root);
-        return TopKTree.Build(root, Heads(Math.Min(module.Heads.Length, maxNodes - 1), topK), maxNodes);
+        float temperature = module.Config.ScoreTemperature ?? module.Config.DefaultScoreTemperature;
+        return TopKTree.Build(root, Heads(Math.Min(module.Heads.Length, maxNodes - 1), topK, temperature), maxNodes);
     }
 
     /// <summary>The top-<paramref name="k"/> distributions of the first <paramref name="heads"/> heads (a <paramref name="k"/>
-    /// of the vocabulary size gives the whole distributions, as tests compare them).</summary>
-    internal List<DepthDistribution> Heads(int heads, int k)
+    /// of the vocabulary size gives the whole distributions, as tests compare them), at <paramref name="temperature"/>.</summary>
+    internal List<DepthDistribution> Heads(int heads, int k, float temperature = 1f)
     {
         var dists = new List<DepthDistribution>(heads);
         for (int i = 0; i < heads; i++)
@@ -48,6 +49,7 @@ internal sealed class MedusaDrafter(MedusaHeadsDraft module, int topK = 8) : IDr
                 TensorPrimitives.Add(_r, _x, _x);
             }
             module.Heads[i].MatMul(_x, _logits, 1);
+            if (temperature != 1f) TensorPrimitives.Divide(_logits, temperature, _logits);
             dists.Add(DepthDistribution.TopK(_logits, k));
         }
         return dists;

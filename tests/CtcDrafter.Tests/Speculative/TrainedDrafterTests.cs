@@ -2,6 +2,7 @@ using CtcDrafter.Drafters;
 using CtcDrafter.Generation;
 using CtcDrafter.Model;
 using CtcDrafter.Sampling;
+using CtcDrafter.Speculative;
 using CtcDrafter.Tests.Model;
 
 namespace CtcDrafter.Tests.Speculative;
@@ -38,6 +39,41 @@ public class TrainedDrafterTests
         }
     }
 
+    /// <summary>A draft's own score temperature reshapes its trees, never the output; a bad one is refused by name.</summary>
+    [Theory]
+    [InlineData("eagle", DraftKind.Eagle)]
+    [InlineData("medusa", DraftKind.Medusa)]
+    public void ScoreTemperatureChangesTheTreesNotTheOutput(string method, DraftKind kind)
+    {
+        using var dir = new TempDir();
+        var config = RandomModel.Config(hidden: 64, ffn: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 11, context: 160);
+        using var m = TestModels.Load(TestModels.Write(dir, config));
+        string draft = TestDrafts.Write(dir["draft"], m, kind, BlankMode.None);
+        string path = Path.Combine(draft, "config.json");
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        int[] prompt = TestModels.RandomTokens(new Random(3), 12, 11);
+        var request = new GenerationRequest(prompt, 60, SamplingOptions.Greedy);
+        GenerationResult plain = new Generator(m).Generate(request);
+        var trees = new List<string>();
+        foreach (float t in new[] { 0.05f, 4f })
+        {
+            json["score_temperature"] = t;
+            File.WriteAllText(path, json.ToJsonString());
+            Assert.Equal(t, DraftConfig.Load(draft).ScoreTemperature);
+            var recording = new RecordingDrafter(DrafterFactory.Create(method, m, draft));
+            GenerationResult spec = new Generator(m, recording, 12).Generate(request);
+            Assert.Equal(plain.Tokens, spec.Tokens);
+            trees.Add(string.Join(";", recording.Trees));
+        }
+        Assert.NotEqual(trees[0], trees[1]);
+        foreach (var bad in new System.Text.Json.Nodes.JsonNode[] { 0, -1, "x" })
+        {
+            json["score_temperature"] = bad;
+            File.WriteAllText(path, json.ToJsonString());
+            Assert.Contains("score_temperature", Assert.Throws<ModelFormatException>(() => DraftConfig.Load(draft)).Message);
+        }
+    }
+
     [Fact]
     public void ADraftForAnotherBaseIsRefused()
     {
@@ -63,5 +99,22 @@ public class TrainedDrafterTests
         File.WriteAllText(Path.Combine(draft, "config.json"), "{\"draft_kind\": \"ctc\"}");
         Assert.Contains("base_model", Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("ctc", m, draft)).Message);
         Assert.Contains("draft folder not found", Assert.Throws<ModelFormatException>(() => DrafterFactory.Create("ctc", m, dir["none"])).Message);
+    }
+}
+
+/// <summary>Another drafter's trees, written down as they are proposed (tokens and parents).</summary>
+sealed class RecordingDrafter(IDrafter inner) : IDrafter
+{
+    public List<string> Trees { get; } = [];
+    public string Name => inner.Name;
+    public void Reset() => inner.Reset();
+    public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) => inner.Observe(tokens, hidden);
+    public TreeTransform Transform => inner.Transform;
+
+    public DraftTree Propose(int root, int maxNodes)
+    {
+        DraftTree tree = inner.Propose(root, maxNodes);
+        Trees.Add(string.Join(",", tree.Tokens) + "/" + string.Join(",", tree.Parents));
+        return tree;
     }
 }
