@@ -71,7 +71,7 @@ public class GgufByteLevelTokenizerTests(GgufByteLevelTokenizerTests.Cl100kFiles
     private static string WriteGpt2(TempDir dir, string name, string ranks, string pre, JsonObject special, params string[] extra)
     {
         string specialPath = dir.Write(name + ".special.json", special.ToJsonString());
-        return GgufFixtures.Write(dir.Path, dir.File(name), "f32",
+        return GgufFixtures.Write(dir.Path, dir[name], "f32",
             ["--vocab-only", "--gpt2-ranks", ranks, "--pre", pre, "--gpt2-special", specialPath, .. extra]);
     }
 

@@ -17,7 +17,7 @@ public class Llama2CConverterTests
     public void ConvertedModel_EncodesLikeLlama2C(string text)
     {
         using var dir = new TempDir();
-        Llama2CTokenizerConverter.Convert(TokBin, dir.File("tokenizer.model"));
+        Llama2CTokenizerConverter.Convert(TokBin, dir["tokenizer.model"]);
         var tokenizer = TextTokenizer.Load(dir.Path);
 
         Assert.Equal((512, 1, 2), (tokenizer.VocabSize, tokenizer.BosId, tokenizer.EosId));
@@ -44,10 +44,10 @@ public class Llama2CConverterTests
     {
         using var dir = new TempDir();
         string bad = dir.Write("tok.bin", Encoding.UTF8.GetBytes("this is not a tokenizer at all"));
-        var e = Assert.Throws<FormatException>(() => Llama2CTokenizerConverter.Convert(bad, dir.File("tokenizer.model")));
+        var e = Assert.Throws<FormatException>(() => Llama2CTokenizerConverter.Convert(bad, dir["tokenizer.model"]));
         Assert.Contains(bad, e.Message);
-        Assert.False(File.Exists(dir.File("tokenizer.model")));
-        Assert.Throws<FileNotFoundException>(() => Llama2CTokenizerConverter.Convert(dir.File("none.bin"), dir.File("out.model")));
+        Assert.False(File.Exists(dir["tokenizer.model"]));
+        Assert.Throws<FileNotFoundException>(() => Llama2CTokenizerConverter.Convert(dir["none.bin"], dir["out.model"]));
     }
 
     /// <summary>llama2.c's encode (run.c) on its own tokenizer file: dummy-prefix " ", one token per UTF-8

@@ -38,25 +38,3 @@ internal static class TestFiles
         AddDummyPrefix = addDummyPrefix, RemoveExtraWhitespaces = removeExtraWhitespaces, EscapeWhitespaces = true,
     };
 }
-
-/// <summary>A temporary folder deleted on dispose.</summary>
-internal sealed class TempDir : IDisposable
-{
-    public string Path { get; } = Directory.CreateTempSubdirectory("ctcdrafter-text-").FullName;
-
-    public string File(string name) => System.IO.Path.Combine(Path, name);
-
-    public string Write(string name, byte[] data)
-    {
-        System.IO.File.WriteAllBytes(File(name), data);
-        return File(name);
-    }
-
-    public string Write(string name, string text)
-    {
-        System.IO.File.WriteAllText(File(name), text);
-        return File(name);
-    }
-
-    public void Dispose() => Directory.Delete(Path, recursive: true);
-}

@@ -43,7 +43,7 @@ public class TokenizerLoadTests : IDisposable
     [Fact]
     public void MissingFileOrFolder_IsFileNotFoundNamingIt()
     {
-        string missing = dir.File("nope.model");
+        string missing = dir["nope.model"];
         var e = Assert.Throws<FileNotFoundException>(() => TextTokenizer.Load(missing));
         Assert.Contains(missing, e.Message);
         e = Assert.Throws<FileNotFoundException>(() => TextTokenizer.Load(dir.Path));
