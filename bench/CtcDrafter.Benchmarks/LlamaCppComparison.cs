@@ -88,7 +88,7 @@ internal static class LlamaCppComparison
         return 0;
     }
 
-    static string MachineName()
+    internal static string MachineName()
     {
         string? line = File.Exists("/proc/cpuinfo") ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name")) : null;
         return line?.Split(':', 2)[1].Trim() ?? "unknown";

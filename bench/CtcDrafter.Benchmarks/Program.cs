@@ -3,8 +3,13 @@ using CtcDrafter.Benchmarks;
 using CtcDrafter.Kernels;
 
 // dotnet run -c Release -- --quick [threads] [calls] [formats, e.g. F32,Q8]   a quick console table
+// dotnet run -c Release -- accuracy --model PATH [--dtype q8|q4]   int8 against fp32 activations, same weights (JSON)
 // dotnet run -c Release -- llamacpp --model FILE.gguf [--threads N] [--context C]   the engine beside llama.cpp (JSON)
 // dotnet run -c Release -- [BenchmarkDotNet arguments]  the full benchmarks
+if (args.Length > 0 && args[0] == "accuracy")
+{
+    return ActivationAccuracy.Run(args[1..]);
+}
 if (args.Length > 0 && args[0] == "llamacpp")
 {
     return LlamaCppComparison.Run(args[1..]);
