@@ -6,36 +6,14 @@ using CtcDrafter.Model;
 namespace CtcDrafter.Kernels;
 
 /// <summary>
-/// W [rows, cols] in 4-bit blocks of 32 weights of a row: W[r, c] = scale[r, b] * q[r, c] - min[r, b] with q in
-/// 0..15 and b = c / 32. GGUF's Q4_0 (min = 8 * scale, one fp16 scale per block) and Q4_K (super-blocks of 256
-/// with 6-bit scales and mins under two fp16 factors) both fit this form without loss: the products of their fp16
-/// factors and 6-bit integers are exact in fp32. `--dtype q4` quantizes float weights as Q4_0 does.
+/// W [rows, cols] in GGUF's Q4_0 blocks of 32 weights of a row: W[r, c] = d[r, b] * (q[r, c] - 8) with q in 0..15,
+/// b = c / 32 and d an fp16 scale (exact in fp32), stored in row groups (<see cref="RowGroups"/>); each row's block
+/// keeps Q4_0's 16 bytes, byte i holding q of column i (low nibble) and column 16 + i (high nibble). `--dtype q4`
+/// quantizes float weights as Q4_0 does. Products run on quantized activations (<see cref="RowGroupMatMul"/>).
 /// </summary>
-/// <remarks>
-/// Layout: 16 bytes per block, byte i holding q of column i (low nibble) and column 16 + i (high nibble), as Q4_0
-/// stores them; scales and mins in fp32, [rows, blocks rounded up to 8]. Products run on quantized activations
-/// (<see cref="IntBlockKernel{TBlocks}"/>).
-/// </remarks>
-internal sealed unsafe class Q4Matrix : WeightMatrix
+internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
 {
-    public const int BlockSize = 32;
-
-    byte* _q;        // [rows, cols / 2]
-    float* _scales;  // [rows, blocks8]
-    float* _mins;    // [rows, blocks8]; null for Q4_0, whose min is 8 * scale
-    readonly NativeBuffer _owned;
-    readonly int _blocks8;
-
-    Q4Matrix(int rows, int cols, bool mins) : base(rows, cols)
-    {
-        _blocks8 = QuantizedActivations.Blocks8(cols);
-        long scalesOffset = NativeBuffer.AlignUp((long)rows * cols / 2);
-        long minsOffset = NativeBuffer.AlignUp(scalesOffset + (long)rows * _blocks8 * sizeof(float));
-        _owned = new NativeBuffer(mins ? minsOffset + (long)rows * _blocks8 * sizeof(float) : minsOffset, zeroed: true);
-        _q = _owned.Pointer;
-        _scales = (float*)(_owned.Pointer + scalesOffset);
-        _mins = mins ? (float*)(_owned.Pointer + minsOffset) : null;
-    }
+    Q4Matrix(int rows, int cols) : base(rows, cols) { }
 
     static (int Rows, int Cols) Shape32(in RawTensor src, string format)
     {
@@ -49,162 +27,168 @@ internal sealed unsafe class Q4Matrix : WeightMatrix
     public static Q4Matrix Quantize(in RawTensor src)
     {
         (int rows, int cols) = Shape32(src, "Q4");
-        var q4_0 = new NativeBuffer((long)rows * (cols / BlockSize) * GgmlBlocks.Q4_0Bytes);
-        try
+        var m = new Q4Matrix(rows, cols);
+        float[] row = new float[cols];
+        Span<byte> block = stackalloc byte[GgmlBlocks.Q4_0Bytes];
+        for (int r = 0; r < rows; r++)
         {
-            float[] row = new float[cols];
-            for (int r = 0; r < rows; r++)
+            Conversions.ReadF32(src, (long)r * cols, row);
+            for (int b = 0; b < m.BlocksPerRow; b++)
             {
-                Conversions.ReadF32(src, (long)r * cols, row);
-                for (int b = 0; b < cols / BlockSize; b++)
-                    GgmlBlocks.QuantizeQ4_0(row.AsSpan(b * BlockSize, BlockSize),
-                        new Span<byte>(q4_0.Pointer + ((long)r * (cols / BlockSize) + b) * GgmlBlocks.Q4_0Bytes, GgmlBlocks.Q4_0Bytes));
+                GgmlBlocks.QuantizeQ4_0(row.AsSpan(b * BlockSize, BlockSize), block);
+                m.SetBlock(r, b, (float)BitConverter.UInt16BitsToHalf(BitConverter.ToUInt16(block)), block[2..]);
             }
-            return FromQ4_0(new RawTensor(src.Name, TensorDType.Q4_0, [rows, cols], q4_0.Pointer));
         }
-        finally
-        {
-            q4_0.Dispose();
-        }
+        return m;
     }
 
-    /// <summary>A GGUF Q4_0 tensor: blocks of 18 bytes, an fp16 scale d then 16 bytes of nibbles; w = d * (q - 8).</summary>
+    /// <summary>A GGUF Q4_0 tensor: blocks of 18 bytes, an fp16 scale d then 16 bytes of nibbles.</summary>
     public static Q4Matrix FromQ4_0(in RawTensor src)
     {
         (int rows, int cols) = Shape32(src, "Q4_0");
-        var m = new Q4Matrix(rows, cols, mins: false);
-        int blocks = cols / BlockSize;
+        var m = new Q4Matrix(rows, cols);
         for (int r = 0; r < rows; r++)
-            for (int b = 0; b < blocks; b++)
+            for (int b = 0; b < m.BlocksPerRow; b++)
             {
-                byte* block = src.Data + ((long)r * blocks + b) * 18;
-                new ReadOnlySpan<byte>(block + 2, 16).CopyTo(new Span<byte>(m._q + ((nint)r * blocks + b) * 16, 16));
-                m._scales[(nint)r * m._blocks8 + b] = Conversions.F16ToF32(*(ushort*)block);
+                byte* block = src.Data + ((long)r * m.BlocksPerRow + b) * GgmlBlocks.Q4_0Bytes;
+                m.SetBlock(r, b, Conversions.F16ToF32(*(ushort*)block), new ReadOnlySpan<byte>(block + 2, 16));
             }
         return m;
-    }
-
-    /// <summary>
-    /// A GGUF Q4_K tensor: super-blocks of 256 weights in 144 bytes: fp16 d and dmin, 12 bytes packing eight 6-bit
-    /// scales and mins, then 128 bytes in which each 32 bytes hold two 32-weight blocks (low nibbles, then high);
-    /// w = d * scale_j * q - dmin * min_j.
-    /// </summary>
-    public static Q4Matrix FromQ4_K(in RawTensor src)
-    {
-        (int rows, int cols) = Shape2(src);
-        if (cols % 256 != 0) throw new ArgumentException($"Tensor '{src.Name}' has {cols} columns, not a multiple of 256 (Q4_K).", nameof(src));
-        var m = new Q4Matrix(rows, cols, mins: true);
-        int supers = cols / 256;
-        Span<byte> q = stackalloc byte[BlockSize];
-        for (int r = 0; r < rows; r++)
-            for (int s = 0; s < supers; s++)
-            {
-                byte* block = src.Data + ((long)r * supers + s) * 144;
-                float d = Conversions.F16ToF32(*(ushort*)block), dmin = Conversions.F16ToF32(*(ushort*)(block + 2));
-                byte* packed = block + 4, qs = block + 16;
-                for (int j = 0; j < 8; j++)
-                {
-                    var (scale, min) = ScaleMinK4(j, packed);
-                    byte* chunk = qs + 32 * (j / 2);
-                    int shift = 4 * (j % 2);
-                    for (int i = 0; i < BlockSize; i++) q[i] = (byte)((chunk[i] >> shift) & 0x0F);
-                    m.SetBlock(r, 8 * s + j, q, d * scale, dmin * min);
-                }
-            }
-        return m;
-    }
-
-    /// <summary>The 6-bit scale and min of block j (0..7) of a Q4_K super-block's 12 packed bytes.</summary>
-    static (int Scale, int Min) ScaleMinK4(int j, byte* q) => j < 4
-        ? (q[j] & 63, q[j + 4] & 63)
-        : ((q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4));
-
-    // q [32] values 0..15 of block b of row r
-    void SetBlock(int r, int b, ReadOnlySpan<byte> q, float scale, float min)
-    {
-        byte* dst = _q + ((nint)r * (Cols / BlockSize) + b) * 16;
-        for (int i = 0; i < 16; i++) dst[i] = (byte)(q[i] | (q[16 + i] << 4));
-        _scales[(nint)r * _blocks8 + b] = scale;
-        _mins[(nint)r * _blocks8 + b] = min;
     }
 
     public override WeightFormat Format => WeightFormat.Q4;
-
-    public override long Bytes => (long)Rows * Cols / 2 + (long)Rows * (Cols / BlockSize) * sizeof(float) * (_mins != null ? 2 : 1);
-
-    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
-        MatMulQuantized(new Blocks(_q, _scales, _mins, Rows, Cols), x, y, tokens);
 
     public override void ReadRow(int r, Span<float> dst)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)r, (uint)Rows, nameof(r));
         ArgumentOutOfRangeException.ThrowIfLessThan(dst.Length, Cols, nameof(dst));
-        for (int b = 0; b < Cols / BlockSize; b++)
+        for (int b = 0; b < BlocksPerRow; b++)
         {
-            byte* q = _q + ((nint)r * (Cols / BlockSize) + b) * 16;
-            float scale = _scales[(nint)r * _blocks8 + b];
-            float min = _mins != null ? _mins[(nint)r * _blocks8 + b] : 8 * scale;
+            float d = Scale(r, b);
             for (int i = 0; i < 16; i++)
             {
-                dst[b * BlockSize + i] = scale * (q[i] & 0x0F) - min;
-                dst[b * BlockSize + 16 + i] = scale * (q[i] >> 4) - min;
+                byte q = Byte(r, b, i / 4, i % 4);
+                dst[b * BlockSize + i] = d * ((q & 0x0F) - 8);
+                dst[b * BlockSize + 16 + i] = d * ((q >> 4) - 8);
             }
         }
     }
 
-    public override void Dispose()
+    /// <summary>
+    /// Unsigned nibbles: sum (q - 8) x = sum q x - 8 sum x, the first by <c>vpmaddubsw</c> (q unsigned, x signed; a
+    /// pair is at most 2 * 15 * 127 = 3810, so the eight of a block add up in int16 without overflow) or
+    /// <c>vpdpbusd</c>, the second from the token's block sum.
+    /// </summary>
+    internal readonly struct Blocks : IRowGroupBlocks
     {
-        _owned.Dispose();
-        _q = null;
-        _scales = _mins = null;
-    }
+        const int Words = 4;
 
-    readonly struct Blocks(byte* q, float* scales, float* mins, int rows, int cols) : IIntBlocks
-    {
-        readonly nint _rowBytes = cols / 2;
-        readonly nint _blocks8 = QuantizedActivations.Blocks8(cols);
+        public static int BlockBytes => Words * 4 * RowGroups.Rows;
 
-        public int Rows => rows;
-        public int Cols => cols;
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public IntRow Row(int r) => new(q + r * _rowBytes, scales + r * _blocks8, mins == null ? null : mins + r * _blocks8);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public void Prefetch(in IntRow next, nint b, int rows)
+        public static int Sum(byte* block, int i, sbyte* q, int qSum)
         {
-            Sse.Prefetch0(next.Weights + rows * 16 * b);
-            if ((b & 3) == 0) Sse.Prefetch0(next.Scales + rows * b);
+            int sum = 0;
+            for (int k = 0; k < Words; k++)
+                for (int j = 0; j < 4; j++)
+                {
+                    byte v = block[(k * RowGroups.Rows + i) * 4 + j];
+                    sum += (v & 0x0F) * q[4 * k + j] + (v >> 4) * q[16 + 4 * k + j];
+                }
+            return sum - 8 * qSum;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<sbyte> Load(in IntRow row, nint b)
+        static Vector512<byte> Low(Vector512<byte> v) => v & Vector512.Create((byte)0x0F);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<byte> High(Vector512<byte> v) => Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector512.Create((byte)0x0F);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<short> Dot(Vector512<byte> u, sbyte* x4) => Avx512BW.MultiplyAddAdjacent(u, Vector512.Create(*(int*)x4).AsSByte());
+
+        /// <summary>The int16 pair sums of all 8 words, widened to int32 and less 8 sum(x).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector512<int> Finish(Vector512<short> pairs, int qSum) =>
+            Avx512BW.MultiplyAddAdjacent(pairs, Vector512.Create((short)1)) - Vector512.Create(8 * qSum);
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static Vector512<int> Sums16(byte* block, sbyte* q, int qSum)
         {
-            Vector128<byte> v = Vector128.Load(row.Weights + 16 * b), low = Vector128.Create((byte)0x0F);
-            return Vector256.Create(v & low, Vector128.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low).AsSByte();
+            Vector512<short> acc = default;
+            for (nint k = 0; k < Words; k++)
+            {
+                Vector512<byte> v = Vector512.Load(block + 64 * k);
+                acc += Dot(Low(v), q + 4 * k) + Dot(High(v), q + 16 + 4 * k);
+            }
+            return Finish(acc, qSum);
         }
 
-        /// <summary>The 32 nibbles of blocks b and b + 1, as [low(b), high(b), low(b + 1), high(b + 1)] 16-byte lanes.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<sbyte> Load2(in IntRow row, nint b)
+        public static void Sums16x4(byte* block, in TokenTile t, nint b, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3)
         {
-            Vector256<byte> v = Vector256.Load(row.Weights + 16 * b), low = Vector256.Create((byte)0x0F);
-            Vector512<byte> halves = Vector512.Create(v & low, Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & low);
-            return Avx512F.Shuffle4x128(halves.AsUInt32(), halves.AsUInt32(), 0b11_01_10_00).AsSByte();
+            sbyte* q0 = t.T0.Block(b), q1 = t.T1.Block(b), q2 = t.T2.Block(b), q3 = t.T3.Block(b);
+            Vector512<short> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (nint k = 0; k < Words; k++)
+            {
+                Vector512<byte> v = Vector512.Load(block + 64 * k), lo = Low(v), hi = High(v);
+                nint c = 4 * k;
+                a0 += Dot(lo, q0 + c) + Dot(hi, q0 + 16 + c);
+                a1 += Dot(lo, q1 + c) + Dot(hi, q1 + 16 + c);
+                a2 += Dot(lo, q2 + c) + Dot(hi, q2 + 16 + c);
+                a3 += Dot(lo, q3 + c) + Dot(hi, q3 + 16 + c);
+            }
+            s0 = Finish(a0, t.T0.Sums[b]);
+            s1 = Finish(a1, t.T1.Sums[b]);
+            s2 = Finish(a2, t.T2.Sums[b]);
+            s3 = Finish(a3, t.T3.Sums[b]);
         }
 
-        public bool HasSigns => false;
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<byte> Low(Vector256<byte> v) => v & Vector256.Create((byte)0x0F);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Scales(in IntRow row, nint b, float dx) => Vector256.Create(row.Scales[b] * dx);
+        static Vector256<byte> High(Vector256<byte> v) => Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F);
+
+        /// <summary>acc + the sums of the low and high nibbles of one word of 8 rows with their 4 values each.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        static Vector256<int> Dot(Vector256<int> acc, Vector256<byte> lo, Vector256<byte> hi, sbyte* x4)
+        {
+            Vector256<sbyte> xl = Vector256.Create(*(int*)x4).AsSByte(), xh = Vector256.Create(*(int*)(x4 + 16)).AsSByte();
+            if (AvxVnni.IsSupported) return AvxVnni.MultiplyWideningAndAdd(AvxVnni.MultiplyWideningAndAdd(acc, lo, xl), hi, xh);
+            Vector256<short> pairs = Avx2.MultiplyAddAdjacent(lo, xl) + Avx2.MultiplyAddAdjacent(hi, xh);
+            return acc + Avx2.MultiplyAddAdjacent(pairs, Vector256.Create((short)1));
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector512<float> Scales2(in IntRow row, nint b) => IntBlockKernel512.PerBlock(row.Scales + b);
-
-        public bool HasMins => true;
+        public static Vector256<int> Sums8(byte* block, int h, sbyte* q, int qSum)
+        {
+            Vector256<int> acc = default;
+            for (nint k = 0; k < Words; k++)
+            {
+                Vector256<byte> v = Vector256.Load(block + 64 * k + 32 * h);
+                acc = Dot(acc, Low(v), High(v), q + 4 * k);
+            }
+            return acc - Vector256.Create(8 * qSum);
+        }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public Vector256<float> Mins(in IntRow row, nint b) =>
-            row.Mins != null ? Vector256.Load(row.Mins + b) : Vector256.Load(row.Scales + b) * 8f;
+        public static void Sums8x4(byte* block, int h, in TokenTile t, nint b, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
+        {
+            sbyte* q0 = t.T0.Block(b), q1 = t.T1.Block(b), q2 = t.T2.Block(b), q3 = t.T3.Block(b);
+            s0 = s1 = s2 = s3 = default;
+            for (nint k = 0; k < Words; k++)
+            {
+                Vector256<byte> v = Vector256.Load(block + 64 * k + 32 * h), lo = Low(v), hi = High(v);
+                nint c = 4 * k;
+                s0 = Dot(s0, lo, hi, q0 + c);
+                s1 = Dot(s1, lo, hi, q1 + c);
+                s2 = Dot(s2, lo, hi, q2 + c);
+                s3 = Dot(s3, lo, hi, q3 + c);
+            }
+            s0 -= Vector256.Create(8 * t.T0.Sums[b]);
+            s1 -= Vector256.Create(8 * t.T1.Sums[b]);
+            s2 -= Vector256.Create(8 * t.T2.Sums[b]);
+            s3 -= Vector256.Create(8 * t.T3.Sums[b]);
+        }
     }
 }

@@ -4,12 +4,12 @@ namespace CtcDrafter.Kernels;
 
 /// <summary>
 /// Activations x [tokens, cols] quantized for the integer kernels, one record per token: per block of 32 values a
-/// scale dx = max|x| / 127 and q = round(x / dx) in int8 (Q8_0's rule, ties away from zero), plus dx times the sum
-/// of the block's q (the min term of Q4_K's weights needs it). A token's record depends on that token alone, so a
+/// scale dx = max|x| / 127 and q = round(x / dx) in int8 (Q8_0's rule, ties away from zero), plus the sum of the
+/// block's q as an integer (Q4_0's offset of 8 needs it) and times dx (the min term of Q4_K's weights). A token's record depends on that token alone, so a
 /// T-token product quantizes every token exactly as a one-token product does.
 /// </summary>
 /// <remarks>
-/// Record layout in floats: dx [Blocks8], dx * sum(q) [Blocks8], dx once per int32 lane [Blocks2, 8], then the
+/// Record layout in floats: dx [Blocks8], dx * sum(q) [Blocks8], sum(q) as int32 [Blocks8], dx once per int32 lane [Blocks2, 8], then the
 /// int8 values [Blocks2 * 32] (8 per float). Blocks8 and Blocks2 are the block count rounded up to 8 and to 2, the
 /// extra blocks zero, so that kernels read 8 blocks per vector, or 2 blocks per 512-bit vector.
 /// </remarks>
@@ -22,7 +22,7 @@ internal static unsafe class QuantizedActivations
     public static int Blocks2(int cols) => (cols / BlockSize + 1) / 2 * 2;
 
     /// <summary>Floats per token record.</summary>
-    public static int Stride(int cols) => 2 * Blocks8(cols) + Blocks2(cols) * (8 + BlockSize / 4);
+    public static int Stride(int cols) => 3 * Blocks8(cols) + Blocks2(cols) * (8 + BlockSize / 4);
 
     /// <summary>dx [Blocks8] of a record.</summary>
     public static float* Dx(float* record) => record;
@@ -30,11 +30,14 @@ internal static unsafe class QuantizedActivations
     /// <summary>dx * sum(q) [Blocks8] of a record.</summary>
     public static float* DxSum(float* record, int blocks8) => record + blocks8;
 
+    /// <summary>sum(q) [Blocks8] of a record.</summary>
+    public static int* Sums(float* record, int blocks8) => (int*)(record + 2 * blocks8);
+
     /// <summary>dx per lane [Blocks2, 8] of a record.</summary>
-    public static float* DxLanes(float* record, int blocks8) => record + 2 * blocks8;
+    public static float* DxLanes(float* record, int blocks8) => record + 3 * blocks8;
 
     /// <summary>q [Blocks2 * 32] of a record.</summary>
-    public static sbyte* Q(float* record, int blocks8, int blocks2) => (sbyte*)(record + 2 * blocks8 + 8 * blocks2);
+    public static sbyte* Q(float* record, int blocks8, int blocks2) => (sbyte*)(record + 3 * blocks8 + 8 * blocks2);
 
     /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32).</summary>
     public static void Quantize(float* x, int tokens, int cols, float* records)
@@ -46,6 +49,7 @@ internal static unsafe class QuantizedActivations
             float* xt = x + (nint)t * cols;
             float* rec = records + (nint)t * stride;
             float* dx = Dx(rec), dxs = DxSum(rec, blocks8), lanes = DxLanes(rec, blocks8);
+            int* sums = Sums(rec, blocks8);
             sbyte* q = Q(rec, blocks8, blocks2);
             for (int b = 0; b < blocks; b++)
             {
@@ -62,6 +66,7 @@ internal static unsafe class QuantizedActivations
                 }
                 dx[b] = d;
                 dxs[b] = d * sum;
+                sums[b] = sum;
                 new Span<float>(lanes + 8 * b, 8).Fill(d);
             }
         }

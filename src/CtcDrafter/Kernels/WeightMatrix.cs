@@ -89,7 +89,7 @@ internal abstract unsafe class WeightMatrix : IDisposable
             WeightFormat.Q8 when src.DType == TensorDType.Q8_0 => Q8Matrix.FromQ8_0(src),
             WeightFormat.Q8 => Q8Matrix.Quantize(src),
             WeightFormat.Q4 when src.DType == TensorDType.Q4_0 => Q4Matrix.FromQ4_0(src),
-            WeightFormat.Q4 when src.DType == TensorDType.Q4_K => Q4Matrix.FromQ4_K(src),
+            WeightFormat.Q4 when src.DType == TensorDType.Q4_K => Q4KMatrix.FromQ4_K(src),
             WeightFormat.Q4 => Q4Matrix.Quantize(src),
             WeightFormat.Q6K when src.DType == TensorDType.Q6_K => Q6KMatrix.FromQ6_K(src),
             WeightFormat.Q6K => throw new ArgumentException($"Tensor '{src.Name}' is {src.DType}: the Q6K format holds Q6_K tensors only.", nameof(src)),
@@ -162,6 +162,28 @@ internal abstract unsafe class WeightMatrix : IDisposable
                     TiledMatMul.MatMul(new IntBlockKernel512<TBlocks>(blocks), pr, py, tokens);
                 else
                     TiledMatMul.MatMul(new IntBlockKernel<TBlocks>(blocks), pr, py, tokens);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(records);
+        }
+        GC.KeepAlive(this);
+    }
+
+    /// <summary>y = x W^T for weights in row groups: x quantized per token (<see cref="QuantizedActivations"/>), then
+    /// <see cref="RowGroupMatMul"/> on the given instruction set (every one gives the same bits).</summary>
+    protected void MatMulRowGroups<TBlocks>(byte* weights, float* scales, ReadOnlySpan<float> x, Span<float> y, int tokens, RowGroupIsa isa)
+        where TBlocks : IRowGroupBlocks
+    {
+        CheckArguments(x, y, tokens);
+        float[] records = QuantizedActivations.Rent(tokens, Cols);
+        try
+        {
+            fixed (float* px = x, py = y, pr = records)
+            {
+                QuantizedActivations.Quantize(px, tokens, Cols, pr);
+                RowGroupMatMul.MatMul<TBlocks>(weights, scales, Rows, Cols, pr, py, tokens, isa);
             }
         }
         finally

@@ -200,6 +200,51 @@ public unsafe class QuantizedMatrixTests
         }
     }
 
+    /// <summary>The row-group formats compute every sum with exact integers per block and one fused multiply-add per
+    /// block: each instruction set this machine runs gives bitwise the scalar reference's products, so every machine
+    /// computes the same logits. Rows around the group size of 16, blocks odd and even.</summary>
+    [Theory]
+    [InlineData("Q8_0")]
+    [InlineData("Q4_0")]
+    public void EveryInstructionSetGivesTheReferenceBits(string typeName)
+    {
+        var type = Enum.Parse<TensorDType>(typeName);
+        var rng = new Random(11);
+        RowGroupIsa[] isas = RowGroupMatMul.Best switch
+        {
+            RowGroupIsa.Avx512 => [RowGroupIsa.Avx2, RowGroupIsa.Avx512],
+            RowGroupIsa.Avx2 => [RowGroupIsa.Avx2],
+            _ => [], // no AVX2 here: the portable path is the only one
+        };
+        foreach (int rows in new[] { 1, 15, 16, 17, 40 })
+            foreach (int cols in new[] { 32, 96, 2048 })
+            {
+                using WeightMatrix m = FromBlocks(RandomBlocks(rng, type, rows, cols), type, rows, cols);
+                foreach (int tokens in new[] { 1, 2, 3, 4, 6, 9 })
+                {
+                    float[] x = Random(rng, tokens * cols);
+                    var expected = new float[tokens * rows];
+                    MatMul(m, x, expected, tokens, RowGroupIsa.Portable);
+                    foreach (RowGroupIsa isa in isas)
+                    {
+                        var y = new float[tokens * rows];
+                        MatMul(m, x, y, tokens, isa);
+                        Assert.True(y.AsSpan().SequenceEqual(expected), $"{type} [{rows}x{cols}] T={tokens} {isa}");
+                    }
+                }
+            }
+    }
+
+    static void MatMul(WeightMatrix m, float[] x, float[] y, int tokens, RowGroupIsa isa)
+    {
+        switch (m)
+        {
+            case Q8Matrix q8: q8.MatMul(x, y, tokens, isa); break;
+            case Q4Matrix q4: q4.MatMul(x, y, tokens, isa); break;
+            default: throw new ArgumentException(m.GetType().Name);
+        }
+    }
+
     /// <summary>The layouts, decoded by hand for one block: Q4_0's nibbles (low = first 16 columns), Q4_K's packed
     /// 6-bit scales and mins, Q6_K's split low and high bits.</summary>
     [Fact]

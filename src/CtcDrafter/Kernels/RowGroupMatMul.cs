@@ -1,0 +1,274 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace CtcDrafter.Kernels;
+
+/// <summary>
+/// Blocks of 32 weights stored in row groups (<see cref="RowGroups"/>), as <see cref="RowGroupMatMul"/> sees them:
+/// the exact integer dot product of one block of 16 (or 8) rows with a token's 32 int8 activations, for one token
+/// or four, on each instruction set. Every method returns the same integers: only the float epilogue rounds, and it
+/// is the driver's, the same for every path.
+/// </summary>
+internal unsafe interface IRowGroupBlocks
+{
+    /// <summary>Bytes of one block of a group: 16 rows x 32 weights.</summary>
+    static abstract int BlockBytes { get; }
+
+    /// <summary>sum_c w[i, c] * q[c] for row i of the block, c &lt; 32: the reference, and the portable path.</summary>
+    static abstract int Sum(byte* block, int i, sbyte* q, int qSum);
+
+    /// <summary>The 16 rows' sums with one token (AVX-512).</summary>
+    static abstract Vector512<int> Sums16(byte* block, sbyte* q, int qSum);
+
+    /// <summary>The 16 rows' sums with four tokens (AVX-512).</summary>
+    static abstract void Sums16x4(byte* block, in TokenTile t, nint b, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3);
+
+    /// <summary>The sums of rows 8h..8h+7 with one token (AVX2, with AVX-VNNI where present).</summary>
+    static abstract Vector256<int> Sums8(byte* block, int h, sbyte* q, int qSum);
+
+    /// <summary>The sums of rows 8h..8h+7 with four tokens (AVX2, with AVX-VNNI where present).</summary>
+    static abstract void Sums8x4(byte* block, int h, in TokenTile t, nint b, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3);
+}
+
+/// <summary>Four tokens' quantized activations (<see cref="QuantizedActivations"/>): int8 values, block sums and scales.</summary>
+internal readonly unsafe struct TokenTile(TokenRecord a, TokenRecord b, TokenRecord c, TokenRecord d)
+{
+    public readonly TokenRecord T0 = a, T1 = b, T2 = c, T3 = d;
+}
+
+/// <summary>One token's quantized activations: q [blocks * 32], sum(q) [blocks] and dx [blocks].</summary>
+internal readonly unsafe struct TokenRecord(sbyte* q, int* sums, float* dx)
+{
+    public readonly sbyte* Q = q;
+    public readonly int* Sums = sums;
+    public readonly float* Dx = dx;
+
+    /// <summary>The 32 values of block b.</summary>
+    public sbyte* Block(nint b) => Q + b * RowGroups.BlockSize;
+}
+
+/// <summary>The instruction sets of <see cref="RowGroupMatMul"/>; all give bitwise the same products.</summary>
+internal enum RowGroupIsa
+{
+    /// <summary>Scalar integers and <see cref="MathF.FusedMultiplyAdd"/>: the reference.</summary>
+    Portable,
+    /// <summary>8 rows per vector, <c>vpmaddubsw</c>/<c>vpmaddwd</c>, or <c>vpdpbusd</c> with AVX-VNNI.</summary>
+    Avx2,
+    /// <summary>16 rows per vector, <c>vpmaddubsw</c>/<c>vpmaddwd</c>.</summary>
+    Avx512,
+}
+
+/// <summary>
+/// y [tokens, rows] = x [tokens, cols] W^T for weights in row groups, on activations quantized per token and block
+/// of 32. Vector lanes are rows: per block, the exact integer sums of 16 rows with a token (32 products each) are
+/// converted to float and multiply-added into the token's accumulator with scale[r, b] * dx[t, b], blocks in order:
+/// acc[r, t] = fma(float(isum[r, t, b]), scale[r, b] * dx[t, b], acc[r, t]). That is the whole float arithmetic of a
+/// sum, one rounding per block, the same whatever the tile, the number of tokens or the instruction set, so row t of
+/// a T-token product is bitwise the one-token product, and every machine computes the same logits.
+/// </summary>
+/// <remarks>
+/// Threads split the groups; each group's weights (16 rows) are read once per block of tokens whose records stay in
+/// L2 and are used by tiles of four tokens (three or two repeat one) or, for one token, by a matvec. No horizontal
+/// sums: the lanes of the accumulators are the outputs.
+/// </remarks>
+internal static unsafe class RowGroupMatMul
+{
+    /// <summary>The widest instruction set of this machine.</summary>
+    public static readonly RowGroupIsa Best = Avx512F.IsSupported && Avx512BW.IsSupported ? RowGroupIsa.Avx512
+        : Avx2.IsSupported && Fma.IsSupported ? RowGroupIsa.Avx2
+        : RowGroupIsa.Portable;
+
+    /// <summary>Bytes of token records kept hot per block of tokens.</summary>
+    const int TokenBlockBytes = 256 * 1024;
+
+    /// <summary>y [tokens, rows] from the quantized records [tokens, QuantizedActivations.Stride(cols)] of x.</summary>
+    public static void MatMul<TBlocks>(byte* weights, float* scales, int rows, int cols, float* records, float* y, int tokens, RowGroupIsa isa)
+        where TBlocks : IRowGroupBlocks
+    {
+        var job = new Job<TBlocks>
+        {
+            Weights = weights, Scales = scales, Rows = rows, Cols = cols, Records = records, Y = y, Tokens = tokens, Isa = isa,
+        };
+        int groups = RowGroups.Count(rows);
+        if ((long)rows * cols * tokens < TiledMatMul.ParallelThreshold) job.Run(0, groups);
+        else WorkerPool.Shared.For(groups, 1, ref job);
+    }
+
+    struct Job<TBlocks> : IChunkBody where TBlocks : IRowGroupBlocks
+    {
+        public byte* Weights;
+        public float* Scales, Records, Y;
+        public int Rows, Cols, Tokens;
+        public RowGroupIsa Isa;
+
+        public readonly void Run(int g0, int g1)
+        {
+            int blocks = Cols / RowGroups.BlockSize, stride = QuantizedActivations.Stride(Cols);
+            int tokenBlock = Math.Max(4, TokenBlockBytes / (stride * sizeof(float)) / 4 * 4);
+            Span<float> scratch = stackalloc float[4 * RowGroups.Rows];
+            for (int tb = 0; tb < Tokens; tb += tokenBlock)
+            {
+                int te = Math.Min(Tokens, tb + tokenBlock);
+                for (int g = g0; g < g1; g++)
+                {
+                    byte* w = Weights + (nint)g * blocks * TBlocks.BlockBytes;
+                    float* s = Scales + (nint)g * blocks * RowGroups.Rows;
+                    int rows = Math.Min(RowGroups.Rows, Rows - g * RowGroups.Rows);
+                    for (int t = tb; t < te; t += 4)
+                    {
+                        int n = Math.Min(4, te - t);
+                        // Each token's 16 sums go to y directly when the group is full, else through scratch.
+                        fixed (float* sp = scratch)
+                        {
+                            float* y0 = Output(t, g, rows, sp, 0), y1 = Output(t + 1, g, rows, sp, 1);
+                            float* y2 = Output(t + 2, g, rows, sp, 2), y3 = Output(t + 3, g, rows, sp, 3);
+                            if (n == 1) Group1(w, s, blocks, Record(t), y0);
+                            else
+                            {
+                                // Missing tokens of a tile repeat its last one, into scratch.
+                                if (n < 4) y3 = sp + 3 * RowGroups.Rows;
+                                if (n < 3) y2 = sp + 2 * RowGroups.Rows;
+                                var tile = new TokenTile(Record(t), Record(t + 1), Record(t + Math.Min(2, n - 1)), Record(t + Math.Min(3, n - 1)));
+                                Group4(w, s, blocks, tile, y0, y1, y2, y3);
+                            }
+                            if (rows < RowGroups.Rows)
+                                for (int i = 0; i < n; i++)
+                                    new ReadOnlySpan<float>(sp + i * RowGroups.Rows, rows).CopyTo(new Span<float>(Y + (nint)(t + i) * Rows + g * RowGroups.Rows, rows));
+                        }
+                    }
+                }
+            }
+        }
+
+        readonly float* Output(int t, int g, int rows, float* scratch, int i) =>
+            rows == RowGroups.Rows && t < Tokens ? Y + (nint)t * Rows + g * RowGroups.Rows : scratch + i * RowGroups.Rows;
+
+        readonly TokenRecord Record(int t)
+        {
+            float* r = Records + (nint)t * QuantizedActivations.Stride(Cols);
+            int blocks8 = QuantizedActivations.Blocks8(Cols);
+            return new TokenRecord(QuantizedActivations.Q(r, blocks8, QuantizedActivations.Blocks2(Cols)), QuantizedActivations.Sums(r, blocks8), QuantizedActivations.Dx(r));
+        }
+
+        readonly void Group1(byte* w, float* s, int blocks, in TokenRecord x, float* y)
+        {
+            switch (Isa)
+            {
+                case RowGroupIsa.Avx512: Group16x1<TBlocks>(w, s, blocks, x, y); break;
+                case RowGroupIsa.Avx2: Group8x1<TBlocks>(w, s, blocks, x, y); break;
+                default: GroupPortable<TBlocks>(w, s, blocks, x, y); break;
+            }
+        }
+
+        readonly void Group4(byte* w, float* s, int blocks, in TokenTile t, float* y0, float* y1, float* y2, float* y3)
+        {
+            switch (Isa)
+            {
+                case RowGroupIsa.Avx512: Group16x4<TBlocks>(w, s, blocks, t, y0, y1, y2, y3); break;
+                case RowGroupIsa.Avx2: Group8x4<TBlocks>(w, s, blocks, t, y0, y1, y2, y3); break;
+                default:
+                    GroupPortable<TBlocks>(w, s, blocks, t.T0, y0);
+                    GroupPortable<TBlocks>(w, s, blocks, t.T1, y1);
+                    GroupPortable<TBlocks>(w, s, blocks, t.T2, y2);
+                    GroupPortable<TBlocks>(w, s, blocks, t.T3, y3);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The reference: y[i] = the block sums of row i, multiply-added in block order.</summary>
+    static void GroupPortable<TBlocks>(byte* w, float* s, int blocks, in TokenRecord x, float* y) where TBlocks : IRowGroupBlocks
+    {
+        for (int i = 0; i < RowGroups.Rows; i++)
+        {
+            float acc = 0;
+            for (nint b = 0; b < blocks; b++)
+                acc = MathF.FusedMultiplyAdd(TBlocks.Sum(w + b * TBlocks.BlockBytes, i, x.Block(b), x.Sums[b]), s[b * RowGroups.Rows + i] * x.Dx[b], acc);
+            y[i] = acc;
+        }
+    }
+
+    /// <summary>Blocks ahead that a matvec prefetches, weights and scales.</summary>
+    const int PrefetchBlocks = 4;
+
+    /// <summary>Prefetches block b + PrefetchBlocks (past a group's end, the next group's first blocks: groups follow
+    /// each other in memory; past the matrix's end, nothing, since prefetches do not fault).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Prefetch<TBlocks>(byte* w, float* s, nint b) where TBlocks : IRowGroupBlocks
+    {
+        byte* next = w + (b + PrefetchBlocks) * TBlocks.BlockBytes;
+        for (int line = 0; line < TBlocks.BlockBytes; line += 64) Sse.Prefetch0(next + line);
+        Sse.Prefetch0(s + (b + PrefetchBlocks) * RowGroups.Rows);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group16x1<TBlocks>(byte* w, float* s, int blocks, in TokenRecord x, float* y) where TBlocks : IRowGroupBlocks
+    {
+        Vector512<float> acc = default;
+        for (nint b = 0; b < blocks; b++)
+        {
+            Prefetch<TBlocks>(w, s, b);
+            Vector512<int> sums = TBlocks.Sums16(w + b * TBlocks.BlockBytes, x.Block(b), x.Sums[b]);
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sums), Vector512.Load(s + b * RowGroups.Rows) * x.Dx[b], acc);
+        }
+        acc.Store(y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group16x4<TBlocks>(byte* w, float* s, int blocks, in TokenTile t, float* y0, float* y1, float* y2, float* y3) where TBlocks : IRowGroupBlocks
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        for (nint b = 0; b < blocks; b++)
+        {
+            TBlocks.Sums16x4(w + b * TBlocks.BlockBytes, t, b, out var s0, out var s1, out var s2, out var s3);
+            Vector512<float> scale = Vector512.Load(s + b * RowGroups.Rows);
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s0), scale * t.T0.Dx[b], a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s1), scale * t.T1.Dx[b], a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s2), scale * t.T2.Dx[b], a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s3), scale * t.T3.Dx[b], a3);
+        }
+        a0.Store(y0);
+        a1.Store(y1);
+        a2.Store(y2);
+        a3.Store(y3);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group8x1<TBlocks>(byte* w, float* s, int blocks, in TokenRecord x, float* y) where TBlocks : IRowGroupBlocks
+    {
+        for (int h = 0; h < 2; h++)
+        {
+            Vector256<float> acc = default;
+            for (nint b = 0; b < blocks; b++)
+            {
+                Prefetch<TBlocks>(w, s, b);
+                Vector256<int> sums = TBlocks.Sums8(w + b * TBlocks.BlockBytes, h, x.Block(b), x.Sums[b]);
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.Load(s + b * RowGroups.Rows + 8 * h) * x.Dx[b], acc);
+            }
+            acc.Store(y + 8 * h);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group8x4<TBlocks>(byte* w, float* s, int blocks, in TokenTile t, float* y0, float* y1, float* y2, float* y3) where TBlocks : IRowGroupBlocks
+    {
+        for (int h = 0; h < 2; h++)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (nint b = 0; b < blocks; b++)
+            {
+                TBlocks.Sums8x4(w + b * TBlocks.BlockBytes, h, t, b, out var s0, out var s1, out var s2, out var s3);
+                Vector256<float> scale = Vector256.Load(s + b * RowGroups.Rows + 8 * h);
+                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), scale * t.T0.Dx[b], a0);
+                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), scale * t.T1.Dx[b], a1);
+                a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), scale * t.T2.Dx[b], a2);
+                a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), scale * t.T3.Dx[b], a3);
+            }
+            a0.Store(y0 + 8 * h);
+            a1.Store(y1 + 8 * h);
+            a2.Store(y2 + 8 * h);
+            a3.Store(y3 + 8 * h);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+namespace CtcDrafter.Kernels;
+
+/// <summary>
+/// A matrix of 32-weight blocks with one fp32 scale per row and block, stored in row groups (<see cref="RowGroups"/>)
+/// and multiplied by <see cref="RowGroupMatMul"/>; <typeparamref name="TBlocks"/> holds what a block's bytes mean.
+/// </summary>
+internal abstract unsafe class RowGroupMatrix<TBlocks> : WeightMatrix where TBlocks : IRowGroupBlocks
+{
+    public const int BlockSize = RowGroups.BlockSize;
+
+    /// <summary>Words of 4 bytes per row and block.</summary>
+    protected static int Words => TBlocks.BlockBytes / (4 * RowGroups.Rows);
+
+    byte* _weights;  // [groups, blocks, words, 16 rows, 4]
+    float* _scales;  // [groups, blocks, 16]
+    readonly NativeBuffer _owned;
+
+    /// <summary>Blocks per row.</summary>
+    protected int BlocksPerRow { get; }
+
+    protected RowGroupMatrix(int rows, int cols) : base(rows, cols)
+    {
+        BlocksPerRow = cols / BlockSize;
+        long groupBlocks = (long)RowGroups.Count(rows) * BlocksPerRow;
+        long scalesOffset = NativeBuffer.AlignUp(groupBlocks * TBlocks.BlockBytes);
+        _owned = new NativeBuffer(scalesOffset + groupBlocks * RowGroups.Rows * sizeof(float), zeroed: true);
+        _weights = _owned.Pointer;
+        _scales = (float*)(_owned.Pointer + scalesOffset);
+    }
+
+    public override long Bytes => (long)RowGroups.Count(Rows) * BlocksPerRow * (TBlocks.BlockBytes + RowGroups.Rows * sizeof(float));
+
+    /// <summary>Stores block b of row r: its bytes in the row's own order (words x 4) and its scale.</summary>
+    protected void SetBlock(int r, int b, float scale, ReadOnlySpan<byte> bytes)
+    {
+        RowGroups.Store(_weights, r, b, BlocksPerRow, Words, bytes);
+        _scales[RowGroups.Scale(r, b, BlocksPerRow)] = scale;
+    }
+
+    /// <summary>Byte j of word k of block b of row r.</summary>
+    protected byte Byte(int r, int b, int k, int j) => RowGroups.Load(_weights, r, b, k, j, BlocksPerRow, Words);
+
+    /// <summary>The scale of block b of row r.</summary>
+    public float Scale(int r, int b) => _scales[RowGroups.Scale(r, b, BlocksPerRow)];
+
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) => MatMul(x, y, tokens, RowGroupMatMul.Best);
+
+    /// <summary>MatMul on a chosen instruction set (tests compare them).</summary>
+    internal void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens, RowGroupIsa isa) =>
+        MatMulRowGroups<TBlocks>(_weights, _scales, x, y, tokens, isa);
+
+    public override void Dispose()
+    {
+        _owned.Dispose();
+        _weights = null;
+        _scales = null;
+    }
+}
