@@ -67,7 +67,7 @@ internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
             float d = Scale(r, b);
             for (int i = 0; i < 16; i++)
             {
-                byte q = Byte(r, b, i / 4, i % 4);
+                byte q = Byte(r, b, i);
                 dst[b * BlockSize + i] = d * ((q & 0x0F) - 8);
                 dst[b * BlockSize + 16 + i] = d * ((q >> 4) - 8);
             }
@@ -85,8 +85,11 @@ internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
 
         public static int BlockBytes => Words * 4 * RowGroups.Rows;
 
-        public static int Sum(byte* block, int i, sbyte* q, int qSum)
+        public static int WordBytes => 4;
+
+        public static int Sum(byte* block, int i, in TokenRecord x, nint b)
         {
+            sbyte* q = x.Q + b * BlockSize;
             int sum = 0;
             for (int k = 0; k < Words; k++)
                 for (int j = 0; j < 4; j++)
@@ -94,7 +97,7 @@ internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
                     byte v = block[(k * RowGroups.Rows + i) * 4 + j];
                     sum += (v & 0x0F) * q[4 * k + j] + (v >> 4) * q[16 + 4 * k + j];
                 }
-            return sum - 8 * qSum;
+            return sum - 8 * x.Sums[b];
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -112,21 +115,23 @@ internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
             Avx512BW.MultiplyAddAdjacent(pairs, Vector512.Create((short)1)) - Vector512.Create(8 * qSum);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Sums16(byte* block, sbyte* q, int qSum)
+        public static Vector512<int> Sums16(byte* block, in TokenRecord x, nint b)
         {
+            sbyte* q = x.Q + b * BlockSize;
             Vector512<short> acc = default;
             for (nint k = 0; k < Words; k++)
             {
                 Vector512<byte> v = Vector512.Load(block + 64 * k);
                 acc += Dot(Low(v), q + 4 * k) + Dot(High(v), q + 16 + 4 * k);
             }
-            return Finish(acc, qSum);
+            return Finish(acc, x.Sums[b]);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Sums16x4(byte* block, in TokenTile t, nint b, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3)
         {
-            sbyte* q0 = t.T0.Block(b), q1 = t.T1.Block(b), q2 = t.T2.Block(b), q3 = t.T3.Block(b);
+            nint o = b * BlockSize;
+            sbyte* q0 = t.T0.Q + o, q1 = t.T1.Q + o, q2 = t.T2.Q + o, q3 = t.T3.Q + o;
             Vector512<short> a0 = default, a1 = default, a2 = default, a3 = default;
             for (nint k = 0; k < Words; k++)
             {
@@ -141,6 +146,33 @@ internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
             s1 = Finish(a1, t.T1.Sums[b]);
             s2 = Finish(a2, t.T2.Sums[b]);
             s3 = Finish(a3, t.T3.Sums[b]);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static void Sums16x8(byte* block, in TokenTile t, nint b, out Sums8Tokens s)
+        {
+            nint o = b * BlockSize;
+            sbyte* q0 = t.T0.Q + o, q1 = t.T1.Q + o, q2 = t.T2.Q + o, q3 = t.T3.Q + o;
+            sbyte* q4 = t.T4.Q + o, q5 = t.T5.Q + o, q6 = t.T6.Q + o, q7 = t.T7.Q + o;
+            Vector512<short> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+            for (nint k = 0; k < Words; k++)
+            {
+                Vector512<byte> v = Vector512.Load(block + 64 * k), lo = Low(v), hi = High(v);
+                nint c = 4 * k;
+                a0 += Dot(lo, q0 + c) + Dot(hi, q0 + 16 + c);
+                a1 += Dot(lo, q1 + c) + Dot(hi, q1 + 16 + c);
+                a2 += Dot(lo, q2 + c) + Dot(hi, q2 + 16 + c);
+                a3 += Dot(lo, q3 + c) + Dot(hi, q3 + 16 + c);
+                a4 += Dot(lo, q4 + c) + Dot(hi, q4 + 16 + c);
+                a5 += Dot(lo, q5 + c) + Dot(hi, q5 + 16 + c);
+                a6 += Dot(lo, q6 + c) + Dot(hi, q6 + 16 + c);
+                a7 += Dot(lo, q7 + c) + Dot(hi, q7 + 16 + c);
+            }
+            s = new Sums8Tokens
+            {
+                S0 = Finish(a0, t.T0.Sums[b]), S1 = Finish(a1, t.T1.Sums[b]), S2 = Finish(a2, t.T2.Sums[b]), S3 = Finish(a3, t.T3.Sums[b]),
+                S4 = Finish(a4, t.T4.Sums[b]), S5 = Finish(a5, t.T5.Sums[b]), S6 = Finish(a6, t.T6.Sums[b]), S7 = Finish(a7, t.T7.Sums[b]),
+            };
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -160,35 +192,16 @@ internal sealed unsafe class Q4Matrix : RowGroupMatrix<Q4Matrix.Blocks>
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> Sums8(byte* block, int h, sbyte* q, int qSum)
+        public static Vector256<int> Sums8(byte* block, int h, in TokenRecord x, nint b)
         {
+            sbyte* q = x.Q + b * BlockSize;
             Vector256<int> acc = default;
             for (nint k = 0; k < Words; k++)
             {
                 Vector256<byte> v = Vector256.Load(block + 64 * k + 32 * h);
                 acc = Dot(acc, Low(v), High(v), q + 4 * k);
             }
-            return acc - Vector256.Create(8 * qSum);
-        }
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Sums8x4(byte* block, int h, in TokenTile t, nint b, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
-        {
-            sbyte* q0 = t.T0.Block(b), q1 = t.T1.Block(b), q2 = t.T2.Block(b), q3 = t.T3.Block(b);
-            s0 = s1 = s2 = s3 = default;
-            for (nint k = 0; k < Words; k++)
-            {
-                Vector256<byte> v = Vector256.Load(block + 64 * k + 32 * h), lo = Low(v), hi = High(v);
-                nint c = 4 * k;
-                s0 = Dot(s0, lo, hi, q0 + c);
-                s1 = Dot(s1, lo, hi, q1 + c);
-                s2 = Dot(s2, lo, hi, q2 + c);
-                s3 = Dot(s3, lo, hi, q3 + c);
-            }
-            s0 -= Vector256.Create(8 * t.T0.Sums[b]);
-            s1 -= Vector256.Create(8 * t.T1.Sums[b]);
-            s2 -= Vector256.Create(8 * t.T2.Sums[b]);
-            s3 -= Vector256.Create(8 * t.T3.Sums[b]);
+            return acc - Vector256.Create(8 * x.Sums[b]);
         }
     }
 }

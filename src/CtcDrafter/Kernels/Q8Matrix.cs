@@ -7,9 +7,8 @@ namespace CtcDrafter.Kernels;
 
 /// <summary>
 /// W [rows, cols] as int8 with one fp32 scale per block of 32 consecutive weights of a row: W[r, c] = q[r, c] * scale[r, c / 32],
-/// scale = max|block| / 127, q = round(w / scale), stored in row groups (<see cref="RowGroups"/>) as unsigned bytes
-/// u = q + 128. Products run on quantized activations (<see cref="RowGroupMatMul"/>), as llama.cpp's Q8_0 x Q8_0
-/// dot products do.
+/// scale = max|block| / 127, q = round(w / scale), stored in row groups (<see cref="RowGroups"/>). Products run on
+/// quantized activations (<see cref="RowGroupMatMul"/>), as llama.cpp's Q8_0 x Q8_0 dot products do.
 /// </summary>
 internal sealed unsafe class Q8Matrix : RowGroupMatrix<Q8Matrix.Blocks>
 {
@@ -29,7 +28,7 @@ internal sealed unsafe class Q8Matrix : RowGroupMatrix<Q8Matrix.Blocks>
         {
             Conversions.ReadF32(src, (long)r * cols, row);
             for (int b = 0; b < m.BlocksPerRow; b++)
-                m.SetBiased(r, b, QuantizeBlock(row.AsSpan(b * BlockSize, BlockSize), q), q);
+                m.SetBlock(r, b, QuantizeBlock(row.AsSpan(b * BlockSize, BlockSize), q), q);
         }
         return m;
     }
@@ -44,7 +43,7 @@ internal sealed unsafe class Q8Matrix : RowGroupMatrix<Q8Matrix.Blocks>
             for (int b = 0; b < m.BlocksPerRow; b++)
             {
                 byte* block = src.Data + ((long)r * m.BlocksPerRow + b) * GgmlBlocks.Q8_0Bytes;
-                m.SetBiased(r, b, Conversions.F16ToF32(*(ushort*)block), new ReadOnlySpan<byte>(block + 2, BlockSize));
+                m.SetBlock(r, b, Conversions.F16ToF32(*(ushort*)block), new ReadOnlySpan<byte>(block + 2, BlockSize));
             }
         return m;
     }
@@ -60,19 +59,11 @@ internal sealed unsafe class Q8Matrix : RowGroupMatrix<Q8Matrix.Blocks>
         return scale;
     }
 
-    /// <summary>Stores block b of row r from its int8 weights q [32] (as bytes).</summary>
-    void SetBiased(int r, int b, float scale, ReadOnlySpan<byte> q)
-    {
-        Span<byte> u = stackalloc byte[BlockSize];
-        for (int i = 0; i < BlockSize; i++) u[i] = (byte)(q[i] ^ 0x80); // (sbyte)q + 128
-        SetBlock(r, b, scale, u);
-    }
-
     public override WeightFormat Format => WeightFormat.Q8;
 
     /// <summary>The quantized weight q[r, c].</summary>
     public sbyte Quant(int r, int c) =>
-        (sbyte)(Byte(r, c / BlockSize, c % BlockSize / 4, c % 4) ^ 0x80);
+        (sbyte)Byte(r, c / BlockSize, c % BlockSize);
 
     public override void ReadRow(int r, Span<float> dst)
     {
@@ -82,114 +73,93 @@ internal sealed unsafe class Q8Matrix : RowGroupMatrix<Q8Matrix.Blocks>
     }
 
     /// <summary>
-    /// Biased bytes u = q + 128 in 0..255: sum q x = sum u x - 128 sum x. vpmaddubsw's int16 pairs would overflow on
-    /// u x, so u splits into nibbles, u = 16 h + l, and sum u x = 16 sum h x + sum l x, each nibble's pairs at most
-    /// 2 * 15 * 127 = 3810, so the 8 words of a block add up in int16; with AVX-VNNI, <c>vpdpbusd</c> takes u whole.
+    /// Words of 2 int8 weights: a 32-byte load of 16 rows' word k widens (<c>vpmovsxbw</c>) to int16 pairs that
+    /// <c>vpmaddwd</c> multiplies by the token's int16 values 2k, 2k + 1 and adds in int32 lanes, one per row, exactly
+    /// (|w| &lt;= 128, |x| &lt;= 127); <c>vpdpwssd</c> with AVX-VNNI.
     /// </summary>
     internal readonly struct Blocks : IRowGroupBlocks
     {
-        const int Words = BlockSize / 4;
+        const int Words = BlockSize / 2;
 
         public static int BlockBytes => BlockSize * RowGroups.Rows;
 
-        public static int Sum(byte* block, int i, sbyte* q, int qSum)
+        public static int WordBytes => 2;
+
+        public static int Sum(byte* block, int i, in TokenRecord x, nint b)
         {
+            short* q = x.Q16 + b * BlockSize;
             int sum = 0;
             for (int k = 0; k < Words; k++)
-                for (int j = 0; j < 4; j++) sum += block[(k * RowGroups.Rows + i) * 4 + j] * q[4 * k + j];
-            return sum - 128 * qSum;
+                for (int j = 0; j < 2; j++) sum += (sbyte)block[(k * RowGroups.Rows + i) * 2 + j] * q[2 * k + j];
+            return sum;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<byte> Low(Vector512<byte> v) => v & Vector512.Create((byte)0x0F);
+        static Vector512<short> Word(byte* block, nint k) => Avx512BW.ConvertToVector512Int16(Vector256.Load((sbyte*)block + 32 * k));
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<byte> High(Vector512<byte> v) => Vector512.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector512.Create((byte)0x0F);
+        static Vector512<int> Dot(Vector512<short> w, short* x2) => Avx512BW.MultiplyAddAdjacent(w, Vector512.Create(*(int*)x2).AsInt16());
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<short> Dot(Vector512<byte> u, sbyte* x4) => Avx512BW.MultiplyAddAdjacent(u, Vector512.Create(*(int*)x4).AsSByte());
-
-        /// <summary>16 sum(h x) + sum(l x) - 128 sum(x) from the int16 pair sums of the high and low nibbles.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector512<int> Finish(Vector512<short> high, Vector512<short> low, int qSum) =>
-            Avx512BW.MultiplyAddAdjacent(high, Vector512.Create((short)16)) + Avx512BW.MultiplyAddAdjacent(low, Vector512.Create((short)1))
-            - Vector512.Create(128 * qSum);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector512<int> Sums16(byte* block, sbyte* q, int qSum)
+        public static Vector512<int> Sums16(byte* block, in TokenRecord x, nint b)
         {
-            Vector512<short> high = default, low = default;
-            for (nint k = 0; k < Words; k++)
-            {
-                Vector512<byte> v = Vector512.Load(block + 64 * k);
-                high += Dot(High(v), q + 4 * k);
-                low += Dot(Low(v), q + 4 * k);
-            }
-            return Finish(high, low, qSum);
+            short* q = x.Q16 + b * BlockSize;
+            Vector512<int> acc = default;
+            for (nint k = 0; k < Words; k++) acc += Dot(Word(block, k), q + 2 * k);
+            return acc;
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static void Sums16x4(byte* block, in TokenTile t, nint b, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3)
         {
-            sbyte* q0 = t.T0.Block(b), q1 = t.T1.Block(b), q2 = t.T2.Block(b), q3 = t.T3.Block(b);
-            Vector512<short> h0 = default, h1 = default, h2 = default, h3 = default;
-            Vector512<short> l0 = default, l1 = default, l2 = default, l3 = default;
+            nint c = b * BlockSize;
+            short* q0 = t.T0.Q16 + c, q1 = t.T1.Q16 + c, q2 = t.T2.Q16 + c, q3 = t.T3.Q16 + c;
+            s0 = s1 = s2 = s3 = default;
             for (nint k = 0; k < Words; k++)
             {
-                Vector512<byte> v = Vector512.Load(block + 64 * k), hi = High(v), lo = Low(v);
-                nint c = 4 * k;
-                h0 += Dot(hi, q0 + c);
-                l0 += Dot(lo, q0 + c);
-                h1 += Dot(hi, q1 + c);
-                l1 += Dot(lo, q1 + c);
-                h2 += Dot(hi, q2 + c);
-                l2 += Dot(lo, q2 + c);
-                h3 += Dot(hi, q3 + c);
-                l3 += Dot(lo, q3 + c);
+                Vector512<short> w = Word(block, k);
+                s0 += Dot(w, q0 + 2 * k);
+                s1 += Dot(w, q1 + 2 * k);
+                s2 += Dot(w, q2 + 2 * k);
+                s3 += Dot(w, q3 + 2 * k);
             }
-            s0 = Finish(h0, l0, t.T0.Sums[b]);
-            s1 = Finish(h1, l1, t.T1.Sums[b]);
-            s2 = Finish(h2, l2, t.T2.Sums[b]);
-            s3 = Finish(h3, l3, t.T3.Sums[b]);
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<short> Dot(Vector256<byte> u, sbyte* x4) => Avx2.MultiplyAddAdjacent(u, Vector256.Create(*(int*)x4).AsSByte());
-
-        /// <summary>The sums of one block of 8 rows (32 bytes per word at <paramref name="words"/>) with one token, before
-        /// the bias: vpdpbusd on u with AVX-VNNI, else the nibbles' int16 pair sums widened.</summary>
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        static Vector256<int> Unbiased(byte* words, sbyte* q)
+        public static void Sums16x8(byte* block, in TokenTile t, nint b, out Sums8Tokens s)
         {
-            if (AvxVnni.IsSupported)
-            {
-                Vector256<int> acc = default;
-                for (nint k = 0; k < Words; k++)
-                    acc = AvxVnni.MultiplyWideningAndAdd(acc, Vector256.Load(words + 64 * k), Vector256.Create(*(int*)(q + 4 * k)).AsSByte());
-                return acc;
-            }
-            Vector256<short> high = default, low = default;
+            nint c = b * BlockSize;
+            short* q0 = t.T0.Q16 + c, q1 = t.T1.Q16 + c, q2 = t.T2.Q16 + c, q3 = t.T3.Q16 + c;
+            short* q4 = t.T4.Q16 + c, q5 = t.T5.Q16 + c, q6 = t.T6.Q16 + c, q7 = t.T7.Q16 + c;
+            Vector512<int> s0 = default, s1 = default, s2 = default, s3 = default, s4 = default, s5 = default, s6 = default, s7 = default;
             for (nint k = 0; k < Words; k++)
             {
-                Vector256<byte> v = Vector256.Load(words + 64 * k);
-                high += Dot(Vector256.ShiftRightLogical(v.AsUInt16(), 4).AsByte() & Vector256.Create((byte)0x0F), q + 4 * k);
-                low += Dot(v & Vector256.Create((byte)0x0F), q + 4 * k);
+                Vector512<short> w = Word(block, k);
+                nint o = 2 * k;
+                s0 += Dot(w, q0 + o);
+                s1 += Dot(w, q1 + o);
+                s2 += Dot(w, q2 + o);
+                s3 += Dot(w, q3 + o);
+                s4 += Dot(w, q4 + o);
+                s5 += Dot(w, q5 + o);
+                s6 += Dot(w, q6 + o);
+                s7 += Dot(w, q7 + o);
             }
-            return Avx2.MultiplyAddAdjacent(high, Vector256.Create((short)16)) + Avx2.MultiplyAddAdjacent(low, Vector256.Create((short)1));
+            s = new Sums8Tokens { S0 = s0, S1 = s1, S2 = s2, S3 = s3, S4 = s4, S5 = s5, S6 = s6, S7 = s7 };
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static Vector256<int> Sums8(byte* block, int h, sbyte* q, int qSum) =>
-            Unbiased(block + 32 * h, q) - Vector256.Create(128 * qSum);
-
-        [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static void Sums8x4(byte* block, int h, in TokenTile t, nint b, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
+        public static Vector256<int> Sums8(byte* block, int h, in TokenRecord x, nint b)
         {
-            // AVX2 has 16 registers: one token at a time keeps the nibbles' accumulators in them.
-            s0 = Sums8(block, h, t.T0.Block(b), t.T0.Sums[b]);
-            s1 = Sums8(block, h, t.T1.Block(b), t.T1.Sums[b]);
-            s2 = Sums8(block, h, t.T2.Block(b), t.T2.Sums[b]);
-            s3 = Sums8(block, h, t.T3.Block(b), t.T3.Sums[b]);
+            short* q = x.Q16 + b * BlockSize;
+            Vector256<int> acc = default;
+            for (nint k = 0; k < Words; k++)
+            {
+                Vector256<short> w = Avx2.ConvertToVector256Int16(Vector128.Load((sbyte*)block + 32 * k + 16 * h));
+                Vector256<short> v = Vector256.Create(*(int*)(q + 2 * k)).AsInt16();
+                acc = AvxVnni.IsSupported ? AvxVnni.MultiplyWideningAndAdd(acc, w, v) : acc + Avx2.MultiplyAddAdjacent(w, v);
+            }
+            return acc;
         }
     }
 }

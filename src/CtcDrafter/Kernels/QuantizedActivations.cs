@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 
 namespace CtcDrafter.Kernels;
 
@@ -10,7 +11,7 @@ namespace CtcDrafter.Kernels;
 /// </summary>
 /// <remarks>
 /// Record layout in floats: dx [Blocks8], dx * sum(q) [Blocks8], sum(q) as int32 [Blocks8], dx once per int32 lane [Blocks2, 8], then the
-/// int8 values [Blocks2 * 32] (8 per float). Blocks8 and Blocks2 are the block count rounded up to 8 and to 2, the
+/// int8 values [Blocks2 * 32] (8 per float) and the same as int16 [Blocks2 * 32] (2 per float). Blocks8 and Blocks2 are the block count rounded up to 8 and to 2, the
 /// extra blocks zero, so that kernels read 8 blocks per vector, or 2 blocks per 512-bit vector.
 /// </remarks>
 internal static unsafe class QuantizedActivations
@@ -22,7 +23,7 @@ internal static unsafe class QuantizedActivations
     public static int Blocks2(int cols) => (cols / BlockSize + 1) / 2 * 2;
 
     /// <summary>Floats per token record.</summary>
-    public static int Stride(int cols) => 3 * Blocks8(cols) + Blocks2(cols) * (8 + BlockSize / 4);
+    public static int Stride(int cols) => 3 * Blocks8(cols) + Blocks2(cols) * (8 + BlockSize / 4 + BlockSize / 2);
 
     /// <summary>dx [Blocks8] of a record.</summary>
     public static float* Dx(float* record) => record;
@@ -39,8 +40,16 @@ internal static unsafe class QuantizedActivations
     /// <summary>q [Blocks2 * 32] of a record.</summary>
     public static sbyte* Q(float* record, int blocks8, int blocks2) => (sbyte*)(record + 3 * blocks8 + 8 * blocks2);
 
+    /// <summary>q as int16 [Blocks2 * 32] of a record.</summary>
+    public static short* Q16(float* record, int blocks8, int blocks2) => (short*)(record + 3 * blocks8 + 16 * blocks2);
+
     /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32).</summary>
-    public static void Quantize(float* x, int tokens, int cols, float* records)
+    public static void Quantize(float* x, int tokens, int cols, float* records) => Quantize(x, tokens, cols, records, &QuantizeBlock);
+
+    /// <summary><see cref="Quantize(float*, int, int, float*)"/> one value at a time: the reference of the vector code.</summary>
+    internal static void QuantizeReference(float* x, int tokens, int cols, float* records) => Quantize(x, tokens, cols, records, &QuantizeBlockReference);
+
+    static void Quantize(float* x, int tokens, int cols, float* records, delegate*<float*, sbyte*, short*, out float, int> block)
     {
         int blocks = cols / BlockSize, blocks8 = Blocks8(cols), blocks2 = Blocks2(cols), stride = Stride(cols);
         new Span<float>(records, tokens * stride).Clear();
@@ -51,25 +60,59 @@ internal static unsafe class QuantizedActivations
             float* dx = Dx(rec), dxs = DxSum(rec, blocks8), lanes = DxLanes(rec, blocks8);
             int* sums = Sums(rec, blocks8);
             sbyte* q = Q(rec, blocks8, blocks2);
+            short* q16 = Q16(rec, blocks8, blocks2);
             for (int b = 0; b < blocks; b++)
             {
-                float* v = xt + b * BlockSize;
-                float max = 0;
-                for (int i = 0; i < BlockSize; i++) max = MathF.Max(max, MathF.Abs(v[i]));
-                float d = max / 127f, inverse = d == 0 ? 0 : 1 / d;
-                int sum = 0;
-                for (int i = 0; i < BlockSize; i++)
-                {
-                    int qi = (int)MathF.Round(v[i] * inverse, MidpointRounding.AwayFromZero);
-                    q[b * BlockSize + i] = (sbyte)qi;
-                    sum += qi;
-                }
+                int sum = block(xt + b * BlockSize, q + b * BlockSize, q16 + b * BlockSize, out float d);
                 dx[b] = d;
                 dxs[b] = d * sum;
                 sums[b] = sum;
                 new Span<float>(lanes + 8 * b, 8).Fill(d);
             }
         }
+    }
+
+    // v [32] -> q [32] and q16 [32]; returns sum(q)
+    static int QuantizeBlockReference(float* v, sbyte* q, short* q16, out float d)
+    {
+        float max = 0;
+        for (int i = 0; i < BlockSize; i++) max = MathF.Max(max, MathF.Abs(v[i]));
+        d = max / 127f;
+        float inverse = d == 0 ? 0 : 1 / d;
+        int sum = 0;
+        for (int i = 0; i < BlockSize; i++)
+        {
+            int qi = (int)MathF.Round(v[i] * inverse, MidpointRounding.AwayFromZero);
+            q[i] = (sbyte)qi;
+            q16[i] = (short)qi;
+            sum += qi;
+        }
+        return sum;
+    }
+
+    // The same on 8 lanes: round half away from zero as trunc(y) + 1 where y - trunc(y) >= 0.5, - 1 where <= -0.5 (exact).
+    static int QuantizeBlock(float* v, sbyte* q, short* q16, out float d)
+    {
+        Vector256<float> v0 = Vector256.Load(v), v1 = Vector256.Load(v + 8), v2 = Vector256.Load(v + 16), v3 = Vector256.Load(v + 24);
+        Vector256<float> m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+        float max = 0;
+        for (int i = 0; i < 8; i++) max = MathF.Max(max, m.GetElement(i));
+        d = max / 127f;
+        float inverse = d == 0 ? 0 : 1 / d;
+        Vector256<int> q0 = Round(v0 * inverse), q1 = Round(v1 * inverse), q2 = Round(v2 * inverse), q3 = Round(v3 * inverse);
+        Vector256<short> low = Vector256.Narrow(q0, q1), high = Vector256.Narrow(q2, q3);
+        low.Store(q16);
+        high.Store(q16 + 16);
+        Vector256.Narrow(low, high).Store(q);
+        return Vector256.Sum(q0 + q1 + q2 + q3);
+    }
+
+    static Vector256<int> Round(Vector256<float> y)
+    {
+        Vector256<float> t = Vector256.Truncate(y), f = y - t;
+        Vector256<float> up = Vector256.ConditionalSelect(Vector256.GreaterThanOrEqual(f, Vector256.Create(0.5f)), Vector256<float>.One, Vector256<float>.Zero);
+        Vector256<float> down = Vector256.ConditionalSelect(Vector256.LessThanOrEqual(f, Vector256.Create(-0.5f)), Vector256<float>.One, Vector256<float>.Zero);
+        return Vector256.ConvertToInt32(t + up - down);
     }
 
     /// <summary>A pooled buffer for the records of <paramref name="tokens"/> tokens; return it to <see cref="ArrayPool{T}.Shared"/>.</summary>

@@ -15,37 +15,44 @@ internal unsafe interface IRowGroupBlocks
     /// <summary>Bytes of one block of a group: 16 rows x 32 weights.</summary>
     static abstract int BlockBytes { get; }
 
-    /// <summary>sum_c w[i, c] * q[c] for row i of the block, c &lt; 32: the reference, and the portable path.</summary>
-    static abstract int Sum(byte* block, int i, sbyte* q, int qSum);
+    /// <summary>Bytes per word of the layout (<see cref="RowGroups"/>).</summary>
+    static abstract int WordBytes { get; }
+
+    /// <summary>sum_c w[i, c] * x[c] for row i of the block, c &lt; 32: the reference, and the portable path.</summary>
+    static abstract int Sum(byte* block, int i, in TokenRecord x, nint b);
 
     /// <summary>The 16 rows' sums with one token (AVX-512).</summary>
-    static abstract Vector512<int> Sums16(byte* block, sbyte* q, int qSum);
+    static abstract Vector512<int> Sums16(byte* block, in TokenRecord x, nint b);
 
-    /// <summary>The 16 rows' sums with four tokens (AVX-512).</summary>
+    /// <summary>The 16 rows' sums with tokens T0..T3 of a tile (AVX-512).</summary>
     static abstract void Sums16x4(byte* block, in TokenTile t, nint b, out Vector512<int> s0, out Vector512<int> s1, out Vector512<int> s2, out Vector512<int> s3);
 
+    /// <summary>The 16 rows' sums with the 8 tokens of a tile (AVX-512).</summary>
+    static abstract void Sums16x8(byte* block, in TokenTile t, nint b, out Sums8Tokens s);
+
     /// <summary>The sums of rows 8h..8h+7 with one token (AVX2, with AVX-VNNI where present).</summary>
-    static abstract Vector256<int> Sums8(byte* block, int h, sbyte* q, int qSum);
-
-    /// <summary>The sums of rows 8h..8h+7 with four tokens (AVX2, with AVX-VNNI where present).</summary>
-    static abstract void Sums8x4(byte* block, int h, in TokenTile t, nint b, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3);
+    static abstract Vector256<int> Sums8(byte* block, int h, in TokenRecord x, nint b);
 }
 
-/// <summary>Four tokens' quantized activations (<see cref="QuantizedActivations"/>): int8 values, block sums and scales.</summary>
-internal readonly unsafe struct TokenTile(TokenRecord a, TokenRecord b, TokenRecord c, TokenRecord d)
+/// <summary>The 16 rows' int32 sums of a block with each of 8 tokens.</summary>
+internal struct Sums8Tokens
 {
-    public readonly TokenRecord T0 = a, T1 = b, T2 = c, T3 = d;
+    public Vector512<int> S0, S1, S2, S3, S4, S5, S6, S7;
 }
 
-/// <summary>One token's quantized activations: q [blocks * 32], sum(q) [blocks] and dx [blocks].</summary>
-internal readonly unsafe struct TokenRecord(sbyte* q, int* sums, float* dx)
+/// <summary>Up to 8 tokens' quantized activations (<see cref="QuantizedActivations"/>); a tile of fewer tokens repeats its last one.</summary>
+internal readonly unsafe struct TokenTile(ReadOnlySpan<TokenRecord> r)
+{
+    public readonly TokenRecord T0 = r[0], T1 = r[1], T2 = r[2], T3 = r[3], T4 = r[4], T5 = r[5], T6 = r[6], T7 = r[7];
+}
+
+/// <summary>One token's quantized activations: q [blocks * 32] as int8 and as int16, sum(q) [blocks] and dx [blocks].</summary>
+internal readonly unsafe struct TokenRecord(sbyte* q, short* q16, int* sums, float* dx)
 {
     public readonly sbyte* Q = q;
+    public readonly short* Q16 = q16;
     public readonly int* Sums = sums;
     public readonly float* Dx = dx;
-
-    /// <summary>The 32 values of block b.</summary>
-    public sbyte* Block(nint b) => Q + b * RowGroups.BlockSize;
 }
 
 /// <summary>The instruction sets of <see cref="RowGroupMatMul"/>; all give bitwise the same products.</summary>
@@ -105,8 +112,10 @@ internal static unsafe class RowGroupMatMul
         public readonly void Run(int g0, int g1)
         {
             int blocks = Cols / RowGroups.BlockSize, stride = QuantizedActivations.Stride(Cols);
-            int tokenBlock = Math.Max(4, TokenBlockBytes / (stride * sizeof(float)) / 4 * 4);
-            Span<float> scratch = stackalloc float[4 * RowGroups.Rows];
+            int tokenBlock = Math.Max(8, TokenBlockBytes / (stride * sizeof(float)) / 8 * 8);
+            float* scratch = stackalloc float[8 * RowGroups.Rows];
+            Span<TokenRecord> records = stackalloc TokenRecord[8];
+            float** y = stackalloc float*[8];
             for (int tb = 0; tb < Tokens; tb += tokenBlock)
             {
                 int te = Math.Min(Tokens, tb + tokenBlock);
@@ -115,40 +124,38 @@ internal static unsafe class RowGroupMatMul
                     byte* w = Weights + (nint)g * blocks * TBlocks.BlockBytes;
                     float* s = Scales + (nint)g * blocks * RowGroups.Rows;
                     int rows = Math.Min(RowGroups.Rows, Rows - g * RowGroups.Rows);
-                    for (int t = tb; t < te; t += 4)
+                    for (int t = tb; t < te;)
                     {
-                        int n = Math.Min(4, te - t);
-                        // Each token's 16 sums go to y directly when the group is full, else through scratch.
-                        fixed (float* sp = scratch)
+                        // A tile of 1, 4 or 8 tokens; missing ones repeat the last, into scratch. Each token's 16 sums
+                        // go to y directly when the group is full, else through scratch.
+                        int n = Math.Min(te - t, 8), size = n == 1 ? 1 : n <= 4 ? 4 : 8;
+                        for (int i = 0; i < 8; i++)
                         {
-                            float* y0 = Output(t, g, rows, sp, 0), y1 = Output(t + 1, g, rows, sp, 1);
-                            float* y2 = Output(t + 2, g, rows, sp, 2), y3 = Output(t + 3, g, rows, sp, 3);
-                            if (n == 1) Group1(w, s, blocks, Record(t), y0);
-                            else
-                            {
-                                // Missing tokens of a tile repeat its last one, into scratch.
-                                if (n < 4) y3 = sp + 3 * RowGroups.Rows;
-                                if (n < 3) y2 = sp + 2 * RowGroups.Rows;
-                                var tile = new TokenTile(Record(t), Record(t + 1), Record(t + Math.Min(2, n - 1)), Record(t + Math.Min(3, n - 1)));
-                                Group4(w, s, blocks, tile, y0, y1, y2, y3);
-                            }
-                            if (rows < RowGroups.Rows)
-                                for (int i = 0; i < n; i++)
-                                    new ReadOnlySpan<float>(sp + i * RowGroups.Rows, rows).CopyTo(new Span<float>(Y + (nint)(t + i) * Rows + g * RowGroups.Rows, rows));
+                            records[i] = Record(t + Math.Min(i, n - 1));
+                            y[i] = i < n && rows == RowGroups.Rows ? Y + (nint)(t + i) * Rows + g * RowGroups.Rows : scratch + i * RowGroups.Rows;
                         }
+                        var tile = new TokenTile(records);
+                        switch (size)
+                        {
+                            case 1: Group1(w, s, blocks, tile.T0, y[0]); break;
+                            case 4: Group4(w, s, blocks, tile, y); break;
+                            default: Group8(w, s, blocks, tile, y); break;
+                        }
+                        if (rows < RowGroups.Rows)
+                            for (int i = 0; i < n; i++)
+                                new ReadOnlySpan<float>(scratch + i * RowGroups.Rows, rows).CopyTo(new Span<float>(Y + (nint)(t + i) * Rows + g * RowGroups.Rows, rows));
+                        t += n;
                     }
                 }
             }
         }
 
-        readonly float* Output(int t, int g, int rows, float* scratch, int i) =>
-            rows == RowGroups.Rows && t < Tokens ? Y + (nint)t * Rows + g * RowGroups.Rows : scratch + i * RowGroups.Rows;
-
         readonly TokenRecord Record(int t)
         {
             float* r = Records + (nint)t * QuantizedActivations.Stride(Cols);
-            int blocks8 = QuantizedActivations.Blocks8(Cols);
-            return new TokenRecord(QuantizedActivations.Q(r, blocks8, QuantizedActivations.Blocks2(Cols)), QuantizedActivations.Sums(r, blocks8), QuantizedActivations.Dx(r));
+            int blocks8 = QuantizedActivations.Blocks8(Cols), blocks2 = QuantizedActivations.Blocks2(Cols);
+            return new TokenRecord(QuantizedActivations.Q(r, blocks8, blocks2), QuantizedActivations.Q16(r, blocks8, blocks2),
+                QuantizedActivations.Sums(r, blocks8), QuantizedActivations.Dx(r));
         }
 
         readonly void Group1(byte* w, float* s, int blocks, in TokenRecord x, float* y)
@@ -161,18 +168,25 @@ internal static unsafe class RowGroupMatMul
             }
         }
 
-        readonly void Group4(byte* w, float* s, int blocks, in TokenTile t, float* y0, float* y1, float* y2, float* y3)
+        readonly void Group4(byte* w, float* s, int blocks, in TokenTile t, float** y)
         {
-            switch (Isa)
+            if (Isa == RowGroupIsa.Avx512) Group16x4<TBlocks>(w, s, blocks, t, y);
+            else
             {
-                case RowGroupIsa.Avx512: Group16x4<TBlocks>(w, s, blocks, t, y0, y1, y2, y3); break;
-                case RowGroupIsa.Avx2: Group8x4<TBlocks>(w, s, blocks, t, y0, y1, y2, y3); break;
-                default:
-                    GroupPortable<TBlocks>(w, s, blocks, t.T0, y0);
-                    GroupPortable<TBlocks>(w, s, blocks, t.T1, y1);
-                    GroupPortable<TBlocks>(w, s, blocks, t.T2, y2);
-                    GroupPortable<TBlocks>(w, s, blocks, t.T3, y3);
-                    break;
+                Group1(w, s, blocks, t.T0, y[0]);
+                Group1(w, s, blocks, t.T1, y[1]);
+                Group1(w, s, blocks, t.T2, y[2]);
+                Group1(w, s, blocks, t.T3, y[3]);
+            }
+        }
+
+        readonly void Group8(byte* w, float* s, int blocks, in TokenTile t, float** y)
+        {
+            if (Isa == RowGroupIsa.Avx512) Group16x8<TBlocks>(w, s, blocks, t, y);
+            else
+            {
+                Group4(w, s, blocks, t, y);
+                Group4(w, s, blocks, new TokenTile([t.T4, t.T5, t.T6, t.T7, t.T7, t.T7, t.T7, t.T7]), y + 4);
             }
         }
     }
@@ -184,12 +198,12 @@ internal static unsafe class RowGroupMatMul
         {
             float acc = 0;
             for (nint b = 0; b < blocks; b++)
-                acc = MathF.FusedMultiplyAdd(TBlocks.Sum(w + b * TBlocks.BlockBytes, i, x.Block(b), x.Sums[b]), s[b * RowGroups.Rows + i] * x.Dx[b], acc);
+                acc = MathF.FusedMultiplyAdd(TBlocks.Sum(w + b * TBlocks.BlockBytes, i, x, b), s[b * RowGroups.Rows + i] * x.Dx[b], acc);
             y[i] = acc;
         }
     }
 
-    /// <summary>Blocks ahead that a matvec prefetches, weights and scales.</summary>
+    /// <summary>Blocks ahead that a kernel prefetches, weights and scales.</summary>
     const int PrefetchBlocks = 4;
 
     /// <summary>Prefetches block b + PrefetchBlocks (past a group's end, the next group's first blocks: groups follow
@@ -209,18 +223,19 @@ internal static unsafe class RowGroupMatMul
         for (nint b = 0; b < blocks; b++)
         {
             Prefetch<TBlocks>(w, s, b);
-            Vector512<int> sums = TBlocks.Sums16(w + b * TBlocks.BlockBytes, x.Block(b), x.Sums[b]);
+            Vector512<int> sums = TBlocks.Sums16(w + b * TBlocks.BlockBytes, x, b);
             acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(sums), Vector512.Load(s + b * RowGroups.Rows) * x.Dx[b], acc);
         }
         acc.Store(y);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Group16x4<TBlocks>(byte* w, float* s, int blocks, in TokenTile t, float* y0, float* y1, float* y2, float* y3) where TBlocks : IRowGroupBlocks
+    static void Group16x4<TBlocks>(byte* w, float* s, int blocks, in TokenTile t, float** y) where TBlocks : IRowGroupBlocks
     {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         for (nint b = 0; b < blocks; b++)
         {
+            Prefetch<TBlocks>(w, s, b);
             TBlocks.Sums16x4(w + b * TBlocks.BlockBytes, t, b, out var s0, out var s1, out var s2, out var s3);
             Vector512<float> scale = Vector512.Load(s + b * RowGroups.Rows);
             a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s0), scale * t.T0.Dx[b], a0);
@@ -228,10 +243,38 @@ internal static unsafe class RowGroupMatMul
             a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s2), scale * t.T2.Dx[b], a2);
             a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s3), scale * t.T3.Dx[b], a3);
         }
-        a0.Store(y0);
-        a1.Store(y1);
-        a2.Store(y2);
-        a3.Store(y3);
+        a0.Store(y[0]);
+        a1.Store(y[1]);
+        a2.Store(y[2]);
+        a3.Store(y[3]);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Group16x8<TBlocks>(byte* w, float* s, int blocks, in TokenTile t, float** y) where TBlocks : IRowGroupBlocks
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default, a4 = default, a5 = default, a6 = default, a7 = default;
+        for (nint b = 0; b < blocks; b++)
+        {
+            Prefetch<TBlocks>(w, s, b);
+            TBlocks.Sums16x8(w + b * TBlocks.BlockBytes, t, b, out Sums8Tokens i);
+            Vector512<float> scale = Vector512.Load(s + b * RowGroups.Rows);
+            a0 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S0), scale * t.T0.Dx[b], a0);
+            a1 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S1), scale * t.T1.Dx[b], a1);
+            a2 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S2), scale * t.T2.Dx[b], a2);
+            a3 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S3), scale * t.T3.Dx[b], a3);
+            a4 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S4), scale * t.T4.Dx[b], a4);
+            a5 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S5), scale * t.T5.Dx[b], a5);
+            a6 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S6), scale * t.T6.Dx[b], a6);
+            a7 = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(i.S7), scale * t.T7.Dx[b], a7);
+        }
+        a0.Store(y[0]);
+        a1.Store(y[1]);
+        a2.Store(y[2]);
+        a3.Store(y[3]);
+        a4.Store(y[4]);
+        a5.Store(y[5]);
+        a6.Store(y[6]);
+        a7.Store(y[7]);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -243,32 +286,10 @@ internal static unsafe class RowGroupMatMul
             for (nint b = 0; b < blocks; b++)
             {
                 Prefetch<TBlocks>(w, s, b);
-                Vector256<int> sums = TBlocks.Sums8(w + b * TBlocks.BlockBytes, h, x.Block(b), x.Sums[b]);
+                Vector256<int> sums = TBlocks.Sums8(w + b * TBlocks.BlockBytes, h, x, b);
                 acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(sums), Vector256.Load(s + b * RowGroups.Rows + 8 * h) * x.Dx[b], acc);
             }
             acc.Store(y + 8 * h);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Group8x4<TBlocks>(byte* w, float* s, int blocks, in TokenTile t, float* y0, float* y1, float* y2, float* y3) where TBlocks : IRowGroupBlocks
-    {
-        for (int h = 0; h < 2; h++)
-        {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (nint b = 0; b < blocks; b++)
-            {
-                TBlocks.Sums8x4(w + b * TBlocks.BlockBytes, h, t, b, out var s0, out var s1, out var s2, out var s3);
-                Vector256<float> scale = Vector256.Load(s + b * RowGroups.Rows + 8 * h);
-                a0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s0), scale * t.T0.Dx[b], a0);
-                a1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s1), scale * t.T1.Dx[b], a1);
-                a2 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s2), scale * t.T2.Dx[b], a2);
-                a3 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s3), scale * t.T3.Dx[b], a3);
-            }
-            a0.Store(y0 + 8 * h);
-            a1.Store(y1 + 8 * h);
-            a2.Store(y2 + 8 * h);
-            a3.Store(y3 + 8 * h);
         }
     }
 }

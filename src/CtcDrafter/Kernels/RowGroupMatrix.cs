@@ -8,10 +8,10 @@ internal abstract unsafe class RowGroupMatrix<TBlocks> : WeightMatrix where TBlo
 {
     public const int BlockSize = RowGroups.BlockSize;
 
-    /// <summary>Words of 4 bytes per row and block.</summary>
-    protected static int Words => TBlocks.BlockBytes / (4 * RowGroups.Rows);
+    /// <summary>Bytes per row and block.</summary>
+    static int RowBytes => TBlocks.BlockBytes / RowGroups.Rows;
 
-    byte* _weights;  // [groups, blocks, words, 16 rows, 4]
+    byte* _weights;  // [groups, blocks, words, 16 rows, word bytes]
     float* _scales;  // [groups, blocks, 16]
     readonly NativeBuffer _owned;
 
@@ -30,15 +30,17 @@ internal abstract unsafe class RowGroupMatrix<TBlocks> : WeightMatrix where TBlo
 
     public override long Bytes => (long)RowGroups.Count(Rows) * BlocksPerRow * (TBlocks.BlockBytes + RowGroups.Rows * sizeof(float));
 
-    /// <summary>Stores block b of row r: its bytes in the row's own order (words x 4) and its scale.</summary>
+    /// <summary>Stores block b of row r: its bytes in the row's own order and its scale.</summary>
     protected void SetBlock(int r, int b, float scale, ReadOnlySpan<byte> bytes)
     {
-        RowGroups.Store(_weights, r, b, BlocksPerRow, Words, bytes);
+        for (int n = 0; n < RowBytes; n++) _weights[Offset(r, b, n)] = bytes[n];
         _scales[RowGroups.Scale(r, b, BlocksPerRow)] = scale;
     }
 
-    /// <summary>Byte j of word k of block b of row r.</summary>
-    protected byte Byte(int r, int b, int k, int j) => RowGroups.Load(_weights, r, b, k, j, BlocksPerRow, Words);
+    /// <summary>Byte n of block b of row r, in the row's own order.</summary>
+    protected byte Byte(int r, int b, int n) => _weights[Offset(r, b, n)];
+
+    nint Offset(int r, int b, int n) => RowGroups.Offset(r, b, n, BlocksPerRow, RowBytes, TBlocks.WordBytes);
 
     /// <summary>The scale of block b of row r.</summary>
     public float Scale(int r, int b) => _scales[RowGroups.Scale(r, b, BlocksPerRow)];

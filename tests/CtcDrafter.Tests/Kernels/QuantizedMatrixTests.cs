@@ -200,6 +200,28 @@ public unsafe class QuantizedMatrixTests
         }
     }
 
+    /// <summary>The vector quantizer of activations writes the records of the scalar one, ties included (a block whose
+    /// max is 127 has scale 1, so x.5 values are exact ties), zero blocks and tiny values.</summary>
+    [Fact]
+    public void ActivationRecordsMatchTheScalarQuantizer()
+    {
+        var rng = new Random(12);
+        const int cols = 96, tokens = 5;
+        float[] x = Random(rng, tokens * cols);
+        for (int i = 0; i < 32; i++) x[i] = i == 0 ? 127 : (float)(Math.Round(rng.NextDouble() * 254 - 127) + 0.5 * (i % 2));
+        for (int i = 32; i < 64; i++) x[i] = 0;
+        for (int i = 64; i < 96; i++) x[i] *= 1e-30f;
+        int stride = QuantizedActivations.Stride(cols);
+        var fast = new float[tokens * stride];
+        var reference = new float[tokens * stride];
+        fixed (float* px = x, pf = fast, pr = reference)
+        {
+            QuantizedActivations.Quantize(px, tokens, cols, pf);
+            QuantizedActivations.QuantizeReference(px, tokens, cols, pr);
+        }
+        Assert.Equal(reference.Select(BitConverter.SingleToInt32Bits), fast.Select(BitConverter.SingleToInt32Bits));
+    }
+
     /// <summary>The row-group formats compute every sum with exact integers per block and one fused multiply-add per
     /// block: each instruction set this machine runs gives bitwise the scalar reference's products, so every machine
     /// computes the same logits. Rows around the group size of 16, blocks odd and even.</summary>
