@@ -12,11 +12,11 @@ internal static class QuickRun
 {
     static readonly int[] TokenCounts = [1, 2, 4, 8, 16, 64];
 
-    public static void Run(int threads, int calls, IReadOnlyList<WeightFormat> formats)
+    public static void Run(int threads, int calls, IReadOnlyList<WeightFormat> formats, int rows = MatMulBenchmarks.Rows, int cols = MatMulBenchmarks.Cols)
     {
         WorkerPool.Configure(threads);
         Console.WriteLine($"threads {threads}, memory read bandwidth {MemoryBandwidth.MeasureGBs():F1} GB/s");
-        const int rows = MatMulBenchmarks.Rows, cols = MatMulBenchmarks.Cols;
+        Console.WriteLine($"W [{rows} x {cols}]");
         var matrices = formats.Select(f => new WeightMatrices(f, rows, cols)).ToArray();
         var inputs = TokenCounts.Select(t => WeightMatrices.RandomValues(new Random(t), t * cols)).ToArray();
         var output = new float[TokenCounts.Max() * rows];
