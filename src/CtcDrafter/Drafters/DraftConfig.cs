@@ -37,6 +37,8 @@ public sealed record DraftConfig
     public float RmsNormEps { get; init; } = 1e-6f;
     public float RopeTheta { get; init; } = 10000f;
     public BlankMode Blank { get; init; }
+    /// <summary>ctc/eagle: whether the layer's q, k and v projections carry biases (the draft layer of a Qwen2 base).</summary>
+    public bool QkvBias { get; init; }
     /// <summary>medusa: the number of heads (head k predicts the token k + 1 after the root).</summary>
     public int MedusaHeads { get; init; }
     /// <summary>medusa: ResBlocks per head, applied in turn before the head's projection (Medusa's medusa_num_layers).</summary>
@@ -64,7 +66,7 @@ public sealed record DraftConfig
     internal ModelConfig LayerConfig(ModelConfig b) => b with
     {
         NumLayers = 1, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, NumHeads = NumHeads,
-        NumKvHeads = NumKvHeads, HeadDim = HeadDim, RmsNormEps = RmsNormEps, RopeTheta = RopeTheta,
+        NumKvHeads = NumKvHeads, HeadDim = HeadDim, RmsNormEps = RmsNormEps, RopeTheta = RopeTheta, QkvBias = QkvBias,
     };
 
     /// <summary>The most Medusa heads a draft may declare (a tree is never deeper than this).</summary>
@@ -100,6 +102,7 @@ public sealed record DraftConfig
                     "none" => BlankMode.None, "own" => BlankMode.Own, "unk" => BlankMode.Unk,
                     var b => throw new ModelFormatException(path, $"unknown blank '{b}' (none, own, unk)"),
                 },
+                QkvBias = Flag(o, "qkv_bias") ?? false,
                 MedusaHeads = Int(o, "medusa_heads") ?? 0,
                 MedusaLayers = Int(o, "medusa_layers") ?? 1,
                 ScoreTemperature = (float?)Number(o, "score_temperature"),
@@ -110,6 +113,7 @@ public sealed record DraftConfig
             if (c.HiddenSize <= 0 || c.VocabSize <= 0 || (long)c.HiddenSize * Math.Max(c.IntermediateSize, c.NumHeads * (long)c.HeadDim) > int.MaxValue
                 || (long)c.HiddenSize * c.VocabSize > int.MaxValue)
                 throw new ModelFormatException(path, "hidden_size, vocab_size and the layer shape must be positive and make matrices of at most 2^31 elements");
+            if (c.Kind == DraftKind.Medusa && c.QkvBias) throw new ModelFormatException(path, "qkv_bias: a medusa draft has no attention layer");
             if (c.MedusaHeads > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_heads {c.MedusaHeads} is beyond the limit of {MaxMedusaHeads}");
             if (c.MedusaLayers is < 1 or > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_layers {c.MedusaLayers} must be between 1 and {MaxMedusaHeads}");
             if (c.ScoreTemperature is { } t && !(float.IsFinite(t) && t > 0))
@@ -144,6 +148,7 @@ public sealed record DraftConfig
             ["training"] = Training?.DeepClone(),
         };
         if (ScoreTemperature is { } t) o["score_temperature"] = t;
+        if (QkvBias) o["qkv_bias"] = true;
         return o;
     }
 }

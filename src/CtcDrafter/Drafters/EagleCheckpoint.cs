@@ -12,6 +12,7 @@ namespace CtcDrafter.Drafters;
 /// the same tensor names, so import and export copy the tensors unchanged; the embedding is checked against the
 /// base on import and written from the base on export. A CTC-drafter checkpoint's blank is token 0; a draft of
 /// this project with a blank of its own carries that row in <c>blank_head.safetensors</c> beside the model file.
+/// The draft layer of a Qwen2 base (a Qwen2 config, as EAGLE's Qwen2 drafts have) adds the q/k/v biases.
 /// </summary>
 internal static class EagleCheckpoint
 {
@@ -23,8 +24,12 @@ internal static class EagleCheckpoint
     {
         int h = lc.HiddenSize, f = lc.IntermediateSize;
         const string p = "layers.0.";
+        (string, int[])[] biases = lc.QkvBias
+            ? [(p + "self_attn.q_proj.bias", [lc.QDim]), (p + "self_attn.k_proj.bias", [lc.KvDim]), (p + "self_attn.v_proj.bias", [lc.KvDim])]
+            : [];
         return
         [
+            .. biases,
             ("fc.weight", [h, 2 * h]), ("fc.bias", [h]),
             (p + "self_attn.q_proj.weight", [lc.QDim, h]), (p + "self_attn.k_proj.weight", [lc.KvDim, h]),
             (p + "self_attn.v_proj.weight", [lc.KvDim, h]), (p + "self_attn.o_proj.weight", [h, lc.QDim]),
@@ -45,7 +50,6 @@ internal static class EagleCheckpoint
             string? problem = c.NumLayers != 1 ? $"num_hidden_layers is {c.NumLayers}; an EAGLE-1 draft has one layer"
                 : c.HiddenSize != b.HiddenSize || c.VocabSize != b.VocabSize
                     ? $"hidden size {c.HiddenSize} / vocabulary {c.VocabSize} differ from the base's {b.HiddenSize} / {b.VocabSize}"
-                : c.QkvBias ? "q/k/v biases (a Qwen2 draft layer) are not computed by this draft module"
                 : c.RopeScaling?.ToJson().ToJsonString() != b.RopeScaling?.ToJson().ToJsonString()
                     ? "rope_scaling differs from the base's: the draft layer rotates as its base does" : null;
             if (problem is not null) throw new ModelFormatException(configPath, problem);
@@ -69,6 +73,7 @@ internal static class EagleCheckpoint
                 Kind = ctc ? DraftKind.Ctc : DraftKind.Eagle, BaseModel = BaseIdentity.Of(baseModel),
                 HiddenSize = c.HiddenSize, VocabSize = c.VocabSize, IntermediateSize = c.IntermediateSize,
                 NumHeads = c.NumHeads, NumKvHeads = c.NumKvHeads, HeadDim = c.HeadDim, RmsNormEps = c.RmsNormEps, RopeTheta = c.RopeTheta,
+                QkvBias = c.QkvBias,
                 Blank = !ctc ? BlankMode.None : ownBlank ? BlankMode.Own : BlankMode.Unk,
                 Training = new JsonObject { ["imported_from"] = ctc ? "ctc-drafter" : "eagle", ["checkpoint"] = Path.GetFullPath(store.Source) },
             };
@@ -83,7 +88,10 @@ internal static class EagleCheckpoint
         DraftConfig d = DraftConfig.Load(draft);
         if (d.Kind == DraftKind.Medusa) throw new ModelFormatException(draft, "draft kind medusa: export it with --to medusa");
         d.BaseModel.Check(BaseIdentity.Of(baseModel), Path.Combine(draft, "config.json"));
-        ModelConfig lc = d.LayerConfig(baseModel.Config) with { Architecture = "LlamaForCausalLM", QkvBias = false, TieWordEmbeddings = false };
+        ModelConfig lc = d.LayerConfig(baseModel.Config) with
+        {
+            Architecture = d.QkvBias ? "Qwen2ForCausalLM" : "LlamaForCausalLM", TieWordEmbeddings = false, SlidingWindow = null,
+        };
         using var store = TensorStore.Open(draft);
         var entries = LayerTensors(lc).Select(t => DraftCheckpoint.Copy(store.Get(t.Name, t.Shape), t.Name)).ToList();
         var embedding = new float[(long)lc.VocabSize * lc.HiddenSize];

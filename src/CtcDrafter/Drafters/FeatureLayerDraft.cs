@@ -5,8 +5,8 @@ namespace CtcDrafter.Drafters;
 
 /// <summary>
 /// The CTC / EAGLE draft module: fc over [embedding; feature] with bias, one decoder layer without input norm,
-/// no final norm, the base's frozen embedding and LM head, and for a CTC draft with its own blank an extra
-/// output row.
+/// no final norm (q/k/v biases when its config says so, as a Qwen2 base's layers have), the base's frozen
+/// embedding and LM head, and for a CTC draft with its own blank an extra output row.
 /// </summary>
 internal sealed class FeatureLayerDraft : DraftModule
 {
@@ -34,6 +34,9 @@ internal sealed class FeatureLayerDraft : DraftModule
                 Gate = Matrix("layers.0.mlp.gate_proj.weight", lc.IntermediateSize, h),
                 Up = Matrix("layers.0.mlp.up_proj.weight", lc.IntermediateSize, h),
                 Down = Matrix("layers.0.mlp.down_proj.weight", h, lc.IntermediateSize),
+                Bq = Config.QkvBias ? Store.GetVector("layers.0.self_attn.q_proj.bias", lc.QDim) : null,
+                Bk = Config.QkvBias ? Store.GetVector("layers.0.self_attn.k_proj.bias", lc.KvDim) : null,
+                Bv = Config.QkvBias ? Store.GetVector("layers.0.self_attn.v_proj.bias", lc.KvDim) : null,
             };
             if (Config.Blank == BlankMode.Own)
             {

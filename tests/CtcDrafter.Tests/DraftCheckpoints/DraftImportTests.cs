@@ -33,11 +33,13 @@ public class DraftImportTests
     [InlineData("eagle", "eagle-bin", "eagle")]       // torch.save, float32
     [InlineData("eagle", "eagle-st", "eagle-st")]     // safetensors, float16
     [InlineData("ctc-drafter", "ctc-bin", "ctc")]     // torch.save, bfloat16; blank = token 0
+    [InlineData("eagle", "eagle-qwen2-st", "eagle-qwen2")] // a Qwen2 draft layer: q/k/v biases
     public void ImportedChainDraftGivesTheCheckpointsDistributions(string layout, string checkpoint, string expected)
     {
         using var dir = new TempDir();
         DraftConfig c = Import(layout, Fx.Checkpoint(checkpoint), Fx.Base, dir["draft"]);
         Assert.Equal(layout == "ctc-drafter" ? BlankMode.Unk : BlankMode.None, c.Blank);
+        Assert.Equal(checkpoint.Contains("qwen2"), c.QkvBias);
         Assert.Equal((80, 2, 5000f), (c.IntermediateSize, c.NumKvHeads, c.RopeTheta));
         using var b = TestModels.Load(Fx.Base);
         var drafter = (FeatureTreeDrafter)DrafterFactory.Create(layout == "eagle" ? "eagle" : "ctc-nocollapse", b, dir["draft"]);
@@ -70,6 +72,7 @@ public class DraftImportTests
     /// <summary>An import exported again is the official file it came from, tensor for tensor.</summary>
     [TorchTheory]
     [InlineData("eagle", "eagle-st", "model.safetensors")]
+    [InlineData("eagle", "eagle-qwen2-st", "model.safetensors")]
     [InlineData("medusa", "medusa2-st", "medusa_lm_head.safetensors")]
     public void ExportOfAnImportIsTheOfficialFile(string layout, string checkpoint, string file)
     {

@@ -7,6 +7,7 @@ BASE_DIR is a small LLaMA folder (model.safetensors, F32). Under OUT_DIR, with r
   eagle-bin/     EAGLE-1: config.json + pytorch_model.bin (torch.save, float32), embed_tokens.weight = the base's
   eagle-st/      the same weights as model.safetensors (float16)
   ctc-bin/       CTC-drafter (EAGLE-1 layout, blank = token 0): pytorch_model.bin in bfloat16
+  eagle-qwen2-st/  EAGLE-1 for a Qwen2 base: a Qwen2 config, q/k/v projections with biases, model.safetensors (float32)
   medusa-pt/     Medusa-1: medusa_lm_head.pt (float16, 5 heads) + config.json saying medusa_num_heads 2
   medusa2-pt/    Medusa-1 with medusa_num_layers 2 (one ResBlock repeated, as Medusa builds it: shared storages)
   medusa-st/, medusa2-st/  the same heads as medusa_lm_head.safetensors
@@ -61,7 +62,7 @@ def rotate(x, theta):
 class Eagle1:
     """EAGLE-1's draft: fc(cat(embed(x), h)) + one LLaMA layer without input norm, no final norm, the base's head."""
 
-    def __init__(self, cfg, embed, scale):
+    def __init__(self, cfg, embed, scale, qkv_bias=False):
         self.embed = embed  # EAGLE's code loads the base's own embedding (load_emb), whatever the file's copy
         H, f, nh, nkv = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
         d = H // nh
@@ -75,6 +76,9 @@ class Eagle1:
             "layers.0.post_attention_layernorm.weight": 1 + 0.1 * torch.randn(H),
             "layers.0.mlp.gate_proj.weight": r(f, H), "layers.0.mlp.up_proj.weight": r(f, H), "layers.0.mlp.down_proj.weight": r(H, f),
         }
+        if qkv_bias:  # Qwen2's attention: nn.Linear(..., bias=True) for q, k and v
+            for n, rows in (("q", nh * d), ("k", nkv * d), ("v", nkv * d)):
+                self.w[f"layers.0.self_attn.{n}_proj.bias"] = torch.randn(rows) * 0.5
 
     def cast(self, dtype):
         self.w = {k: v.to(dtype) for k, v in self.w.items()}
@@ -87,9 +91,10 @@ class Eagle1:
         z = F.linear(torch.cat([self.embed[tokens], hidden], -1), w["fc.weight"], w["fc.bias"])
         T = z.shape[0]
         p = "layers.0.self_attn."
-        q = rotate(F.linear(z, w[p + "q_proj.weight"]).view(T, nh, d), c["rope_theta"])
-        k = rotate(F.linear(z, w[p + "k_proj.weight"]).view(T, nkv, d), c["rope_theta"]).repeat_interleave(nh // nkv, 1)
-        v = F.linear(z, w[p + "v_proj.weight"]).view(T, nkv, d).repeat_interleave(nh // nkv, 1)
+        b = lambda n: w.get(p + n + "_proj.bias")
+        q = rotate(F.linear(z, w[p + "q_proj.weight"], b("q")).view(T, nh, d), c["rope_theta"])
+        k = rotate(F.linear(z, w[p + "k_proj.weight"], b("k")).view(T, nkv, d), c["rope_theta"]).repeat_interleave(nh // nkv, 1)
+        v = F.linear(z, w[p + "v_proj.weight"], b("v")).view(T, nkv, d).repeat_interleave(nh // nkv, 1)
         scores = torch.einsum("thd,shd->hts", q, k) / math.sqrt(d)
         scores = scores.masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf"))
         att = torch.einsum("hts,shd->thd", scores.softmax(-1), v).reshape(T, nh * d)
@@ -164,6 +169,11 @@ def main():
     eagle.cast(torch.float16)
     write_safetensors(os.path.join(folder("eagle-st", cfg), "model.safetensors"), eagle.w)
     expected["eagle-st"] = eagle.chain(features, tokens, root, depth, head)
+
+    qwen2 = dict(cfg, architectures=["Qwen2ForCausalLM"], model_type="qwen2", torch_dtype="float32")
+    eagle_qwen2 = Eagle1(qwen2, embed, 1 / math.sqrt(H), qkv_bias=True)
+    write_safetensors(os.path.join(folder("eagle-qwen2-st", qwen2), "model.safetensors"), eagle_qwen2.w)
+    expected["eagle-qwen2"] = eagle_qwen2.chain(features, tokens, root, depth, head)
 
     ctc = Eagle1(cfg, embed, 1 / math.sqrt(H))
     ctc.cast(torch.bfloat16)
