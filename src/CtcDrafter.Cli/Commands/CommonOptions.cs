@@ -9,11 +9,30 @@ static class CommonOptions
 {
     public const string DefaultModel = "models/ref-s";
 
+    /// <summary>
+    /// The default model: <c>models/ref-s</c> under the current folder (a clone of the repository), else the copy
+    /// that ships beside the installed tool; <see cref="DefaultModel"/> itself when neither exists.
+    /// </summary>
+    static string DefaultModelPath()
+    {
+        string packed = Path.Combine(AppContext.BaseDirectory, DefaultModel);
+        return !Directory.Exists(DefaultModel) && Directory.Exists(packed) ? packed : DefaultModel;
+    }
+
     public static Option<string> Model() => new("--model", "-m")
     {
-        Description = "Hugging Face model folder",
-        DefaultValueFactory = _ => DefaultModel,
+        Description = "Hugging Face model folder or GGUF file (default: models/ref-s in the current folder, else the one installed with the tool)",
+        DefaultValueFactory = _ => DefaultModelPath(),
     };
+
+    /// <summary>Refuses the default model when it is nowhere, saying how to get one.</summary>
+    public static void CheckModel(string folder)
+    {
+        if (folder == DefaultModel && !Directory.Exists(folder))
+            throw new DirectoryNotFoundException($"no model given and the default, {DefaultModel}, is neither in the current folder nor " +
+                $"beside the tool ({Path.Combine(AppContext.BaseDirectory, DefaultModel)}): pass --model DIR (a Hugging Face folder or a " +
+                "GGUF file), run from a clone of the repository, or install the tool package, which ships ref-s");
+    }
 
     /// <summary><c>--method</c>: the decoding method (a drafter name), vanilla by default.</summary>
     public static Option<string> Method() => new("--method")
@@ -80,6 +99,7 @@ static class CommonOptions
         if (threads < 0 || threads > Environment.ProcessorCount)
             throw new ArgumentException($"--threads must be between 0 (all) and {Environment.ProcessorCount}, this machine's processors (got {threads})");
         if (context < 0) throw new ArgumentException($"--context must be positive, or 0 for the model's maximum (got {context})");
+        CheckModel(folder);
         return LlamaModel.Load(folder, new EngineOptions(ParseDtype(dtype, folder), threads, context));
     }
 }

@@ -14,6 +14,7 @@ static class InspectCommand
         cmd.SetAction(r =>
         {
             string folder = r.GetValue(model)!;
+            CommonOptions.CheckModel(folder);
             using LlamaModel m = LlamaModel.Load(folder);
             ModelConfig c = m.Config;
             Console.WriteLine($"model        {Path.GetFullPath(folder)}");

@@ -8,13 +8,14 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
-using AiMessage = Microsoft.Extensions.AI.ChatMessage;
 
 namespace CtcDrafter.Cli.Server;
 
 /// <summary>
 /// An OpenAI-compatible HTTP server over a <see cref="CtcChatClient"/>: <c>GET /v1/models</c>,
-/// <c>POST /v1/chat/completions</c> (JSON, or server-sent events with <c>"stream": true</c>) and <c>GET /health</c>.
+/// <c>POST /v1/chat/completions</c>, <c>POST /v1/completions</c> (plain text; both JSON, or server-sent events with
+/// <c>"stream": true</c>) and <c>GET /health</c>. Every response and chunk carries OpenAI's <c>id</c>
+/// ("chatcmpl-…" or "cmpl-…", one per request) and <c>created</c>; final ones add <c>usage</c>, <c>timings</c> and <c>speculation</c>.
 /// Requests are served one generation at a time. Bad requests get status 400 with OpenAI's error object
 /// <c>{"error": {"message", "type": "invalid_request_error", "param", "code"}}</c> naming the problem.
 /// </summary>
@@ -42,17 +43,18 @@ static class OpenAiServer
             ["object"] = "list",
             ["data"] = new JsonArray(new JsonObject { ["id"] = client.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "ctcdrafter" }),
         }));
-        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(client, http));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(client, http, ChatRequest.Parse));
+        app.MapPost("/v1/completions", (HttpContext http) => Complete(client, http, CompletionRequest.Parse));
         return app;
     }
 
-    static async Task Complete(CtcChatClient client, HttpContext http)
+    static async Task Complete(CtcChatClient client, HttpContext http, Func<JsonNode?, OpenAiRequest> parse)
     {
-        ChatRequest request;
+        OpenAiRequest request;
         try
         {
             JsonNode? body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
-            request = ChatRequest.Parse(body);
+            request = parse(body);
         }
         catch (JsonException e)
         {
@@ -75,64 +77,44 @@ static class OpenAiServer
             return;
         }
 
-        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        long created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         try
         {
             if (!request.Stream)
             {
-                ChatResponse r = await client.GetResponseAsync(request.Messages, request.Options, http.RequestAborted);
-                await Results.Json(new JsonObject
-                {
-                    ["id"] = id,
-                    ["object"] = "chat.completion",
-                    ["created"] = created,
-                    ["model"] = client.ModelId,
-                    ["choices"] = new JsonArray(new JsonObject
-                    {
-                        ["index"] = 0,
-                        ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = r.Text },
-                        ["logprobs"] = Logprobs(r.AdditionalProperties, client),
-                        ["finish_reason"] = Finish(r.FinishReason),
-                    }),
-                    ["usage"] = Usage(r.Usage),
-                    ["ctcdrafter"] = Statistics(r.AdditionalProperties),
-                }).ExecuteAsync(http);
+                ChatResponse r = await request.Respond(client, http.RequestAborted);
+                JsonObject body = Envelope(request.Object, r.ResponseId, r.CreatedAt, client.ModelId);
+                body["choices"] = new JsonArray(Choice(request.Choice(r.Text), Logprobs(request, r.AdditionalProperties, client), Finish(r.FinishReason)));
+                body["usage"] = Usage(r.Usage);
+                AddStatistics(body, r.AdditionalProperties);
+                await Results.Json(body).ExecuteAsync(http);
                 return;
             }
 
-            // Server-sent events: a role chunk, content chunks as tokens are committed, a finish chunk, [DONE].
+            // Server-sent events: (chat's role chunk,) text chunks as tokens are committed, a finish chunk, [DONE].
             await using var events = new EventStream(http);
-            JsonObject Chunk(JsonObject delta, string? finish) => new()
-            {
-                ["id"] = id,
-                ["object"] = "chat.completion.chunk",
-                ["created"] = created,
-                ["model"] = client.ModelId,
-                ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish }),
-            };
             bool started = false;
-            await foreach (ChatResponseUpdate u in client.GetStreamingResponseAsync(request.Messages, request.Options, http.RequestAborted))
+            await foreach (ChatResponseUpdate u in request.StreamResponse(client, http.RequestAborted))
             {
-                if (!started)
+                JsonObject Chunk(JsonArray choices)
                 {
-                    await events.Send(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
-                    started = true;
+                    JsonObject chunk = Envelope(request.ChunkObject, u.ResponseId, u.CreatedAt, client.ModelId);
+                    chunk["choices"] = choices;
+                    return chunk;
                 }
+                if (!started && request.Opening() is JsonObject opening) await events.Send(Chunk([Choice(opening, null, null)]));
+                started = true;
                 if (u.FinishReason is null)
                 {
-                    await events.Send(Chunk(new JsonObject { ["content"] = u.Text }, null));
+                    await events.Send(Chunk([Choice(request.Delta(u.Text), null, null)]));
                     continue;
                 }
-                JsonObject last = Chunk(new JsonObject(), Finish(u.FinishReason));
                 // All tokens' log-probabilities come with the finish chunk (clients join the chunks' lists).
-                if (Logprobs(u.AdditionalProperties, client) is JsonObject logprobs) last["choices"]![0]!["logprobs"] = logprobs;
-                last["ctcdrafter"] = Statistics(u.AdditionalProperties);
+                JsonObject last = Chunk([Choice(request.Delta(""), Logprobs(request, u.AdditionalProperties, client), Finish(u.FinishReason))]);
+                AddStatistics(last, u.AdditionalProperties);
                 await events.Send(last);
                 if (request.IncludeUsage)
                 {
-                    JsonObject usage = Chunk(new JsonObject(), null);
-                    usage["choices"] = new JsonArray();
+                    JsonObject usage = Chunk([]);
                     usage["usage"] = Usage(u.Contents.OfType<UsageContent>().FirstOrDefault()?.Details);
                     await events.Send(usage);
                 }
@@ -142,12 +124,13 @@ static class OpenAiServer
         catch (RequestFieldException e) when (!http.Response.HasStarted)
         {
             // Validated where every caller's values are (SamplingOptions, GenerationRequest); named as the request named it.
-            await Error(http, e.Message, e.Field == "max_tokens" ? request.MaxTokensField : e.Field);
+            string field = request.FieldName(e.Field);
+            await Error(http, e.Message.Contains(field) ? e.Message : $"{field}: {e.Message}", field);
         }
         catch (ArgumentException e) when (!http.Response.HasStarted)
         {
             // Raised before any text: a prompt too long for the context, or messages the chat template refuses.
-            await Error(http, e.Message, "messages");
+            await Error(http, e.Message, request is ChatRequest ? "messages" : "prompt");
         }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
@@ -155,10 +138,28 @@ static class OpenAiServer
         }
     }
 
-    /// <summary>OpenAI's <c>{"content": [...]}</c> when the request asked for log-probabilities, else null.</summary>
-    static JsonObject? Logprobs(AdditionalPropertiesDictionary? p, CtcChatClient client) =>
+    /// <summary>What every response and chunk starts with: OpenAI's <c>id</c>, <c>object</c>, <c>created</c> (Unix seconds) and <c>model</c>.</summary>
+    static JsonObject Envelope(string type, string? id, DateTimeOffset? created, string model) => new()
+    {
+        ["id"] = id,
+        ["object"] = type,
+        ["created"] = (created ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds(),
+        ["model"] = model,
+    };
+
+    static JsonObject Choice(JsonObject fields, JsonObject? logprobs, string? finish)
+    {
+        var choice = new JsonObject { ["index"] = 0 };
+        foreach (var (name, value) in fields) choice[name] = value?.DeepClone();
+        choice["logprobs"] = logprobs;
+        choice["finish_reason"] = finish;
+        return choice;
+    }
+
+    /// <summary>The endpoint's log-probabilities when the request asked for them, else null.</summary>
+    static JsonObject? Logprobs(OpenAiRequest request, AdditionalPropertiesDictionary? p, CtcChatClient client) =>
         p is not null && p.TryGetValue(CtcChatClient.LogprobsKey, out object? value) && value is IReadOnlyList<TokenLogprob> items
-            ? new JsonObject { ["content"] = new JsonArray(items.Select(i => (JsonNode)Cli.Commands.GenerateCommand.Logprob(i, client.Tokenizer)).ToArray()) }
+            ? request.Logprobs(items, client.Tokenizer)
             : null;
 
     static string? Finish(ChatFinishReason? reason) =>
@@ -169,14 +170,38 @@ static class OpenAiServer
         ["prompt_tokens"] = u?.InputTokenCount ?? 0,
         ["completion_tokens"] = u?.OutputTokenCount ?? 0,
         ["total_tokens"] = u?.TotalTokenCount ?? 0,
+        // Prompt tokens whose keys and values the server's sequence already held from the previous request (the
+        // common prefix of a conversation's next turn), so not run again.
+        ["prompt_tokens_details"] = new JsonObject { ["cached_tokens"] = u?.CachedInputTokenCount ?? 0 },
     };
 
-    static JsonObject Statistics(AdditionalPropertiesDictionary? p) => new()
+    /// <summary>
+    /// <c>timings</c> in llama.cpp server's names (<c>cache_n</c> prompt tokens reused, <c>prompt_n</c> run, and
+    /// <c>predicted_n</c> generated, with their milliseconds and tokens per second) and <c>speculation</c>: the
+    /// method, base forward passes after the prefill (<c>steps</c>), <c>tau</c> = generated tokens per step, and
+    /// <c>acceptance_per_depth[d]</c> = the share of steps whose accepted draft reached depth d + 1.
+    /// </summary>
+    static void AddStatistics(JsonObject body, AdditionalPropertiesDictionary? p)
     {
-        ["method"] = p?["method"]?.ToString(),
-        ["tau"] = p is not null && p.TryGetValue("tau", out object? tau) ? Math.Round((double)tau!, 3) : null,
-        ["tokens_per_second"] = p is not null && p.TryGetValue("tokensPerSecond", out object? tps) ? Math.Round((double)tps!, 1) : null,
-    };
+        if (p?.TryGetValue(CtcChatClient.StatsKey, out object? value) != true || value is not GenerationStats s) return;
+        body["timings"] = new JsonObject
+        {
+            ["cache_n"] = s.CachedTokens,
+            ["prompt_n"] = s.PrefillTokens,
+            ["prompt_ms"] = Math.Round(s.PrefillMs, 3),
+            ["prompt_per_second"] = s.PrefillMs <= 0 ? 0 : Math.Round(s.PrefillTokens / (s.PrefillMs / 1000), 2),
+            ["predicted_n"] = s.NewTokens,
+            ["predicted_ms"] = Math.Round(s.DecodeMs, 3),
+            ["predicted_per_second"] = Math.Round(s.TokensPerSecond, 2),
+        };
+        body["speculation"] = new JsonObject
+        {
+            ["method"] = s.Method,
+            ["steps"] = s.Steps,
+            ["tau"] = Math.Round(s.Tau, 3),
+            ["acceptance_per_depth"] = new JsonArray([.. s.AcceptedPerDepth.Select(n => (JsonNode)Math.Round((double)n / s.Steps, 4))]),
+        };
+    }
 
     static Task Error(HttpContext http, string message, string? param, int status = StatusCodes.Status400BadRequest) =>
         Results.Json(new JsonObject
@@ -186,7 +211,7 @@ static class OpenAiServer
 
     static string ReasonOf(int status) => status switch
     {
-        404 => "no such endpoint (POST /v1/chat/completions, GET /v1/models, GET /health)",
+        404 => "no such endpoint (POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health)",
         405 => "method not allowed on this endpoint",
         413 => "request body too large",
         _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),

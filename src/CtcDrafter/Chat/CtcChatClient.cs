@@ -15,7 +15,11 @@ namespace CtcDrafter.Chat;
 /// A loaded model (and optionally a drafter) as a Microsoft.Extensions.AI <see cref="IChatClient"/>: messages are
 /// rendered with the model's chat template, generated with speculative decoding when a drafter is given (the text
 /// is the base model's own either way), and streamed as tokens are committed. One generation runs at a time;
-/// concurrent calls wait their turn. The client does not own the model or the drafter.
+/// concurrent calls wait their turn. Options the client cannot honour (tools, a response format, penalties,
+/// stored conversations, reasoning) throw <see cref="NotSupportedException"/> naming the option.
+/// <see cref="Dispose"/> may be called during a generation: it stops it, waits until it no longer reads the
+/// model, and the interrupted call throws <see cref="ObjectDisposedException"/>. The client does not own the
+/// model or the drafter.
 /// </summary>
 public sealed class CtcChatClient : IChatClient
 {
@@ -24,10 +28,19 @@ public sealed class CtcChatClient : IChatClient
     readonly Generator _generator;
     readonly SemaphoreSlim _turn = new(1, 1);
     readonly ChatClientMetadata _metadata;
+    // Cancelled by Dispose; neither it nor _turn is disposed, so that a call ending after Dispose can still release
+    // its turn (neither holds anything but managed memory unless a wait handle is asked for).
+    readonly CancellationTokenSource _disposing = new();
+    readonly Lock _gate = new();
+    Task? _running; // the generation reading the model, if any
+    bool _disposed;
 
     /// <param name="template">The chat template; by default the one the model folder declares, else vicuna_v1.1.</param>
     /// <param name="drafter">A drafter for speculative decoding; null decodes plainly.</param>
-    /// <param name="maxTreeNodes">Most tree nodes verified per step (the budget adapts below it).</param>
+    /// <param name="maxTreeNodes">
+    /// Most tree nodes verified per step (the budget adapts below it, from the model's verification cost curve,
+    /// measured once per model on the first generation).
+    /// </param>
     public CtcChatClient(LlamaModel model, ChatTemplate? template = null, IDrafter? drafter = null, int maxTreeNodes = 32)
     {
         _model = model;
@@ -45,70 +58,87 @@ public sealed class CtcChatClient : IChatClient
     /// </summary>
     public const string LogprobsKey = "logprobs";
 
+    /// <summary>
+    /// Key of the response's (or the last update's) additional property holding the generation's
+    /// <see cref="GenerationStats"/>: method, tau, acceptance per depth, prefill and decode times.
+    /// </summary>
+    public const string StatsKey = "stats";
+
     /// <summary>The model's name (its folder's name), reported in responses.</summary>
     public string ModelId { get; }
 
     /// <summary>The model's tokenizer (the client needs one).</summary>
     public TextTokenizer Tokenizer => _model.Tokenizer!;
 
-    public async Task<ChatResponse> GetResponseAsync(IEnumerable<AiMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    public Task<ChatResponse> GetResponseAsync(IEnumerable<AiMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+        Respond(Request(Chat(messages, options), options), "chatcmpl-", cancellationToken);
+
+    public IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AiMessage> messages, ChatOptions? options = null,
+        CancellationToken cancellationToken = default) =>
+        Stream(Request(Chat(messages, options), options), "chatcmpl-", cancellationToken);
+
+    /// <summary>Plain-text completion: <paramref name="prompt"/> (after BOS) continued, no chat template.</summary>
+    internal Task<ChatResponse> CompleteAsync(string prompt, ChatOptions? options, CancellationToken cancellationToken) =>
+        Respond(Request(Text(prompt), options), "cmpl-", cancellationToken);
+
+    /// <summary><see cref="CompleteAsync"/> streamed as tokens are committed.</summary>
+    internal IAsyncEnumerable<ChatResponseUpdate> CompleteStreamingAsync(string prompt, ChatOptions? options, CancellationToken cancellationToken) =>
+        Stream(Request(Text(prompt), options), "cmpl-", cancellationToken);
+
+    async Task<ChatResponse> Respond(GenerationRequest request, string idPrefix, CancellationToken cancellationToken)
     {
-        GenerationRequest request = Request(messages, options);
-        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+        string id = idPrefix + Guid.NewGuid().ToString("N");
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        await TakeTurn(stop.Token, cancellationToken).ConfigureAwait(false);
         try
         {
-            GenerationResult result = await Task.Run(() => _generator.Generate(request, _ => cancellationToken.ThrowIfCancellationRequested()), cancellationToken).ConfigureAwait(false);
-            return new ChatResponse(new AiMessage(ChatRole.Assistant, result.Text))
+            GenerationResult result = await Finished(Start(request, _ => stop.Token.ThrowIfCancellationRequested()), cancellationToken).ConfigureAwait(false);
+            return new ChatResponse(new AiMessage(ChatRole.Assistant, result.Text) { MessageId = id })
             {
+                ResponseId = id,
                 ModelId = ModelId,
                 CreatedAt = DateTimeOffset.UtcNow,
                 FinishReason = Reason(result.Finish),
-                Usage = Usage(request, result),
-                AdditionalProperties = Statistics(result),
+                Usage = Usage(result),
+                AdditionalProperties = Properties(result),
             };
         }
         finally { _turn.Release(); }
     }
 
-    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<AiMessage> messages, ChatOptions? options = null,
-        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    async IAsyncEnumerable<ChatResponseUpdate> Stream(GenerationRequest request, string idPrefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        GenerationRequest request = Request(messages, options);
-        string id = "chatcmpl-" + Guid.NewGuid().ToString("N");
-        await _turn.WaitAsync(cancellationToken).ConfigureAwait(false);
-        // Stopped when the caller cancels or stops reading early: the generation must end before the next one starts.
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        string id = idPrefix + Guid.NewGuid().ToString("N");
+        DateTimeOffset created = DateTimeOffset.UtcNow;
+        // Stopped when the caller cancels, stops reading early or disposes: the generation must end before the next one starts.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        await TakeTurn(stop.Token, cancellationToken).ConfigureAwait(false);
         Task<GenerationResult>? run = null;
         try
         {
             // The generator calls back on its own thread as text is committed; the channel hands it to the caller.
             var text = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            run = Task.Run(() =>
+            run = Start(request, piece =>
             {
-                try
-                {
-                    return _generator.Generate(request, piece =>
-                    {
-                        stop.Token.ThrowIfCancellationRequested();
-                        text.Writer.TryWrite(piece);
-                    });
-                }
-                finally { text.Writer.TryComplete(); }
-            }, CancellationToken.None); // always started, so that the channel is always completed
+                stop.Token.ThrowIfCancellationRequested();
+                text.Writer.TryWrite(piece);
+            }, text.Writer);
             await foreach (string piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = id, ModelId = ModelId };
+                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = id, MessageId = id, CreatedAt = created, ModelId = ModelId };
             }
-            GenerationResult result = await run.ConfigureAwait(false);
+            GenerationResult result = await Finished(run, cancellationToken).ConfigureAwait(false);
             yield return new ChatResponseUpdate
             {
                 Role = ChatRole.Assistant,
                 ResponseId = id,
+                MessageId = id,
+                CreatedAt = created,
                 ModelId = ModelId,
                 FinishReason = Reason(result.Finish),
-                Contents = [new UsageContent(Usage(request, result))],
-                AdditionalProperties = Statistics(result),
+                Contents = [new UsageContent(Usage(result))],
+                AdditionalProperties = Properties(result),
             };
         }
         finally
@@ -122,6 +152,44 @@ public sealed class CtcChatClient : IChatClient
         }
     }
 
+    /// <summary>Waits for the previous generation to end; throws <see cref="ObjectDisposedException"/> once disposed.</summary>
+    async Task TakeTurn(CancellationToken stop, CancellationToken caller)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        try { await _turn.WaitAsync(stop).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (!caller.IsCancellationRequested) { throw new ObjectDisposedException(nameof(CtcChatClient)); }
+    }
+
+    /// <summary>Runs the generation on a worker thread (the caller holds the turn), known to <see cref="Dispose"/>.</summary>
+    Task<GenerationResult> Start(GenerationRequest request, Action<string> onText, ChannelWriter<string>? completeAfter = null)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                completeAfter?.TryComplete();
+                throw new ObjectDisposedException(nameof(CtcChatClient));
+            }
+            Task<GenerationResult> run = Task.Run(() =>
+            {
+                try { return _generator.Generate(request, onText); }
+                finally { completeAfter?.TryComplete(); }
+            }, CancellationToken.None); // always started, so that the channel is always completed
+            _running = run;
+            return run;
+        }
+    }
+
+    /// <summary>The generation's result; stopped by <see cref="Dispose"/> (not by the caller), it throws <see cref="ObjectDisposedException"/>.</summary>
+    async Task<GenerationResult> Finished(Task<GenerationResult> run, CancellationToken caller)
+    {
+        try { return await run.ConfigureAwait(false); }
+        catch (OperationCanceledException) when (_disposing.IsCancellationRequested && !caller.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(CtcChatClient), "the client was disposed during the generation");
+        }
+    }
+
     public object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is not null ? null
         : serviceType == typeof(ChatClientMetadata) ? _metadata
@@ -129,13 +197,30 @@ public sealed class CtcChatClient : IChatClient
         : serviceType == typeof(LlamaModel) ? _model
         : null;
 
-    public void Dispose() => _turn.Dispose();
+    /// <summary>
+    /// Stops a running generation and returns once it no longer reads the model (at its next committed token),
+    /// so that the model may be disposed right after; later calls throw <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        Task? running;
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            running = _running;
+        }
+        _disposing.Cancel();
+        try { running?.Wait(); }
+        catch (AggregateException) { } // the generation ended by the cancellation (or failed): either way it has stopped
+    }
 
-    /// <summary>The prompt and sampling of a call; bad messages or options throw <see cref="ArgumentException"/>.</summary>
-    GenerationRequest Request(IEnumerable<AiMessage> messages, ChatOptions? options)
+    /// <summary>The chat template's prompt for <paramref name="messages"/> (and the options' instructions, as a system message first).</summary>
+    IReadOnlyList<int> Chat(IEnumerable<AiMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var turns = new List<TemplateMessage>();
+        if (options?.Instructions is string instructions) turns.Add(new TemplateMessage(TemplateMessage.SystemRole, instructions));
         foreach (AiMessage m in messages)
         {
             string role = m.Role == ChatRole.System ? TemplateMessage.SystemRole
@@ -145,11 +230,28 @@ public sealed class CtcChatClient : IChatClient
             turns.Add(new TemplateMessage(role, m.Text));
         }
         if (turns.Count == 0) throw new ArgumentException("no messages", nameof(messages));
-        long atLeast = turns.Sum(t => _model.Tokenizer!.MinimumTokens(t.Content));
+        CheckLength(turns.Sum(t => _model.Tokenizer!.MinimumTokens(t.Content)));
+        return _template.Encode(_model.Tokenizer!, turns, addGenerationPrompt: true);
+    }
+
+    IReadOnlyList<int> Text(string prompt)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        CheckLength(_model.Tokenizer!.MinimumTokens(prompt));
+        return _model.Tokenizer!.Encode(prompt, addBos: true);
+    }
+
+    // Refused before tokenizing: a huge prompt is known too long from its length alone.
+    void CheckLength(long atLeast)
+    {
         if (atLeast >= _generator.Context)
             throw new ArgumentException($"the prompt has at least {atLeast} tokens but the context holds {_generator.Context}: no room to generate");
-        IReadOnlyList<int> tokens = _template.Encode(_model.Tokenizer!, turns, addGenerationPrompt: true);
+    }
 
+    /// <summary>The prompt and sampling of a call; bad options throw <see cref="ArgumentException"/>, unsupported ones <see cref="NotSupportedException"/>.</summary>
+    GenerationRequest Request(IReadOnlyList<int> tokens, ChatOptions? options)
+    {
+        RefuseUnsupported(options);
         GenerationDefaults d = _model.Defaults;
         float temperature = options?.Temperature ?? d.Temperature;
         float topP = options?.TopP ?? d.TopP;
@@ -165,24 +267,34 @@ public sealed class CtcChatClient : IChatClient
         return request;
     }
 
+    static void RefuseUnsupported(ChatOptions? o)
+    {
+        if (o is null) return;
+        static void Refuse(string option, string why) => throw new NotSupportedException($"ChatOptions.{option}: {why}");
+        if (o.Tools is { Count: > 0 }) Refuse(nameof(o.Tools), "CtcChatClient does not call tools");
+        if (o.ToolMode is RequiredChatToolMode) Refuse(nameof(o.ToolMode), "CtcChatClient does not call tools");
+        if (o.ResponseFormat is not null and not ChatResponseFormatText) Refuse(nameof(o.ResponseFormat), "only plain text is generated (no JSON mode or schema)");
+        if (o.FrequencyPenalty is not (null or 0)) Refuse(nameof(o.FrequencyPenalty), "penalties would change the base model's distribution, which speculative decoding keeps exactly");
+        if (o.PresencePenalty is not (null or 0)) Refuse(nameof(o.PresencePenalty), "penalties would change the base model's distribution, which speculative decoding keeps exactly");
+        if (o.ConversationId is not null) Refuse(nameof(o.ConversationId), "conversations are not stored: pass the whole conversation as messages");
+        if (o.ContinuationToken is not null) Refuse(nameof(o.ContinuationToken), "there are no background responses");
+        if (o.Reasoning is not null) Refuse(nameof(o.Reasoning), "the model has no reasoning mode");
+    }
+
     static ChatFinishReason Reason(FinishReason f) =>
         f is FinishReason.MaxTokens or FinishReason.ContextFull ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    static UsageDetails Usage(GenerationRequest request, GenerationResult result) => new()
+    static UsageDetails Usage(GenerationResult result) => new()
     {
-        InputTokenCount = request.PromptTokens.Count,
+        InputTokenCount = result.Stats.PromptTokens,
+        CachedInputTokenCount = result.Stats.CachedTokens,
         OutputTokenCount = result.Tokens.Count,
-        TotalTokenCount = request.PromptTokens.Count + result.Tokens.Count,
+        TotalTokenCount = result.Stats.PromptTokens + result.Tokens.Count,
     };
 
-    static AdditionalPropertiesDictionary Statistics(GenerationResult result)
+    static AdditionalPropertiesDictionary Properties(GenerationResult result)
     {
-        var properties = new AdditionalPropertiesDictionary
-        {
-            ["method"] = result.Stats.Method,
-            ["tau"] = result.Stats.Tau,
-            ["tokensPerSecond"] = result.Stats.TokensPerSecond,
-        };
+        var properties = new AdditionalPropertiesDictionary { [StatsKey] = result.Stats };
         if (result.Logprobs is not null) properties[LogprobsKey] = result.Logprobs;
         return properties;
     }

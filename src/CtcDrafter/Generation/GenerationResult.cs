@@ -17,6 +17,8 @@ public sealed record GenerationStats
     public int PromptTokens { get; init; }
     /// <summary>Prompt tokens the prefill ran; the rest were already in the sequence's cache from the previous call.</summary>
     public int PrefillTokens { get; init; }
+    /// <summary>Prompt tokens reused from the cache of the previous call (the common prefix), not run again.</summary>
+    public int CachedTokens => PromptTokens - PrefillTokens;
     public int NewTokens { get; init; }
     public int Steps { get; init; }
     public double Tau => Steps == 0 ? 0 : (double)NewTokens / Steps;

@@ -20,7 +20,8 @@ public sealed class Generator
     readonly LlamaModel _model;
     readonly IDrafter _drafter;
     readonly int _maxTreeNodes;
-    readonly TreeBudget _budget;
+    readonly bool _adaptive;
+    TreeBudget? _budget;
     Session? _session;
 
     /// <param name="maxTreeNodes">Most tree nodes (root included) verified per step.</param>
@@ -32,13 +33,17 @@ public sealed class Generator
     public Generator(LlamaModel model, IDrafter? drafter = null, int maxTreeNodes = 16, bool adaptive = false)
     {
         (_model, _drafter, _maxTreeNodes) = (model, drafter ?? new NoDrafter(), Math.Max(1, maxTreeNodes));
-        _budget = new TreeBudget(_maxTreeNodes, adaptive && _drafter is not NoDrafter ? model.VerifyCost : null);
+        _adaptive = adaptive && _drafter is not NoDrafter;
     }
 
     /// <summary>The context of the generator's sequence, in tokens (prompt and output together).</summary>
     public int Context => Sequence.Context;
 
     Session Sequence => _session ??= new Session(_model, _maxTreeNodes);
+
+    // Made on the first generation, not in the constructor: an adaptive budget needs the model's verification
+    // cost curve, a measurement of some forward passes (once per model), which constructing must not block on.
+    TreeBudget Budget => _budget ??= new TreeBudget(_maxTreeNodes, _adaptive ? _model.VerifyCost : null);
 
     /// <summary>Generates; <paramref name="onText"/> receives the text as tokens are committed.</summary>
     /// <exception cref="ArgumentException">
@@ -48,9 +53,10 @@ public sealed class Generator
     {
         request.Validate();
         Session session = Sequence;
+        TreeBudget treeBudget = Budget;
         int V = _model.Config.VocabSize;
         var sampler = new Sampler(request.Sampling);
-        var logits = new float[Math.Max(_maxTreeNodes, _budget.MaxNodes) * V]; // [tree nodes, vocab]
+        var logits = new float[Math.Max(_maxTreeNodes, treeBudget.MaxNodes) * V]; // [tree nodes, vocab]
         var probs = new float[V];
         var stats = new StatsRecorder(_drafter.Name, request.PromptTokens.Count);
         var output = new OutputText(_model.Tokenizer, request.StopStrings, onText);
@@ -81,7 +87,7 @@ public sealed class Generator
         {
             int room = session.Context - session.Cache.Length;
             if (room <= 0) { finish = FinishReason.ContextFull; break; }
-            int budget = Math.Min(_budget.Next(), room);
+            int budget = Math.Min(treeBudget.Next(), room);
 
             long t0 = Stopwatch.GetTimestamp();
             int asked = _drafter.Transform.DraftNodes(budget);
@@ -100,7 +106,7 @@ public sealed class Generator
             long t3 = Stopwatch.GetTimestamp();
 
             TimeSpan drafting = Stopwatch.GetElapsedTime(t0, t1) + Stopwatch.GetElapsedTime(t2, t3);
-            _budget.Record(accepted.Path.Length - 1, drafting.TotalMilliseconds);
+            treeBudget.Record(accepted.Path.Length - 1, drafting.TotalMilliseconds);
             stats.Step(accepted.Path.Length - 1, drafting, Stopwatch.GetElapsedTime(t1, t2));
 
             int[] path = accepted.Path;

@@ -115,8 +115,15 @@ public sealed class LlamaModel : IDisposable
     }
 
     /// <summary>The measured cost of verifying T tokens relative to one (measured once, on first use).</summary>
-    public Speculative.VerifyCostCurve VerifyCost => _verifyCost ??= Speculative.VerifyCostCurve.Measure(this);
+    public Speculative.VerifyCostCurve VerifyCost
+    {
+        get { lock (_verifyCostLock) return _verifyCost ??= Speculative.VerifyCostCurve.Measure(this); }
+    }
     Speculative.VerifyCostCurve? _verifyCost;
+    readonly Lock _verifyCostLock = new();
+
+    /// <summary>Whether <see cref="VerifyCost"/> has been measured yet.</summary>
+    internal bool VerifyCostMeasured => Volatile.Read(ref _verifyCost) is not null;
 
     internal Transformer NewTransformer(int maxTokens = Transformer.PrefillChunk) => new(Weights.Stack, Config, ContextLength, maxTokens);
 

@@ -31,7 +31,7 @@ public class CtcChatClientTests
 
         Assert.Equal(expected.Text, a.Text);
         Assert.Equal(expected.Text, b.Text);
-        Assert.Equal("ctc", b.AdditionalProperties!["method"]);
+        Assert.Equal("ctc", ((GenerationStats)b.AdditionalProperties![CtcChatClient.StatsKey]!).Method);
         Assert.Equal(expected.Tokens.Count, a.Usage!.OutputTokenCount);
         Assert.Equal(expected.Finish == FinishReason.MaxTokens ? ChatFinishReason.Length : ChatFinishReason.Stop, a.FinishReason);
         Assert.Equal("ref-s", a.ModelId);
@@ -58,6 +58,89 @@ public class CtcChatClientTests
         Assert.NotNull(updates[^1].FinishReason);
         Assert.Equal(40, updates[^1].Contents.OfType<UsageContent>().Single().Details.OutputTokenCount);
         Assert.Single(updates.Select(u => u.ResponseId).Distinct());
+        Assert.StartsWith("chatcmpl-", updates[0].ResponseId);
+        Assert.All(updates, u => Assert.Equal(updates[0].ResponseId, u.MessageId));
+        Assert.Single(updates.Select(u => u.CreatedAt).Distinct());
+        Assert.NotNull(updates[0].CreatedAt);
+    }
+
+    [Fact]
+    public async Task AResponseHasItsIdMessageIdAndCreationTime()
+    {
+        using var m = LlamaModel.Load(Folder());
+        using var client = new CtcChatClient(m);
+        DateTimeOffset before = DateTimeOffset.UtcNow;
+        ChatResponse a = await client.GetResponseAsync(Question, new ChatOptions { MaxOutputTokens = 3 });
+        ChatResponse b = await client.GetResponseAsync(Question, new ChatOptions { MaxOutputTokens = 3 });
+        Assert.StartsWith("chatcmpl-", a.ResponseId);
+        Assert.Equal(a.ResponseId, a.Messages.Single().MessageId);
+        Assert.NotEqual(a.ResponseId, b.ResponseId);
+        Assert.InRange(a.CreatedAt!.Value, before, DateTimeOffset.UtcNow);
+    }
+
+    [Fact]
+    public async Task ToolsAndOtherUnsupportedOptionsThrowNotSupported()
+    {
+        using var m = LlamaModel.Load(Folder());
+        using var client = new CtcChatClient(m);
+        AiMessage[] messages = [new(ChatRole.User, "x")];
+        async Task Refused(ChatOptions options, string option)
+        {
+            var e = await Assert.ThrowsAsync<NotSupportedException>(() => client.GetResponseAsync(messages, options));
+            Assert.Contains(option, e.Message);
+            Assert.Throws<NotSupportedException>(() => client.GetStreamingResponseAsync(messages, options));
+        }
+        await Refused(new ChatOptions { Tools = [AIFunctionFactory.Create(() => 42, "answer")] }, "Tools");
+        await Refused(new ChatOptions { ToolMode = ChatToolMode.RequireAny }, "ToolMode");
+        await Refused(new ChatOptions { ResponseFormat = ChatResponseFormat.Json }, "ResponseFormat");
+        await Refused(new ChatOptions { PresencePenalty = 0.5f }, "PresencePenalty");
+        await Refused(new ChatOptions { ConversationId = "c1" }, "ConversationId");
+        // What asks for nothing is accepted; instructions become the first system message.
+        ChatResponse r = await client.GetResponseAsync(messages, new ChatOptions { Tools = [], ToolMode = ChatToolMode.Auto, ResponseFormat = ChatResponseFormat.Text, FrequencyPenalty = 0, MaxOutputTokens = 2 });
+        Assert.Equal(2, r.Usage!.OutputTokenCount);
+        var greedy = new ChatOptions { MaxOutputTokens = 6, Temperature = 0 };
+        ChatResponse plain = await client.GetResponseAsync(messages, greedy);
+        ChatResponse system = await client.GetResponseAsync([new(ChatRole.System, "Answer in French."), .. messages], greedy);
+        greedy.Instructions = "Answer in French.";
+        ChatResponse instructed = await client.GetResponseAsync(messages, greedy);
+        Assert.NotEqual(plain.Usage!.InputTokenCount, instructed.Usage!.InputTokenCount);
+        Assert.Equal(system.Usage!.InputTokenCount, instructed.Usage!.InputTokenCount);
+        Assert.Equal(system.Text, instructed.Text);
+    }
+
+    [Fact]
+    public async Task ConstructingWithADrafterDoesNotMeasureTheModel()
+    {
+        using var m = LlamaModel.Load(Folder());
+        using var client = new CtcChatClient(m, drafter: DrafterFactory.Create("ctc", m, Folder("draft-ctc")));
+        Assert.False(m.VerifyCostMeasured);
+        await client.GetResponseAsync(Question, new ChatOptions { MaxOutputTokens = 2 });
+        Assert.True(m.VerifyCostMeasured);
+    }
+
+    [Fact]
+    public async Task DisposingDuringAGenerationStopsItAndLaterCallsAreRefused()
+    {
+        var m = LlamaModel.Load(Folder());
+        var client = new CtcChatClient(m);
+        var options = new ChatOptions { MaxOutputTokens = 900, Temperature = 0 };
+        // A second call waiting for its turn behind the stream.
+        Task<ChatResponse>? waiting = null;
+        int received = 0;
+        await Assert.ThrowsAsync<ObjectDisposedException>(async () =>
+        {
+            await foreach (var _ in client.GetStreamingResponseAsync([new AiMessage(ChatRole.User, Question)], options))
+                if (++received == 1)
+                {
+                    waiting = client.GetResponseAsync(Question, options);
+                    client.Dispose(); // returns once the generation no longer reads the model
+                    m.Dispose();
+                }
+        });
+        Assert.True(received < 900);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => waiting!);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => client.GetResponseAsync(Question));
+        client.Dispose(); // twice is harmless
     }
 
     [Fact]

@@ -90,6 +90,14 @@ public class CliErrorTests
         AssertCleanError(CliRunner.Run("generate", "--model", "/nonexistent/model", "--prompt-ids", "1"), "/nonexistent/model: model folder not found");
 
     [Fact]
+    public void WithoutTheDefaultModelTheErrorSaysHowToGetOne()
+    {
+        // The built (not packed) tool has no model beside it, and an empty folder has no models/ref-s.
+        using var dir = new TempDir();
+        AssertCleanError(CliRunner.RunIn(dir.Path, "generate", "--prompt", "Once upon a time"), "pass --model DIR");
+    }
+
+    [Fact]
     public void CorruptWeights()
     {
         using var dir = new TempDir();

@@ -9,10 +9,16 @@ static class CliRunner
 
     public static Result Run(params string[] args) => RunWithInput(null, args);
 
-    public static Result RunWithInput(string? stdin, params string[] args)
+    /// <summary>Runs it with <paramref name="workingDirectory"/> as the current folder.</summary>
+    public static Result RunIn(string workingDirectory, params string[] args) => RunProcess(null, args, workingDirectory);
+
+    public static Result RunWithInput(string? stdin, params string[] args) => RunProcess(stdin, args, null);
+
+    static Result RunProcess(string? stdin, string[] args, string? workingDirectory)
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "CtcDrafter.Cli.dll");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
         psi.ArgumentList.Add(dll);
         foreach (string a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;

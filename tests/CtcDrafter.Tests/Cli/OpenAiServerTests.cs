@@ -40,8 +40,35 @@ public sealed class OpenAiServerTests : IAsyncLifetime
         _model.Dispose();
     }
 
-    Task<HttpResponseMessage> Post(string json) =>
-        _http.PostAsync("/v1/chat/completions", new StringContent(json, Encoding.UTF8, "application/json"));
+    Task<HttpResponseMessage> Post(string json, string path = "/v1/chat/completions") =>
+        _http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+
+    static async Task<JsonNode> Json(HttpResponseMessage r)
+    {
+        string text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.OK, text);
+        return JsonNode.Parse(text)!;
+    }
+
+    static async Task<JsonNode[]> Events(HttpResponseMessage r)
+    {
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("text/event-stream", r.Content.Headers.ContentType!.MediaType);
+        string[] events = (await r.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
+        Assert.All(events, e => Assert.StartsWith("data: ", e));
+        Assert.Equal("data: [DONE]", events[^1]);
+        return [.. events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!)];
+    }
+
+    GenerationResult PlainCompletion(string prompt, int maxTokens, int? logprobs = null) =>
+        new Generator(_model).Generate(new GenerationRequest(_model.Tokenizer!.Encode(prompt, addBos: true), maxTokens, SamplingOptions.Greedy) { Logprobs = logprobs });
+
+    static void AssertIdAndCreated(JsonNode body, string prefix)
+    {
+        Assert.StartsWith(prefix, (string?)body["id"]);
+        Assert.InRange((long)body["created"]!, DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 120, DateTimeOffset.UtcNow.ToUnixTimeSeconds() + 1);
+        Assert.Equal("ref-s", (string?)body["model"]);
+    }
 
     string GreedyText(int maxTokens)
     {
@@ -59,7 +86,81 @@ public sealed class OpenAiServerTests : IAsyncLifetime
         Assert.Equal(GreedyText(32), (string?)body["choices"]![0]!["message"]!["content"]);
         Assert.Equal(32, (int?)body["usage"]!["completion_tokens"]);
         Assert.Equal("length", (string?)body["choices"]![0]!["finish_reason"]);
-        Assert.Equal("ctc", (string?)body["ctcdrafter"]!["method"]);
+        AssertIdAndCreated(body, "chatcmpl-");
+    }
+
+    [Fact]
+    public async Task ResponsesCarryUsageTimingsAndSpeculation()
+    {
+        var first = new JsonObject
+        {
+            ["messages"] = new JsonArray(new JsonObject { ["role"] = "user", ["content"] = Question }),
+            ["max_tokens"] = 24, ["temperature"] = 0,
+        };
+        JsonNode a = await Json(await Post(first.ToJsonString()));
+        JsonNode usage = a["usage"]!, timings = a["timings"]!, speculation = a["speculation"]!;
+        Assert.Equal((int)usage["prompt_tokens"]! + (int)usage["completion_tokens"]!, (int)usage["total_tokens"]!);
+        Assert.Equal(0, (int)usage["prompt_tokens_details"]!["cached_tokens"]!); // a fresh server: nothing to reuse
+        Assert.Equal((int)usage["prompt_tokens"]!, (int)timings["prompt_n"]!);
+        Assert.Equal(24, (int)timings["predicted_n"]!);
+        Assert.True((double)timings["prompt_ms"]! > 0 && (double)timings["predicted_ms"]! > 0);
+        Assert.Equal(24 / ((double)timings["predicted_ms"]! / 1000), (double)timings["predicted_per_second"]!, 24 / ((double)timings["predicted_ms"]! / 1000) * 0.01);
+        Assert.True((double)timings["prompt_per_second"]! > 0);
+
+        Assert.Equal("ctc", (string?)speculation["method"]);
+        int steps = (int)speculation["steps"]!;
+        Assert.Equal(24.0 / steps, (double)speculation["tau"]!, 3);
+        double[] acceptance = [.. speculation["acceptance_per_depth"]!.AsArray().Select(x => (double)x!)];
+        Assert.NotEmpty(acceptance); // the trained ctc draft gets some tokens accepted on this prompt
+        Assert.All(acceptance, x => Assert.InRange(x, 0, 1));
+        Assert.Equal(acceptance.OrderByDescending(x => x), acceptance); // reaching depth d + 1 means having reached d
+
+        // The conversation's next turn: its prompt starts with the whole previous one, which the server still holds.
+        var next = (JsonObject)first.DeepClone();
+        next["messages"]!.AsArray().Add(new JsonObject { ["role"] = "assistant", ["content"] = (string?)a["choices"]![0]!["message"]!["content"] });
+        next["messages"]!.AsArray().Add(new JsonObject { ["role"] = "user", ["content"] = "And for the beach?" });
+        JsonNode b = await Json(await Post(next.ToJsonString()));
+        int cached = (int)b["usage"]!["prompt_tokens_details"]!["cached_tokens"]!;
+        Assert.True(cached >= (int)usage["prompt_tokens"]!, $"cached {cached}");
+        Assert.Equal((int)b["usage"]!["prompt_tokens"]! - cached, (int)b["timings"]!["prompt_n"]!);
+        Assert.Equal(cached, (int)b["timings"]!["cache_n"]!);
+        Assert.NotEqual((string?)a["id"], (string?)b["id"]);
+    }
+
+    [Fact]
+    public async Task CompletionsContinuePlainTextWithoutATemplate()
+    {
+        const string prompt = "Once upon a time";
+        var expected = PlainCompletion(prompt, 20, logprobs: 2);
+        JsonNode body = await Json(await Post($$"""{"prompt": "{{prompt}}", "max_tokens": 20, "temperature": 0, "logprobs": 2}""", "/v1/completions"));
+        Assert.Equal("text_completion", (string?)body["object"]);
+        AssertIdAndCreated(body, "cmpl-");
+        JsonNode choice = body["choices"]![0]!;
+        Assert.Equal(expected.Text, (string?)choice["text"]);
+        Assert.Equal("length", (string?)choice["finish_reason"]);
+        Assert.Equal(20, (int)body["usage"]!["completion_tokens"]!);
+        Assert.Equal(expected.Logprobs!.Select(l => l.Logprob), choice["logprobs"]!["token_logprobs"]!.AsArray().Select(x => (float)x!));
+        Assert.Equal(20, choice["logprobs"]!["tokens"]!.AsArray().Count);
+        Assert.All(choice["logprobs"]!["top_logprobs"]!.AsArray(), top => Assert.InRange(top!.AsObject().Count, 1, 2));
+        Assert.Equal("ctc", (string?)body["speculation"]!["method"]);
+
+        JsonNode[] chunks = await Events(await Post($$$"""{"prompt": "{{{prompt}}}", "max_tokens": 20, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}""", "/v1/completions"));
+        Assert.All(chunks, c => Assert.Equal("text_completion", (string?)c["object"]));
+        Assert.Equal(expected.Text, string.Concat(chunks.Where(c => c["choices"]!.AsArray().Count > 0).Select(c => (string?)c["choices"]![0]!["text"])));
+        Assert.Equal("length", (string?)chunks[^2]["choices"]![0]!["finish_reason"]);
+        Assert.Equal(20, (int)chunks[^1]["usage"]!["completion_tokens"]!);
+    }
+
+    [Fact]
+    public async Task FieldsAtTheValueThatAsksForNothingAreAccepted()
+    {
+        JsonNode body = await Json(await Post("""
+            {"model": "anything", "user": "u-1", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "n": 1,
+             "presence_penalty": 0, "frequency_penalty": 0, "logit_bias": {}, "response_format": {"type": "text"}, "tools": null}
+            """));
+        Assert.Equal(4, (int)body["usage"]!["completion_tokens"]!);
+        body = await Json(await Post("""{"prompt": "hi", "max_tokens": 4, "echo": false, "best_of": 1, "user": "u-1"}""", "/v1/completions"));
+        Assert.Equal(4, (int)body["usage"]!["completion_tokens"]!);
     }
 
     [Fact]
@@ -115,18 +216,18 @@ public sealed class OpenAiServerTests : IAsyncLifetime
     [Fact]
     public async Task StreamingSendsServerSentEventsEndingWithDone()
     {
-        var r = await Post($$$"""{"messages": [{"role": "user", "content": [{"type": "text", "text": "{{{Question}}}"}]}], "max_tokens": 24, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}""");
-        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        Assert.Equal("text/event-stream", r.Content.Headers.ContentType!.MediaType);
-        string[] events = (await r.Content.ReadAsStringAsync()).Split("\n\n", StringSplitOptions.RemoveEmptyEntries);
-        Assert.All(events, e => Assert.StartsWith("data: ", e));
-        Assert.Equal("data: [DONE]", events[^1]);
-        JsonNode[] chunks = [.. events[..^1].Select(e => JsonNode.Parse(e["data: ".Length..])!)];
+        JsonNode[] chunks = await Events(await Post($$$"""{"messages": [{"role": "user", "content": [{"type": "text", "text": "{{{Question}}}"}]}], "max_tokens": 24, "temperature": 0, "stream": true, "stream_options": {"include_usage": true}}"""));
         string text = string.Concat(chunks.Where(c => c["choices"]!.AsArray().Count > 0).Select(c => (string?)c["choices"]![0]!["delta"]!["content"] ?? ""));
         Assert.Equal(GreedyText(24), text);
         Assert.Equal("assistant", (string?)chunks[0]["choices"]![0]!["delta"]!["role"]);
         Assert.Equal("length", (string?)chunks[^2]["choices"]![0]!["finish_reason"]);
         Assert.Equal(24, (int?)chunks[^1]["usage"]!["completion_tokens"]);
+        Assert.All(chunks, c => Assert.Equal("chat.completion.chunk", (string?)c["object"]));
+        Assert.Single(chunks.Select(c => (string?)c["id"]).Distinct());
+        Assert.Single(chunks.Select(c => (long)c["created"]!).Distinct());
+        AssertIdAndCreated(chunks[0], "chatcmpl-");
+        Assert.Equal("ctc", (string?)chunks[^2]["speculation"]!["method"]);
+        Assert.Equal(24, (int)chunks[^2]["timings"]!["predicted_n"]!);
     }
 
     [Theory]
@@ -139,14 +240,44 @@ public sealed class OpenAiServerTests : IAsyncLifetime
     [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}""", "max_tokens")]
     [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "n": 2}""", "n")]
     [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "stop": [1]}""", "stop")]
-    public async Task BadRequestsGetAnOpenAiErrorNamingTheProblem(string body, string? param)
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "f"}}]}""", "tools")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "tool_choice": "auto"}""", "tool_choice")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "functions": []}""", "functions")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "response_format": {"type": "json_object"}}""", "response_format")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "logit_bias": {"42": 5}}""", "logit_bias")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "presence_penalty": 0.5}""", "presence_penalty")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "frequency_penalty": 1}""", "frequency_penalty")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "store": true}""", "store")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "temprature": 0}""", "temprature")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi", "name": "ann"}]}""", "messages[0].name")]
+    [InlineData("""{"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}""", "messages[0].content[0]")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": true}}""", "stream_options")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_obfuscation": true}}""", "stream_options.include_obfuscation")]
+    [InlineData("""{"messages": [{"role": "user", "content": "hi"}], "logprobs": true, "top_logprobs": 21}""", "top_logprobs")]
+    public async Task BadRequestsGetAnOpenAiErrorNamingTheProblem(string body, string? param) => await AssertBadRequest(await Post(body), param);
+
+    [Theory]
+    [InlineData("""{"max_tokens": 4}""", "prompt")]
+    [InlineData("""{"prompt": ["a", "b"]}""", "prompt")]
+    [InlineData("""{"prompt": "hi", "echo": true}""", "echo")]
+    [InlineData("""{"prompt": "hi", "suffix": "end"}""", "suffix")]
+    [InlineData("""{"prompt": "hi", "best_of": 2}""", "best_of")]
+    [InlineData("""{"prompt": "hi", "n": 3}""", "n")]
+    [InlineData("""{"prompt": "hi", "logit_bias": {"42": -100}}""", "logit_bias")]
+    [InlineData("""{"prompt": "hi", "logprobs": 30}""", "logprobs")]
+    [InlineData("""{"prompt": "hi", "max_tokens": -1}""", "max_tokens")]
+    [InlineData("""{"prompt": "hi", "messages": []}""", "messages")]
+    public async Task BadCompletionRequestsGetAnErrorNamingTheField(string body, string param) =>
+        await AssertBadRequest(await Post(body, "/v1/completions"), param);
+
+    static async Task AssertBadRequest(HttpResponseMessage r, string? param)
     {
-        var r = await Post(body);
         Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
         JsonNode error = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!;
         Assert.Equal("invalid_request_error", (string?)error["type"]);
         Assert.False(string.IsNullOrWhiteSpace((string?)error["message"]));
         Assert.Equal(param, (string?)error["param"]);
+        if (param is not null) Assert.Contains(param, (string?)error["message"]);
     }
 
     [Fact]
