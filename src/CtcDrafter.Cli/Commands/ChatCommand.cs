@@ -53,7 +53,7 @@ static class ChatCommand
                     continue;
                 }
                 var request = new GenerationRequest(ids, r.GetValue(maxTokens), sampleOptions with { Seed = sampleOptions.Seed + (ulong)turn++ });
-                GenerationResult result = generator.Generate(request, t => { Console.Write(t); Console.Out.Flush(); });
+                GenerationResult result = generator.Generate(request, t => { Console.Write(t.Text); Console.Out.Flush(); });
                 Console.WriteLine();
                 GenerationStats st = result.Stats;
                 Console.Error.WriteLine($"[{st.Method}: {st.NewTokens} tokens, {st.TokensPerSecond:F1} tokens/s, tau {st.Tau:F2}; " +

@@ -52,7 +52,7 @@ static class GenerateCommand
             };
             request.Validate();
             var generator = CommonOptions.Generator(m, r.GetValue(method)!, r.GetValue(draft), r.GetValue(tree));
-            GenerationResult result = generator.Generate(request, asJson ? null : s => { Console.Write(s); Console.Out.Flush(); });
+            GenerationResult result = generator.Generate(request, asJson ? null : s => { Console.Write(s.Text); Console.Out.Flush(); });
             if (asJson) Console.WriteLine(ToJson(result, m.Tokenizer).ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else
             {

@@ -41,7 +41,11 @@ static class OpenAiServer
         app.MapGet("/v1/models", () => Results.Json(new JsonObject
         {
             ["object"] = "list",
-            ["data"] = new JsonArray(new JsonObject { ["id"] = client.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "ctcdrafter" }),
+            ["data"] = new JsonArray(new JsonObject
+            {
+                ["id"] = client.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "ctcdrafter",
+                ["speculation"] = new JsonObject { ["method"] = client.Method },
+            }),
         }));
         app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(client, http, ChatRequest.Parse));
         app.MapPost("/v1/completions", (HttpContext http) => Complete(client, http, CompletionRequest.Parse));
@@ -105,7 +109,11 @@ static class OpenAiServer
                 started = true;
                 if (u.FinishReason is null)
                 {
-                    await events.Send(Chunk([Choice(request.Delta(u.Text), null, null)]));
+                    JsonObject text = Chunk([Choice(request.Delta(u.Text), null, null)]);
+                    // How the chunk's token was made: 0 the base model's own, d >= 1 a draft token accepted at depth d.
+                    if (u.AdditionalProperties?.TryGetValue(CtcChatClient.DepthKey, out object? depth) == true)
+                        text["speculation"] = new JsonObject { ["depth"] = (int)depth! };
+                    await events.Send(text);
                     continue;
                 }
                 // All tokens' log-probabilities come with the finish chunk (clients join the chunks' lists).

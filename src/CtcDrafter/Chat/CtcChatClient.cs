@@ -64,8 +64,17 @@ public sealed class CtcChatClient : IChatClient
     /// </summary>
     public const string StatsKey = "stats";
 
+    /// <summary>
+    /// Key of a streamed text update's additional property holding how its token was made (an int): 0 the base
+    /// model's own token, d ≥ 1 a draft token accepted at depth d (see <see cref="TextPiece"/>).
+    /// </summary>
+    public const string DepthKey = "depth";
+
     /// <summary>The model's name (its folder's name), reported in responses.</summary>
     public string ModelId { get; }
+
+    /// <summary>The speculative decoding method: the drafter's name, "vanilla" without one.</summary>
+    public string Method => _generator.Method;
 
     /// <summary>The model's tokenizer (the client needs one).</summary>
     public TextTokenizer Tokenizer => _model.Tokenizer!;
@@ -117,16 +126,20 @@ public sealed class CtcChatClient : IChatClient
         try
         {
             // The generator calls back on its own thread as text is committed; the channel hands it to the caller.
-            var text = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var text = Channel.CreateUnbounded<TextPiece>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             run = Start(request, piece =>
             {
                 stop.Token.ThrowIfCancellationRequested();
                 text.Writer.TryWrite(piece);
             }, text.Writer);
-            await foreach (string piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+            await foreach (TextPiece piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = id, MessageId = id, CreatedAt = created, ModelId = ModelId };
+                yield return new ChatResponseUpdate(ChatRole.Assistant, piece.Text)
+                {
+                    ResponseId = id, MessageId = id, CreatedAt = created, ModelId = ModelId,
+                    AdditionalProperties = new() { [DepthKey] = piece.Depth },
+                };
             }
             GenerationResult result = await Finished(run, cancellationToken).ConfigureAwait(false);
             yield return new ChatResponseUpdate
@@ -161,7 +174,7 @@ public sealed class CtcChatClient : IChatClient
     }
 
     /// <summary>Runs the generation on a worker thread (the caller holds the turn), known to <see cref="Dispose"/>.</summary>
-    Task<GenerationResult> Start(GenerationRequest request, Action<string> onText, ChannelWriter<string>? completeAfter = null)
+    Task<GenerationResult> Start(GenerationRequest request, Action<TextPiece> onText, ChannelWriter<TextPiece>? completeAfter = null)
     {
         lock (_gate)
         {

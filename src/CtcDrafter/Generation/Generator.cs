@@ -36,6 +36,9 @@ public sealed class Generator
         _adaptive = adaptive && _drafter is not NoDrafter;
     }
 
+    /// <summary>The drafter's name ("vanilla" for plain decoding), as <see cref="GenerationStats.Method"/> reports it.</summary>
+    public string Method => _drafter.Name;
+
     /// <summary>The context of the generator's sequence, in tokens (prompt and output together).</summary>
     public int Context => Sequence.Context;
 
@@ -45,11 +48,11 @@ public sealed class Generator
     // cost curve, a measurement of some forward passes (once per model), which constructing must not block on.
     TreeBudget Budget => _budget ??= new TreeBudget(_maxTreeNodes, _adaptive ? _model.VerifyCost : null);
 
-    /// <summary>Generates; <paramref name="onText"/> receives the text as tokens are committed.</summary>
+    /// <summary>Generates; <paramref name="onText"/> receives the text as tokens are committed, each piece with its token's draft depth.</summary>
     /// <exception cref="ArgumentException">
     /// The prompt is empty, holds ids outside the vocabulary, or does not fit the context; or the request is invalid.
     /// </exception>
-    public GenerationResult Generate(GenerationRequest request, Action<string>? onText = null)
+    public GenerationResult Generate(GenerationRequest request, Action<TextPiece>? onText = null)
     {
         request.Validate();
         Session session = Sequence;
@@ -63,14 +66,14 @@ public sealed class Generator
         var logprobs = request.Logprobs is int top ? new TokenLogprobs(top, request.Sampling) : null;
         var tokens = new List<int>();
 
-        // Emits one committed token, chosen from the logits row it was chosen from; returns why generation ends
-        // after it, if it does.
-        FinishReason? Emit(int token, ReadOnlySpan<float> from)
+        // Emits one committed token, chosen from the logits row it was chosen from, accepted at draft depth
+        // `depth` (0: the base model's own); returns why generation ends after it, if it does.
+        FinishReason? Emit(int token, ReadOnlySpan<float> from, int depth)
         {
             tokens.Add(token);
             logprobs?.Add(token, from);
             if (_model.Config.EosTokenIds.Contains(token)) return FinishReason.EndOfSequence;
-            if (output.Push(token)) return FinishReason.StopString;
+            if (output.Push(token, depth)) return FinishReason.StopString;
             if (tokens.Count >= request.MaxNewTokens) return FinishReason.MaxTokens;
             return null;
         }
@@ -82,7 +85,7 @@ public sealed class Generator
         stats.PrefillMs = sw.Elapsed.TotalMilliseconds;
         sw.Restart();
 
-        FinishReason? finish = Emit(root, logits.AsSpan(0, V));
+        FinishReason? finish = Emit(root, logits.AsSpan(0, V), 0);
         while (finish is null)
         {
             int room = session.Context - session.Cache.Length;
@@ -110,8 +113,8 @@ public sealed class Generator
             stats.Step(accepted.Path.Length - 1, drafting, Stopwatch.GetElapsedTime(t1, t2));
 
             int[] path = accepted.Path;
-            for (int k = 1; k < path.Length && finish is null; k++) finish = Emit(tree.Token(path[k]), logits.AsSpan(path[k - 1] * V, V));
-            finish ??= Emit(accepted.Bonus, logits.AsSpan(path[^1] * V, V));
+            for (int k = 1; k < path.Length && finish is null; k++) finish = Emit(tree.Token(path[k]), logits.AsSpan(path[k - 1] * V, V), k);
+            finish ??= Emit(accepted.Bonus, logits.AsSpan(path[^1] * V, V), 0);
             root = accepted.Bonus;
         }
         stats.DecodeMs = sw.Elapsed.TotalMilliseconds;

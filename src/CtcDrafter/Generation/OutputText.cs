@@ -4,20 +4,24 @@ namespace CtcDrafter.Generation;
 
 /// <summary>
 /// The text of the committed tokens as it grows: streams complete UTF-8 characters and detects stop strings.
-/// Text that could still be the beginning of a stop string is held back until it is known not to be one.
+/// Text that could still be the beginning of a stop string is held back until it is known not to be one. Each
+/// streamed piece is the text of one token, with that token's depth.
 /// </summary>
-internal sealed class OutputText(TextTokenizer? tokenizer, IReadOnlyList<string> stops, Action<string>? onText)
+internal sealed class OutputText(TextTokenizer? tokenizer, IReadOnlyList<string> stops, Action<TextPiece>? onText)
 {
     readonly StreamingDecoder? _decoder = tokenizer?.NewStreamingDecoder();
     readonly System.Text.StringBuilder _text = new();
+    readonly List<(int End, int Depth)> _tokens = []; // where each token's text ends in _text, and its depth
     int _emitted;
+    int _next; // the first token whose text is not all emitted
     bool _stopped;
 
-    /// <summary>Adds a committed token; returns true when the text now contains a stop string.</summary>
-    public bool Push(int token)
+    /// <summary>Adds a committed token made at <paramref name="depth"/>; returns true when the text now contains a stop string.</summary>
+    public bool Push(int token, int depth)
     {
         if (_decoder is null || _stopped) return _stopped;
         _text.Append(_decoder.Push(token));
+        _tokens.Add((_text.Length, depth));
         string s = _text.ToString();
         // The earliest match over all stop strings wins, as if the text were scanned from its start (a match can
         // only begin in the held-back tail, since everything emitted was known not to begin one).
@@ -44,15 +48,24 @@ internal sealed class OutputText(TextTokenizer? tokenizer, IReadOnlyList<string>
 
     void Emit(int upTo)
     {
-        if (upTo <= _emitted) return;
-        onText?.Invoke(_text.ToString(_emitted, upTo - _emitted));
-        _emitted = upTo;
+        for (; _next < _tokens.Count && _emitted < upTo; _next++)
+        {
+            var (end, depth) = _tokens[_next];
+            int to = Math.Min(end, upTo);
+            if (to > _emitted) onText?.Invoke(new TextPiece(_text.ToString(_emitted, to - _emitted), depth));
+            _emitted = to;
+            if (to < end) return; // the rest of this token's text is held back
+        }
     }
 
     /// <summary>Flushes what is held back and returns the whole text.</summary>
     public string Finish()
     {
-        if (_decoder is not null && !_stopped) _text.Append(_decoder.Flush());
+        if (_decoder is not null && !_stopped)
+        {
+            _text.Append(_decoder.Flush());
+            if (_tokens.Count > 0) _tokens[^1] = (_text.Length, _tokens[^1].Depth);
+        }
         Emit(_text.Length);
         return _text.ToString();
     }

@@ -128,6 +128,18 @@ public sealed class OpenAiServerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task StreamedChunksSayHowTheirTokenWasMade()
+    {
+        JsonNode[] chunks = await Events(await Post($$"""{"messages": [{"role": "user", "content": "{{Question}}"}], "max_tokens": 40, "temperature": 0, "stream": true}"""));
+        JsonNode[] text = [.. chunks.Where(c => c["speculation"]?["depth"] is not null)];
+        Assert.Equal(GreedyText(40), string.Concat(text.Select(c => (string?)c["choices"]![0]!["delta"]!["content"])));
+        Speculative.TextPieceTests.AssertStepShaped([.. text.Select(c => (int)c["speculation"]!["depth"]!)]);
+
+        JsonNode model = (await Json(await _http.GetAsync("/v1/models")))["data"]![0]!;
+        Assert.Equal("ctc", (string?)model["speculation"]!["method"]);
+    }
+
+    [Fact]
     public async Task CompletionsContinuePlainTextWithoutATemplate()
     {
         const string prompt = "Once upon a time";
