@@ -14,7 +14,7 @@ namespace CtcDrafter.Cli.Server;
 /// <summary>
 /// An OpenAI-compatible HTTP server over a <see cref="CtcChatClient"/>: <c>GET /v1/models</c>,
 /// <c>POST /v1/chat/completions</c>, <c>POST /v1/completions</c> (plain text; both JSON, or server-sent events with
-/// <c>"stream": true</c>) and <c>GET /health</c>. Every response and chunk carries OpenAI's <c>id</c>
+/// <c>"stream": true</c>), <c>GET /health</c> and the chat page at <c>GET /</c>. Every response and chunk carries OpenAI's <c>id</c>
 /// ("chatcmpl-…" or "cmpl-…", one per request) and <c>created</c>; final ones add <c>usage</c>, <c>timings</c> and <c>speculation</c>.
 /// Requests are served one generation at a time. Bad requests get status 400 with OpenAI's error object
 /// <c>{"error": {"message", "type": "invalid_request_error", "param", "code"}}</c> naming the problem.
@@ -49,6 +49,7 @@ static class OpenAiServer
         }));
         app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(client, http, ChatRequest.Parse));
         app.MapPost("/v1/completions", (HttpContext http) => Complete(client, http, CompletionRequest.Parse));
+        ChatPage.Map(app);
         return app;
     }
 
@@ -219,7 +220,7 @@ static class OpenAiServer
 
     static string ReasonOf(int status) => status switch
     {
-        404 => "no such endpoint (POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health)",
+        404 => "no such endpoint (POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET / the chat page)",
         405 => "method not allowed on this endpoint",
         413 => "request body too large",
         _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
