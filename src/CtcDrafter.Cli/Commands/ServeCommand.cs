@@ -18,6 +18,7 @@ static class ServeCommand
         var threads = CommonOptions.Threads();
         var template = CommonOptions.ChatTemplateName();
         var method = CommonOptions.Method();
+        method.Description = $"decoding method, or several comma-separated, the first the default, a request's \"method\" picks one: {string.Join(", ", DrafterFactory.Methods)}";
         var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
         var context = CommonOptions.Context();
         var maxRequest = new Option<long>("--max-request-bytes")
@@ -34,15 +35,26 @@ static class ServeCommand
             using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
             string name = r.GetValue(template)!;
             ChatTemplate? chat = name == "auto" ? null : ChatTemplate.Get(name);
-            string methodName = r.GetValue(method)!;
-            IDrafter drafter = DrafterFactory.Create(methodName, m, DraftFolders.Parse(r.GetValue(draft)).For(methodName, m.Folder));
-            using var client = new CtcChatClient(m, chat, drafter is NoDrafter ? null : drafter);
-            if (r.GetValue(maxRequest) <= 0) throw new ArgumentException("--max-request-bytes must be positive");
-            using var app = OpenAiServer.Build(client, r.GetValue(url)!, r.GetValue(maxRequest));
-            app.Start();
-            Console.Error.WriteLine($"serving {client.ModelId} ({methodName}) on {string.Join(", ", app.Urls)}; Ctrl+C to stop");
-            app.WaitForShutdown();
-            return 0;
+            string[] methods = r.GetValue(method)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (methods.Length == 0) throw new ArgumentException("--method is empty");
+            DraftFolders drafts = DraftFolders.Parse(r.GetValue(draft));
+            // One client, so one sequence (KV cache), per method.
+            CtcChatClient[] clients = [.. methods.Select(name => DrafterFactory.Create(name, m, drafts.For(name, m.Folder)))
+                .Select(d => new CtcChatClient(m, chat, d is NoDrafter ? null : d))];
+            try
+            {
+                if (r.GetValue(maxRequest) <= 0) throw new ArgumentException("--max-request-bytes must be positive");
+                using var app = OpenAiServer.Build(clients, r.GetValue(url)!, r.GetValue(maxRequest));
+                app.Start();
+                Console.Error.WriteLine($"serving {clients[0].ModelId} ({string.Join(", ", methods)}) on {string.Join(", ", app.Urls)}; " +
+                    $"the chat page at {app.Urls.First()}/; Ctrl+C to stop");
+                app.WaitForShutdown();
+                return 0;
+            }
+            finally
+            {
+                foreach (CtcChatClient c in clients) c.Dispose();
+            }
         });
         return cmd;
     }

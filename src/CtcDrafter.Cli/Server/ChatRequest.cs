@@ -50,6 +50,7 @@ sealed record ChatRequest(IReadOnlyList<AiMessage> Messages, ChatOptions Options
         return new ChatRequest(messages, options, stream, usage)
         {
             MaxTokensField = o["max_completion_tokens"] is not null ? "max_completion_tokens" : "max_tokens",
+            Method = MethodOf(o),
         };
     }
 

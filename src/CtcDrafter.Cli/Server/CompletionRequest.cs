@@ -30,7 +30,7 @@ sealed record CompletionRequest(string Prompt, ChatOptions Options, bool Stream,
         ChatOptions options = Sampling(o, Int(o, "max_tokens"));
         if (Int(o, "logprobs") is int top) (options.AdditionalProperties ??= [])[CtcChatClient.LogprobsKey] = top;
         var (stream, usage) = Streaming(o);
-        return new CompletionRequest(prompt, options, stream, usage);
+        return new CompletionRequest(prompt, options, stream, usage) { Method = MethodOf(o) };
     }
 
     public override string FieldName(string engineField) => engineField == "top_logprobs" ? "logprobs" : base.FieldName(engineField);

@@ -10,7 +10,8 @@ namespace CtcDrafter.Cli.Server;
 /// <summary>
 /// The body of <c>POST /v1/chat/completions</c> or <c>/v1/completions</c>, checked field by field, and the shape of
 /// that endpoint's answer. Both read <c>max_tokens</c>, <c>temperature</c>, <c>top_p</c>, <c>top_k</c> (an
-/// extension), <c>seed</c>, <c>stop</c> (a string or up to 4), <c>stream</c> and <c>stream_options.include_usage</c>.
+/// extension), <c>seed</c>, <c>stop</c> (a string or up to 4), <c>stream</c>, <c>stream_options.include_usage</c> and
+/// <c>method</c> (an extension: which of the server's speculative decoding methods answers).
 /// No field is silently ignored: an unknown field, or one this server does not implement (<c>tools</c>,
 /// <c>response_format</c>, <c>logit_bias</c>, <c>n</c> > 1, penalties...), is a 400 naming it. Accepted without
 /// effect: <c>model</c> (the server serves one model) and <c>user</c> (an end-user id for the provider's abuse
@@ -22,6 +23,9 @@ abstract record OpenAiRequest(ChatOptions Options, bool Stream, bool IncludeUsag
 {
     /// <summary>The field the request gave its token limit in (max_completion_tokens or max_tokens), for errors about it.</summary>
     public string MaxTokensField { get; init; } = "max_tokens";
+
+    /// <summary>The speculative decoding method asked for, or null for the server's default.</summary>
+    public string? Method { get; init; }
 
     /// <summary>"chat.completion" or "text_completion".</summary>
     public abstract string Object { get; }
@@ -52,7 +56,7 @@ abstract record OpenAiRequest(ChatOptions Options, bool Stream, bool IncludeUsag
     protected static readonly string[] CommonFields =
     [
         "model", "user", "max_tokens", "temperature", "top_p", "top_k", "seed", "stop", "stream", "stream_options",
-        "n", "presence_penalty", "frequency_penalty", "logit_bias", "response_format",
+        "n", "presence_penalty", "frequency_penalty", "logit_bias", "response_format", "method",
     ];
 
     // Why the OpenAI fields this server does not implement are refused (any other unknown field gets a generic reason).
@@ -130,6 +134,14 @@ abstract record OpenAiRequest(ChatOptions Options, bool Stream, bool IncludeUsag
         RefuseUnknown(so, ["include_usage"], "stream_options.");
         return (stream, Bool(so, "include_usage", "stream_options.include_usage") ?? false);
     }
+
+    /// <summary>The extension field <c>method</c>: a method name (checked against the server's), or null.</summary>
+    protected static string? MethodOf(JsonObject o) => o["method"] switch
+    {
+        null => null,
+        JsonValue v when v.TryGetValue(out string? s) => s,
+        _ => throw new BadRequestException("method must be a string (a speculative decoding method the server loaded)", "method"),
+    };
 
     static IList<string>? Stops(JsonNode? node)
     {

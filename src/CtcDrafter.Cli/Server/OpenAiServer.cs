@@ -16,16 +16,25 @@ namespace CtcDrafter.Cli.Server;
 /// <c>POST /v1/chat/completions</c>, <c>POST /v1/completions</c> (plain text; both JSON, or server-sent events with
 /// <c>"stream": true</c>), <c>GET /health</c> and the chat page at <c>GET /</c>. Every response and chunk carries OpenAI's <c>id</c>
 /// ("chatcmpl-…" or "cmpl-…", one per request) and <c>created</c>; final ones add <c>usage</c>, <c>timings</c> and <c>speculation</c>.
-/// Requests are served one generation at a time. Bad requests get status 400 with OpenAI's error object
-/// <c>{"error": {"message", "type": "invalid_request_error", "param", "code"}}</c> naming the problem.
+/// The server may hold one client per speculative decoding method (each with its own sequence); a request picks one
+/// with the extension field <c>method</c>, the first by default. Requests are served one generation at a time. Bad
+/// requests get status 400 with OpenAI's error object <c>{"error": {"message", "type": "invalid_request_error",
+/// "param", "code"}}</c> naming the problem.
 /// </summary>
 static class OpenAiServer
 {
     /// <summary>The default bound on a request body, well under Kestrel's 30 MB: a prompt this large cannot fit any context here.</summary>
     public const long DefaultMaxRequestBytes = 4 << 20;
 
-    public static WebApplication Build(CtcChatClient client, string url, long maxRequestBytes = DefaultMaxRequestBytes)
+    /// <param name="clients">One client per method, all over the same model; the first serves requests that name none.</param>
+    public static WebApplication Build(IReadOnlyList<CtcChatClient> clients, string url, long maxRequestBytes = DefaultMaxRequestBytes)
     {
+        if (clients.Count == 0) throw new ArgumentException("no client to serve", nameof(clients));
+        var methods = new Dictionary<string, CtcChatClient>();
+        foreach (CtcChatClient c in clients)
+            if (!methods.TryAdd(c.Method, c)) throw new ArgumentException($"method '{c.Method}' is served twice", nameof(clients));
+        CtcChatClient first = clients[0];
+        var turn = new SemaphoreSlim(1, 1); // one generation at a time over the shared model, whichever client runs it
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls(url);
@@ -43,23 +52,28 @@ static class OpenAiServer
             ["object"] = "list",
             ["data"] = new JsonArray(new JsonObject
             {
-                ["id"] = client.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "ctcdrafter",
-                ["speculation"] = new JsonObject { ["method"] = client.Method },
+                ["id"] = first.ModelId, ["object"] = "model", ["created"] = created, ["owned_by"] = "ctcdrafter",
+                ["speculation"] = new JsonObject { ["methods"] = new JsonArray([.. methods.Keys.Select(m => (JsonNode)m)]) },
             }),
         }));
-        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(client, http, ChatRequest.Parse));
-        app.MapPost("/v1/completions", (HttpContext http) => Complete(client, http, CompletionRequest.Parse));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(methods, first, turn, http, ChatRequest.Parse));
+        app.MapPost("/v1/completions", (HttpContext http) => Complete(methods, first, turn, http, CompletionRequest.Parse));
         ChatPage.Map(app);
         return app;
     }
 
-    static async Task Complete(CtcChatClient client, HttpContext http, Func<JsonNode?, OpenAiRequest> parse)
+    static async Task Complete(Dictionary<string, CtcChatClient> methods, CtcChatClient first, SemaphoreSlim turn, HttpContext http,
+        Func<JsonNode?, OpenAiRequest> parse)
     {
         OpenAiRequest request;
+        CtcChatClient? client;
         try
         {
             JsonNode? body = await JsonNode.ParseAsync(http.Request.Body, cancellationToken: http.RequestAborted);
             request = parse(body);
+            client = request.Method is string m ? methods.GetValueOrDefault(m) : first;
+            if (client is null)
+                throw new BadRequestException($"method '{request.Method}' is not served here (methods: {string.Join(", ", methods.Keys)})", "method");
         }
         catch (JsonException e)
         {
@@ -82,6 +96,14 @@ static class OpenAiServer
             return;
         }
 
+        try
+        {
+            await turn.WaitAsync(http.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            return; // the client went away before its turn
+        }
         try
         {
             if (!request.Stream)
@@ -145,6 +167,7 @@ static class OpenAiServer
         {
             // The client went away; the generation has been stopped.
         }
+        finally { turn.Release(); }
     }
 
     /// <summary>What every response and chunk starts with: OpenAI's <c>id</c>, <c>object</c>, <c>created</c> (Unix seconds) and <c>model</c>.</summary>

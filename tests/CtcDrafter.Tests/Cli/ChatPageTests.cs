@@ -10,7 +10,7 @@ using CtcDrafter.Text;
 namespace CtcDrafter.Tests.Cli;
 
 /// <summary>
-/// The chat page in headless Chromium against the server on ref-s with its ctc draft. With
+/// The chat page in headless Chromium against the server on ref-s with its ctc draft and plain decoding. With
 /// CTCDRAFTER_SCREENSHOT=FILE.png the page is saved there once answered (docs/images/chat-page.png is one).
 /// </summary>
 public sealed class ChatPageTests
@@ -50,7 +50,8 @@ public sealed class ChatPageTests
                 return { done: !!answer && answer.dataset.done === "true", text: answer ? answer.textContent : "",
                          spans: document.querySelectorAll(".assistant span.token").length,
                          drafted: document.querySelectorAll(".assistant span.token:not(.d0)").length,
-                         tau: document.getElementById("tau").textContent, method: document.getElementById("method").value };
+                         tau: document.getElementById("tau").textContent, method: document.getElementById("method").value,
+                         methods: [...document.querySelectorAll("#method option")].map(o => o.value) };
                 """))!;
             if ((bool)state["done"]!) break;
         }
@@ -65,6 +66,7 @@ public sealed class ChatPageTests
         Assert.True((int)state["drafted"]! > 0, "no token shown as an accepted draft token");
         Assert.True(double.TryParse((string?)state["tau"], System.Globalization.CultureInfo.InvariantCulture, out double tau) && tau > 1, $"tau shown: {state["tau"]}");
         Assert.Equal("ctc", (string?)state["method"]);
+        Assert.Equal(["ctc", "vanilla"], state["methods"]!.AsArray().Select(m => (string?)m));
 
         if (Environment.GetEnvironmentVariable("CTCDRAFTER_SCREENSHOT") is { Length: > 0 } file)
             await File.WriteAllBytesAsync(file, await browser.Screenshot());
@@ -74,7 +76,7 @@ public sealed class ChatPageTests
     sealed class Server : IAsyncDisposable
     {
         LlamaModel _model = null!;
-        CtcChatClient _client = null!;
+        CtcChatClient _client = null!, _vanilla = null!;
         Microsoft.AspNetCore.Builder.WebApplication _app = null!;
         public HttpClient Http { get; private set; } = null!;
         public string Url => _app.Urls.First() + "/";
@@ -84,7 +86,8 @@ public sealed class ChatPageTests
             string folder = Path.Combine(TestData.RepoRoot, "models", "ref-s");
             var s = new Server { _model = LlamaModel.Load(folder) };
             s._client = new CtcChatClient(s._model, ChatTemplate.Get("vicuna_v1.1"), DrafterFactory.Create("ctc", s._model, Path.Combine(folder, "draft-ctc")));
-            s._app = OpenAiServer.Build(s._client, "http://127.0.0.1:0");
+            s._vanilla = new CtcChatClient(s._model, ChatTemplate.Get("vicuna_v1.1"));
+            s._app = OpenAiServer.Build([s._client, s._vanilla], "http://127.0.0.1:0");
             await s._app.StartAsync();
             s.Http = new HttpClient { BaseAddress = new Uri(s._app.Urls.First()) };
             return s;
@@ -96,6 +99,7 @@ public sealed class ChatPageTests
             await _app.StopAsync();
             await _app.DisposeAsync();
             _client.Dispose();
+            _vanilla.Dispose();
             _model.Dispose();
         }
     }

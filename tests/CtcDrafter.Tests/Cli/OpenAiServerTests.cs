@@ -16,7 +16,7 @@ namespace CtcDrafter.Tests.Cli;
 public sealed class OpenAiServerTests : IAsyncLifetime
 {
     LlamaModel _model = null!;
-    CtcChatClient _client = null!;
+    CtcChatClient _client = null!, _vanilla = null!;
     WebApplication _app = null!;
     HttpClient _http = null!;
     const string Question = "What should I pack for a trip to the mountains?";
@@ -26,7 +26,8 @@ public sealed class OpenAiServerTests : IAsyncLifetime
         string folder = Path.Combine(TestData.RepoRoot, "models", "ref-s");
         _model = LlamaModel.Load(folder);
         _client = new CtcChatClient(_model, ChatTemplate.Get("vicuna_v1.1"), DrafterFactory.Create("ctc", _model, Path.Combine(folder, "draft-ctc")));
-        _app = OpenAiServer.Build(_client, "http://127.0.0.1:0");
+        _vanilla = new CtcChatClient(_model, ChatTemplate.Get("vicuna_v1.1"));
+        _app = OpenAiServer.Build([_client, _vanilla], "http://127.0.0.1:0");
         await _app.StartAsync();
         _http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
     }
@@ -37,6 +38,7 @@ public sealed class OpenAiServerTests : IAsyncLifetime
         await _app.StopAsync();
         await _app.DisposeAsync();
         _client.Dispose();
+        _vanilla.Dispose();
         _model.Dispose();
     }
 
@@ -136,7 +138,24 @@ public sealed class OpenAiServerTests : IAsyncLifetime
         Speculative.TextPieceTests.AssertStepShaped([.. text.Select(c => (int)c["speculation"]!["depth"]!)]);
 
         JsonNode model = (await Json(await _http.GetAsync("/v1/models")))["data"]![0]!;
-        Assert.Equal("ctc", (string?)model["speculation"]!["method"]);
+        Assert.Equal(["ctc", "vanilla"], model["speculation"]!["methods"]!.AsArray().Select(m => (string?)m));
+    }
+
+    [Fact]
+    public async Task ARequestPicksOneOfTheServersMethods()
+    {
+        string Body(string method) => $$"""{"messages": [{"role": "user", "content": "{{Question}}"}], "max_tokens": 24, "temperature": 0, "stream": true, "method": "{{method}}"}""";
+        JsonNode[] chunks = await Events(await Post(Body("vanilla")));
+        JsonNode[] text = [.. chunks.Where(c => c["speculation"]?["depth"] is not null)];
+        Assert.Equal(GreedyText(24), string.Concat(text.Select(c => (string?)c["choices"]![0]!["delta"]!["content"])));
+        Assert.All(text, c => Assert.Equal(0, (int)c["speculation"]!["depth"]!));
+        Assert.Equal("vanilla", (string?)chunks[^1]["speculation"]!["method"]);
+
+        JsonNode plain = await Json(await Post("""{"prompt": "Once upon a time", "max_tokens": 8, "method": "vanilla"}""", "/v1/completions"));
+        Assert.Equal("vanilla", (string?)plain["speculation"]!["method"]);
+
+        await AssertBadRequest(await Post(Body("eagle")), "method"); // a known method this server did not load
+        await AssertBadRequest(await Post("""{"prompt": "hi", "method": 3}""", "/v1/completions"), "method");
     }
 
     [Fact]
@@ -191,7 +210,7 @@ public sealed class OpenAiServerTests : IAsyncLifetime
         notUtf8.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
         await AssertError(await _http.PostAsync("/v1/chat/completions", notUtf8), HttpStatusCode.BadRequest);
         // A body over the limit (a small one here, so that the client's whole body is sent before the answer).
-        await using (var small = OpenAiServer.Build(_client, "http://127.0.0.1:0", maxRequestBytes: 2048))
+        await using (var small = OpenAiServer.Build([_client], "http://127.0.0.1:0", maxRequestBytes: 2048))
         {
             await small.StartAsync();
             using var http = new HttpClient { BaseAddress = new Uri(small.Urls.First()) };

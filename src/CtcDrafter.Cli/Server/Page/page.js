@@ -1,6 +1,6 @@
 // The chat page: posts the conversation to /v1/chat/completions with "stream": true, reads the server-sent
 // events as they come and shows each token coloured by how it was made (speculation.depth: 0 the base model's
-// own token, d a draft token accepted at depth d), with tau and tokens/s.
+// own token, d a draft token accepted at depth d), with tau and tokens/s, by any method the server loaded.
 "use strict";
 const $ = id => document.getElementById(id);
 const messages = [];
@@ -16,9 +16,11 @@ for (let d = 0; d <= deepest; d++) {
 fetch("/v1/models").then(r => r.json()).then(list => {
   const model = list.data[0];
   $("model").textContent = model.id;
-  const option = document.createElement("option");
-  option.textContent = model.speculation.method;
-  $("method").append(option);
+  for (const method of model.speculation.methods) {
+    const option = document.createElement("option");
+    option.textContent = method;
+    $("method").append(option);
+  }
 });
 
 function turn(role, text) {
@@ -45,7 +47,7 @@ async function send(prompt) {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ messages, stream: true, temperature: 0 }),
+      body: JSON.stringify({ messages, stream: true, temperature: 0, method: $("method").value }),
     });
     if (!response.ok) throw new Error((await response.json()).error.message);
     const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
