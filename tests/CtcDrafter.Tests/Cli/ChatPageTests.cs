@@ -1,11 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using CtcDrafter.Chat;
-using CtcDrafter.Cli.Server;
-using CtcDrafter.Drafters;
-using CtcDrafter.Model;
-using CtcDrafter.Text;
 
 namespace CtcDrafter.Tests.Cli;
 
@@ -15,12 +10,12 @@ namespace CtcDrafter.Tests.Cli;
 /// </summary>
 public sealed class ChatPageTests
 {
-    const string Question = "What should I pack for a trip to the mountains?";
+    const string Question = "Tell me a story about a little dog.";
 
     [Fact]
     public async Task ThePageAndItsFilesAreServedWithoutExternalUrls()
     {
-        await using var server = await Server.Start();
+        await using var server = await TestServer.Start();
         foreach (var (path, type) in new[] { ("/", "text/html"), ("/page.js", "text/javascript"), ("/page.css", "text/css") })
         {
             HttpResponseMessage r = await server.Http.GetAsync(path);
@@ -36,7 +31,7 @@ public sealed class ChatPageTests
     [BrowserFact]
     public async Task APromptSentFromThePageStreamsTheBaseModelsAnswerColouredByDepth()
     {
-        await using var server = await Server.Start();
+        await using var server = await TestServer.Start();
         await using var browser = await WebDriver.Start();
         await browser.Navigate(server.Url);
         await browser.Type(await browser.Find("#prompt"), Question);
@@ -70,37 +65,5 @@ public sealed class ChatPageTests
 
         if (Environment.GetEnvironmentVariable("CTCDRAFTER_SCREENSHOT") is { Length: > 0 } file)
             await File.WriteAllBytesAsync(file, await browser.Screenshot());
-    }
-
-    /// <summary>The server on a free local port.</summary>
-    sealed class Server : IAsyncDisposable
-    {
-        LlamaModel _model = null!;
-        CtcChatClient _client = null!, _vanilla = null!;
-        Microsoft.AspNetCore.Builder.WebApplication _app = null!;
-        public HttpClient Http { get; private set; } = null!;
-        public string Url => _app.Urls.First() + "/";
-
-        public static async Task<Server> Start()
-        {
-            string folder = Path.Combine(TestData.RepoRoot, "models", "ref-s");
-            var s = new Server { _model = LlamaModel.Load(folder) };
-            s._client = new CtcChatClient(s._model, ChatTemplate.Get("vicuna_v1.1"), DrafterFactory.Create("ctc", s._model, Path.Combine(folder, "draft-ctc")));
-            s._vanilla = new CtcChatClient(s._model, ChatTemplate.Get("vicuna_v1.1"));
-            s._app = OpenAiServer.Build([s._client, s._vanilla], "http://127.0.0.1:0");
-            await s._app.StartAsync();
-            s.Http = new HttpClient { BaseAddress = new Uri(s._app.Urls.First()) };
-            return s;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            Http.Dispose();
-            await _app.StopAsync();
-            await _app.DisposeAsync();
-            _client.Dispose();
-            _vanilla.Dispose();
-            _model.Dispose();
-        }
     }
 }

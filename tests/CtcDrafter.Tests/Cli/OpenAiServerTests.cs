@@ -3,44 +3,29 @@ using System.Text;
 using System.Text.Json.Nodes;
 using CtcDrafter.Chat;
 using CtcDrafter.Cli.Server;
-using CtcDrafter.Drafters;
 using CtcDrafter.Generation;
 using CtcDrafter.Model;
 using CtcDrafter.Sampling;
 using CtcDrafter.Text;
-using Microsoft.AspNetCore.Builder;
 
 namespace CtcDrafter.Tests.Cli;
 
 /// <summary>The OpenAI-compatible server on ref-s with its ctc draft, over real HTTP on a free local port.</summary>
 public sealed class OpenAiServerTests : IAsyncLifetime
 {
+    TestServer _server = null!;
     LlamaModel _model = null!;
-    CtcChatClient _client = null!, _vanilla = null!;
-    WebApplication _app = null!;
+    CtcChatClient _client = null!;
     HttpClient _http = null!;
     const string Question = "What should I pack for a trip to the mountains?";
 
     public async Task InitializeAsync()
     {
-        string folder = Path.Combine(TestData.RepoRoot, "models", "ref-s");
-        _model = LlamaModel.Load(folder);
-        _client = new CtcChatClient(_model, ChatTemplate.Get("vicuna_v1.1"), DrafterFactory.Create("ctc", _model, Path.Combine(folder, "draft-ctc")));
-        _vanilla = new CtcChatClient(_model, ChatTemplate.Get("vicuna_v1.1"));
-        _app = OpenAiServer.Build([_client, _vanilla], "http://127.0.0.1:0");
-        await _app.StartAsync();
-        _http = new HttpClient { BaseAddress = new Uri(_app.Urls.First()) };
+        _server = await TestServer.Start();
+        (_model, _client, _http) = (_server.Model, _server.Ctc, _server.Http);
     }
 
-    public async Task DisposeAsync()
-    {
-        _http.Dispose();
-        await _app.StopAsync();
-        await _app.DisposeAsync();
-        _client.Dispose();
-        _vanilla.Dispose();
-        _model.Dispose();
-    }
+    public async Task DisposeAsync() => await _server.DisposeAsync();
 
     Task<HttpResponseMessage> Post(string json, string path = "/v1/chat/completions") =>
         _http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
