@@ -29,10 +29,10 @@ static class OpenAiServer
     /// <param name="clients">One client per method, all over the same model; the first serves requests that name none.</param>
     public static WebApplication Build(IReadOnlyList<CtcChatClient> clients, string url, long maxRequestBytes = DefaultMaxRequestBytes)
     {
-        if (clients.Count == 0) throw new ArgumentException("no client to serve", nameof(clients));
+        if (clients.Count == 0) throw new ArgumentException("no method to serve");
         var methods = new Dictionary<string, CtcChatClient>();
         foreach (CtcChatClient c in clients)
-            if (!methods.TryAdd(c.Method, c)) throw new ArgumentException($"method '{c.Method}' is served twice", nameof(clients));
+            if (!methods.TryAdd(c.Method, c)) throw new ArgumentException($"method '{c.Method}' is given twice");
         CtcChatClient first = clients[0];
         var turn = new SemaphoreSlim(1, 1); // one generation at a time over the shared model, whichever client runs it
         var builder = WebApplication.CreateSlimBuilder();

@@ -34,6 +34,13 @@ public class CliErrorTests
         AssertCleanError(CliRunner.Run(args), expected);
     }
 
+    [Theory]
+    [InlineData("ctc,ctc", "method 'ctc' is given twice")]
+    [InlineData(",", "--method is empty")]
+    [InlineData("ctc,nope", "unknown method 'nope'")]
+    public void ServeRefusesABadMethodList(string methods, string expected) =>
+        AssertCleanError(CliRunner.Run("serve", "--model", Path.Combine(TestData.RepoRoot, "models", "ref-s"), "--method", methods, "--url", "http://127.0.0.1:0"), expected);
+
     [Fact]
     public void AModelFolderOfSymbolicLinksLoadsAsItsTargets()
     {
