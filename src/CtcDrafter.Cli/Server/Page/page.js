@@ -41,8 +41,7 @@ async function send(prompt) {
   turn("user", prompt);
   const answer = turn("assistant", "");
   $("send").disabled = true;
-  let text = "", tokens = 0, steps = 0;
-  const start = performance.now();
+  let text = "", tokens = 0, steps = 0, previous = -1, first = 0;
   try {
     const response = await fetch("/v1/chat/completions", {
       method: "POST",
@@ -70,9 +69,14 @@ async function send(prompt) {
           span.textContent = chunk.choices[0].delta.content;
           answer.append(span);
           text += span.textContent;
+          // A step (one base forward) starts with its first accepted draft token, or with its own token when it
+          // accepted none; the first token is the prefill's. The final chunk gives the server's exact figures.
+          if (tokens === 0) first = performance.now();
+          else if (spec.depth === 1 || (spec.depth === 0 && previous === 0)) steps++;
           tokens++;
-          if (spec.depth === 0) steps++;
-          showStats(tokens / steps, tokens / ((performance.now() - start) / 1000));
+          previous = spec.depth;
+          const seconds = (performance.now() - first) / 1000;
+          if (steps > 0 && seconds > 0) showStats(tokens / steps, tokens / seconds);
         } else if (spec && spec.tau !== undefined) {
           showStats(spec.tau, chunk.timings.predicted_per_second);
         }
