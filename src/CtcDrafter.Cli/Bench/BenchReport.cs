@@ -5,11 +5,12 @@ namespace CtcDrafter.Cli.Bench;
 
 /// <summary>Aggregates of one method over one suite (docs METHOD.md section 6 and PERFORMANCE.md "How to measure").</summary>
 sealed record MethodSummary(string Method, int Prompts, double Gamma, double Tau, double Beta, double TokensPerSecond,
-    int Identical, double[] AcceptancePerDepth, double DraftShare, double GammaMin, double GammaMax)
+    int Identical, double[] AcceptancePerDepth, double DraftShare, double GammaMin, double GammaMax, double NodesPerStep)
 {
     /// <summary>
     /// gamma = mean over prompts of (method tokens/s) / (vanilla tokens/s) of the same prompt; tau = new tokens /
-    /// base forward passes; beta = the paper's tokens per step, which divides by (steps - 1) per turn.
+    /// base forward passes; beta = the paper's tokens per step, which divides by (steps - 1) per turn; nodes per
+    /// step = draft tokens verified / steps, the tree size the budget chose.
     /// </summary>
     public static MethodSummary Of(string method, IReadOnlyList<List<MethodRun>> rows)
     {
@@ -31,7 +32,8 @@ sealed record MethodSummary(string Method, int Prompts, double Gamma, double Tau
             steps == 0 ? 0 : (double)tokens / steps, betaSteps == 0 ? 0 : (double)tokens / betaSteps,
             decode <= 0 ? 0 : tokens / (decode / 1000), runs.Count(r => r.Identical),
             perDepth.Select(x => steps == 0 ? 0 : x / steps).ToArray(), decode <= 0 ? 0 : runs.Sum(r => r.DraftMs) / decode,
-            ratios.Count == 0 ? double.NaN : ratios.Min(), ratios.Count == 0 ? double.NaN : ratios.Max());
+            ratios.Count == 0 ? double.NaN : ratios.Min(), ratios.Count == 0 ? double.NaN : ratios.Max(),
+            steps == 0 ? 0 : (double)runs.Sum(r => r.DraftNodes) / steps);
     }
 
     public JsonObject ToJson() => new()
@@ -39,7 +41,7 @@ sealed record MethodSummary(string Method, int Prompts, double Gamma, double Tau
         ["gamma"] = R(Gamma), ["gammaMin"] = R(GammaMin), ["gammaMax"] = R(GammaMax), ["tau"] = R(Tau), ["beta"] = R(Beta),
         ["tokensPerSecond"] = R(TokensPerSecond), ["identical"] = Identical, ["prompts"] = Prompts,
         ["acceptancePerDepth"] = new JsonArray(AcceptancePerDepth.Select(a => (JsonNode)R(a)!).ToArray()),
-        ["draftShare"] = R(DraftShare),
+        ["draftShare"] = R(DraftShare), ["nodesPerStep"] = R(NodesPerStep),
     };
 
     static JsonNode? R(double x) => double.IsFinite(x) ? JsonValue.Create(Math.Round(x, 4)) : null;
@@ -87,7 +89,7 @@ static class BenchReport
     static JsonNode PromptJson(MethodRun r, double repetition) => new JsonObject
     {
         ["id"] = r.Prompt.Id, ["category"] = r.Prompt.Category, ["turns"] = r.Turns.Count, ["newTokens"] = r.NewTokens,
-        ["steps"] = r.Steps, ["tau"] = r.Steps == 0 ? 0 : Math.Round((double)r.NewTokens / r.Steps, 4),
+        ["steps"] = r.Steps, ["draftNodes"] = r.DraftNodes, ["tau"] = r.Steps == 0 ? 0 : Math.Round((double)r.NewTokens / r.Steps, 4),
         ["tokensPerSecond"] = Math.Round(r.TokensPerSecond, 2), ["decodeMs"] = Math.Round(r.DecodeMs, 2),
         ["draftMs"] = Math.Round(r.DraftMs, 2), ["verifyMs"] = Math.Round(r.VerifyMs, 2), ["identical"] = r.Identical,
         ["acceptedPerDepth"] = new JsonArray(r.AcceptedPerDepth.Select(a => (JsonNode)a).ToArray()),
@@ -121,8 +123,8 @@ static class BenchReport
     static void Tables(StringBuilder sb, JsonObject methods, Func<JsonObject, JsonObject> summary)
     {
         sb.AppendLine();
-        sb.AppendLine("| method | speedup γ (min-max) | τ | β (paper) | tokens/s | identical | acceptance per depth | draft share |");
-        sb.AppendLine("|---|---|---|---|---|---|---|---|");
+        sb.AppendLine("| method | speedup γ (min-max) | τ | β (paper) | tokens/s | identical | acceptance per depth | draft share | nodes/step |");
+        sb.AppendLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var (m, mn) in methods)
             sb.AppendLine(Row(m, summary((JsonObject)mn!)));
         var first = summary((JsonObject)methods.First().Value!)["categories"]!.AsObject();
@@ -142,7 +144,7 @@ static class BenchReport
 
     static string Row(string m, JsonObject o) =>
         $"| {m} | {F(o["gamma"])} ({F(o["gammaMin"])}-{F(o["gammaMax"])}) | {F(o["tau"])} | {F(o["beta"])} | {F(o["tokensPerSecond"], 1)} | " +
-        $"{o["identical"]}/{o["prompts"]} | {string.Join(" ", o["acceptancePerDepth"]!.AsArray().Select(a => F(a)))} | {F(o["draftShare"])} |";
+        $"{o["identical"]}/{o["prompts"]} | {string.Join(" ", o["acceptancePerDepth"]!.AsArray().Select(a => F(a)))} | {F(o["draftShare"])} | {F(o["nodesPerStep"], 1)} |";
 
     static string F(JsonNode? n, int digits = 2) => n is null ? "-" : Math.Round(n.GetValue<double>(), digits).ToString($"F{digits}");
 

@@ -12,6 +12,7 @@ sealed class MethodRun
 
     public int NewTokens => Turns.Sum(t => t.Stats.NewTokens);
     public int Steps => Turns.Sum(t => t.Stats.Steps);
+    public int DraftNodes => Turns.Sum(t => t.Stats.DraftNodes);
     public double DecodeMs => Turns.Sum(t => t.Stats.DecodeMs);
     public double DraftMs => Turns.Sum(t => t.Stats.DraftMs);
     public double VerifyMs => Turns.Sum(t => t.Stats.VerifyMs);

@@ -22,6 +22,8 @@ public sealed record GenerationStats
     public int NewTokens { get; init; }
     public int Steps { get; init; }
     public double Tau => Steps == 0 ? 0 : (double)NewTokens / Steps;
+    /// <summary>Draft tokens verified, summed over the steps (the tree sizes the budget chose, root not counted).</summary>
+    public int DraftNodes { get; init; }
     /// <summary>acceptedPerDepth[d] = steps whose accepted draft path reached depth d + 1.</summary>
     public IReadOnlyList<int> AcceptedPerDepth { get; init; } = [];
     /// <summary>Draft tokens accepted at each step, in order (the base model's own token of the step not counted).</summary>

@@ -110,7 +110,7 @@ public sealed class Generator
 
             TimeSpan drafting = Stopwatch.GetElapsedTime(t0, t1) + Stopwatch.GetElapsedTime(t2, t3);
             treeBudget.Record(accepted.Path.Length - 1, drafting.TotalMilliseconds);
-            stats.Step(accepted.Path.Length - 1, drafting, Stopwatch.GetElapsedTime(t1, t2));
+            stats.Step(accepted.Path.Length - 1, tree.Count - 1, drafting, Stopwatch.GetElapsedTime(t1, t2));
 
             int[] path = accepted.Path;
             for (int k = 1; k < path.Length && finish is null; k++) finish = Emit(tree.Token(path[k]), logits.AsSpan(path[k - 1] * V, V), k);

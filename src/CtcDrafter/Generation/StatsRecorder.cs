@@ -5,17 +5,18 @@ internal sealed class StatsRecorder(string method, int promptTokens)
 {
     readonly List<int> _acceptedPerDepth = [];
     readonly List<int> _acceptedPerStep = [];
-    int _steps;
+    int _steps, _draftNodes;
     TimeSpan _draft, _verify;
 
     public double PrefillMs { get; set; }
     public int PrefillTokens { get; set; }
     public double DecodeMs { get; set; }
 
-    /// <summary>One verification step that accepted <paramref name="accepted"/> draft tokens.</summary>
-    public void Step(int accepted, TimeSpan draft, TimeSpan verify)
+    /// <summary>One verification step over <paramref name="draftNodes"/> draft tokens that accepted <paramref name="accepted"/> of them.</summary>
+    public void Step(int accepted, int draftNodes, TimeSpan draft, TimeSpan verify)
     {
         _steps++;
+        _draftNodes += draftNodes;
         _draft += draft;
         _verify += verify;
         _acceptedPerStep.Add(accepted);
@@ -25,7 +26,7 @@ internal sealed class StatsRecorder(string method, int promptTokens)
 
     public GenerationStats Finish(int newTokens) => new()
     {
-        Method = method, PromptTokens = promptTokens, PrefillTokens = PrefillTokens, NewTokens = newTokens, Steps = _steps,
+        Method = method, PromptTokens = promptTokens, PrefillTokens = PrefillTokens, NewTokens = newTokens, Steps = _steps, DraftNodes = _draftNodes,
         AcceptedPerDepth = [.. _acceptedPerDepth], AcceptedPerStep = [.. _acceptedPerStep], PrefillMs = PrefillMs, DecodeMs = DecodeMs,
         DraftMs = _draft.TotalMilliseconds, VerifyMs = _verify.TotalMilliseconds,
     };

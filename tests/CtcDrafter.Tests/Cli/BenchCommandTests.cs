@@ -77,6 +77,8 @@ public class BenchCommandTests
             Assert.Equal(fluent, fluentPrompts.Count);
             double tau = (double)fluentPrompts.Sum(p => p!["newTokens"]!.GetValue<int>()) / fluentPrompts.Sum(p => p!["steps"]!.GetValue<int>());
             Assert.Equal(Math.Round(tau, 4), fluentSummary["tau"]!.GetValue<double>(), 4);
+            double nodes = (double)fluentPrompts.Sum(p => p!["draftNodes"]!.GetValue<int>()) / fluentPrompts.Sum(p => p!["steps"]!.GetValue<int>());
+            Assert.Equal(Math.Round(nodes, 4), fluentSummary["nodesPerStep"]!.GetValue<double>(), 4);
 
             string[] lines = File.ReadAllLines(Path.Combine(output, "answers", "two-turns", method + ".jsonl"));
             Assert.Equal(perPrompt.Count, lines.Length);

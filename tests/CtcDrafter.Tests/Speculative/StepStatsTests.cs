@@ -11,8 +11,9 @@ public class StepStatsTests
     public void TheRecorderKeepsEachStepsAcceptedLengthInOrder()
     {
         var recorder = new StatsRecorder("test", promptTokens: 5);
-        foreach (int accepted in new[] { 2, 0, 3 }) recorder.Step(accepted, TimeSpan.Zero, TimeSpan.Zero);
+        foreach (int accepted in new[] { 2, 0, 3 }) recorder.Step(accepted, draftNodes: 4, TimeSpan.Zero, TimeSpan.Zero);
         GenerationStats stats = recorder.Finish(newTokens: 9);
+        Assert.Equal(12, stats.DraftNodes);
         Assert.Equal([2, 0, 3], stats.AcceptedPerStep);
         Assert.Equal([2, 2, 1], stats.AcceptedPerDepth);
         Assert.Equal(3, stats.Steps);
@@ -33,6 +34,7 @@ public class StepStatsTests
         IReadOnlyList<int> perStep = s.AcceptedPerStep;
         Assert.Equal(s.Steps, perStep.Count);
         Assert.Contains(perStep, a => a > 1); // speculation was exercised
+        Assert.InRange(s.DraftNodes, perStep.Sum(), 15 * s.Steps); // at most 16 nodes a step, the root not counted
         for (int d = 0; d < s.AcceptedPerDepth.Count; d++) Assert.Equal(s.AcceptedPerDepth[d], perStep.Count(a => a > d));
         // The first token comes from the prefill; every step but the last emits its accepted tokens and one of its
         // own; the last emits at least one, at most as many, ending the run.
