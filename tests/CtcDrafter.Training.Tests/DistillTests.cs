@@ -1,6 +1,7 @@
 using CtcDrafter.Generation;
 using CtcDrafter.Kernels;
 using CtcDrafter.Sampling;
+using CtcDrafter.Training.Data;
 using CtcDrafter.Training.Distill;
 
 namespace CtcDrafter.Training.Tests;
@@ -13,7 +14,8 @@ public class DistillTests(DistillFixture run) : IClassFixture<DistillFixture>
         Assert.True(run.Result.Exit == 0, run.Result.Error);
         var (header, samples) = DistillStore.Read(run.Distilled);
         Assert.Equal(DistillPrompts.Sources.Order(), samples.Select(s => s.Source).Distinct().Order());
-        Assert.All(DistillPrompts.Sources, source => Assert.Equal(2, samples.Count(s => s.Source == source)));
+        var available = DistillPrompts.ReadAll(run.Data);
+        Assert.All(DistillPrompts.Sources, source => Assert.Equal(Math.Min(2, available[source].Count), samples.Count(s => s.Source == source)));
         using var model = TinyBase.Load(run.Base);
         Assert.Equal(Drafters.BaseIdentity.Of(model), header.Base);
         var distiller = new Distiller(model, DistillFixture.MaxNewTokens, 512);
@@ -50,8 +52,9 @@ public class DistillTests(DistillFixture run) : IClassFixture<DistillFixture>
         Assert.True(result.Exit == 0, result.Error);
         Assert.Contains("(2 already stored)", result.Out);
         var (_, samples) = DistillStore.Read(folder);
-        Assert.Equal(12, samples.Count);
-        Assert.Equal(12, samples.Select(s => s.Id).Distinct().Count());
+        int expected = DistillPrompts.ReadAll(run.Data).Values.Sum(p => Math.Min(3, p.Count));
+        Assert.Equal(expected, samples.Count);
+        Assert.Equal(expected, samples.Select(s => s.Id).Distinct().Count());
         Assert.Equal(firstShard, File.ReadAllBytes(Path.Combine(folder, "shard-00000.bin")));
         Assert.Equal(["index.json", "shard-00000.bin", "shard-00001.bin"], Directory.GetFiles(folder).Select(Path.GetFileName).Order());
 
@@ -73,14 +76,37 @@ public class DistillTests(DistillFixture run) : IClassFixture<DistillFixture>
         Assert.Equal("What is a ball?", prompts[DistillPrompts.Guanaco][0].Text);
         // TinyStories openings come from the train files, never from the valid file the benchmark uses ("Once ..." here).
         Assert.DoesNotContain(prompts[DistillPrompts.TinyStories], p => p.Text.StartsWith("Once", StringComparison.Ordinal));
-        Assert.All(prompts.Values.SelectMany(p => p), p => Assert.Equal(p.Source != DistillPrompts.TinyStories, p.Chat));
+        string[] raw = [DistillPrompts.TinyStories, BroadSources.Gutenberg, BroadSources.Wikipedia, BroadSources.Wikinews, BroadSources.Code];
+        Assert.All(prompts.Values.SelectMany(p => p), p => Assert.Equal(!raw.Contains(p.Source), p.Chat));
+        // The broad sources: openings of their training documents.
+        Assert.Equal(["Lily (cat)\nLily is a cat.", "Ben\nBen is a dog."], prompts[BroadSources.Wikipedia].Select(p => p.Text));
+        Assert.Equal(["Dog finds ball\nA dog found a ball today."], prompts[BroadSources.Wikinews].Select(p => p.Text));
+        Assert.Equal(["Add the numbers.\n\n2 and 3", "Say hi."], prompts[BroadSources.GpTeacher].Select(p => p.Text));
+        Assert.Equal(["Do you like cats?"], prompts[BroadSources.TopicalChat].Select(p => p.Text));
+        Assert.Equal(["# file: maths/add.py\ndef add(a, b):", "# file: maths/sub.py\ndef sub(a, b):"], prompts[BroadSources.Code].Select(p => p.Text));
+        Assert.Equal("Lily had a ball.", prompts[BroadSources.Gutenberg][0].Text);
+    }
+
+    [Fact]
+    public void HeldOutDocumentsOfTheCorpusGiveNoPrompts()
+    {
+        // A folder of many one-line articles: about one in 50 is held out, and none of those may become a prompt.
+        using var temp = new TempFolder();
+        string data = TinyCorpus.Write(temp["data"]);
+        string[] articles = [.. Enumerable.Range(0, 400).Select(i => $"Article {i}\nIt is a thing.")];
+        File.WriteAllText(Path.Combine(data, "corpora", "wikipedia", "wikipedia-00.txt"), string.Join("\n<|endoftext|>\n", articles));
+        var texts = DistillPrompts.ReadAll(data)[BroadSources.Wikipedia].Select(p => p.Text).ToHashSet();
+        var heldOut = articles.Where(a => TokenCorpus.IsHeldOut(new CorpusDocument(BroadSources.Wikipedia, a, AppendEos: true))).ToList();
+        Assert.NotEmpty(heldOut);
+        Assert.Equal(articles.Length - heldOut.Count, texts.Count);
+        Assert.DoesNotContain(heldOut, texts.Contains);
     }
 
     [SharedDataFact]
     public void SharedDataPromptsLeaveTheEvaluationSetsOut()
     {
         var prompts = DistillPrompts.ReadAll(TestPaths.SharedData);
-        Assert.All(DistillPrompts.Sources, s => Assert.InRange(prompts[s].Count, 900, 8000));
+        Assert.All(DistillPrompts.Sources, s => Assert.InRange(prompts[s].Count, 900, 30000));
         var texts = prompts.Values.SelectMany(p => p).Select(p => p.Text).ToHashSet();
         string Data(params string[] parts) => Path.Combine([TestPaths.SharedData, .. parts]);
         IEnumerable<string> Gsm8k(params string[] file) => File.ReadLines(Data(file))

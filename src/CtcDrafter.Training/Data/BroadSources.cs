@@ -37,7 +37,11 @@ internal static class BroadSources
         TextDocuments(folder, source + "-").Select(article => new CorpusDocument(source, article, AppendEos: true));
 
     /// <summary>One instruction (with its input, if any, after a blank line) as the user turn, the response as the answer.</summary>
-    public static IEnumerable<CorpusDocument> ReadGpTeacher(string path)
+    public static IEnumerable<CorpusDocument> ReadGpTeacher(string path) =>
+        GpTeacherTurns(path).Select(turn => CorpusDocument.Chat(GpTeacher, VicunaTemplate.Render([turn])));
+
+    /// <summary>The (user, assistant) turn of every GPTeacher example that has both.</summary>
+    public static IEnumerable<(string User, string? Assistant)> GpTeacherTurns(string path)
     {
         foreach (var (line, row) in CorpusReader.ReadJsonLines(path))
         {
@@ -45,16 +49,19 @@ internal static class BroadSources
             string input = CorpusReader.GetString(row, "input", path, line).Trim();
             string response = CorpusReader.GetString(row, "response", path, line).Trim();
             if (instruction.Length == 0 || response.Length == 0) continue;
-            string user = input.Length == 0 ? instruction : instruction + "\n\n" + input;
-            yield return CorpusDocument.Chat(GpTeacher, VicunaTemplate.Render([(user, response)]));
+            yield return (input.Length == 0 ? instruction : instruction + "\n\n" + input, response);
         }
     }
 
+    /// <summary>Each conversation of <see cref="TopicalChatTurns"/> as one chat document.</summary>
+    public static IEnumerable<CorpusDocument> ReadTopicalChat(string folder) =>
+        TopicalChatTurns(folder).Select(turns => CorpusDocument.Chat(TopicalChat, VicunaTemplate.Render(turns)));
+
     /// <summary>
     /// Each conversation as alternating turns: agent_1 speaks as the user, agent_2 as the assistant (every
-    /// conversation opens with agent_1); a last unanswered message is dropped.
+    /// conversation opens with agent_1); a last unanswered message is dropped, and so is a conversation left empty.
     /// </summary>
-    public static IEnumerable<CorpusDocument> ReadTopicalChat(string folder)
+    public static IEnumerable<List<(string User, string? Assistant)>> TopicalChatTurns(string folder)
     {
         foreach (string path in Directory.GetFiles(folder, "topical_chat_*.jsonl").Order(StringComparer.Ordinal))
             foreach (var (line, row) in CorpusReader.ReadJsonLines(path))
@@ -65,7 +72,7 @@ internal static class BroadSources
                 var pairs = new List<(string, string?)>();
                 for (int i = 0; i + 1 < messages.Count; i += 2)
                     if (messages[i].Length > 0 && messages[i + 1].Length > 0) pairs.Add((messages[i], messages[i + 1]));
-                if (pairs.Count > 0) yield return CorpusDocument.Chat(TopicalChat, VicunaTemplate.Render(pairs));
+                if (pairs.Count > 0) yield return pairs;
             }
     }
 

@@ -7,10 +7,13 @@ namespace CtcDrafter.Training.Distill;
 /// <summary>
 /// The prompts of self-distillation, from the data folder: ShareGPT first human turns (both files under
 /// prompts/sharegpt), GSM8K train questions with the evaluation prefix, the first user turns of the guanaco
-/// (OpenAssistant) conversations, and the first sentences of TinyStories train stories. MT-bench, GSM8K test and
-/// the TinyStories valid file are evaluation data and are never read here, and neither are the first
+/// (OpenAssistant) conversations, the first sentences of TinyStories train stories, and from every broad source of
+/// the corpus its training documents' openings: the first sentence of a book chunk, an article's title line and
+/// first sentence, a Python file up to its first definition (all continued raw), a GPTeacher instruction and a
+/// Topical-Chat conversation's first message (both as user messages). MT-bench, GSM8K test and the TinyStories valid
+/// file are evaluation data and are never read here, and neither are the first
 /// <see cref="ShareGptBenchmarkConversations"/> conversations of ShareGPT_V3_filtered_1000.json, from whose start the
-/// benchmark's sharegpt suite takes its prompts.
+/// benchmark's sharegpt suite takes its prompts, nor the broad sources' held-out documents.
 /// </summary>
 internal static partial class DistillPrompts
 {
@@ -19,7 +22,14 @@ internal static partial class DistillPrompts
     public const string Guanaco = "guanaco";
     public const string TinyStories = "tinystories";
 
-    public static readonly string[] Sources = [ShareGpt, Gsm8k, Guanaco, TinyStories];
+    public static readonly string[] Sources =
+    [
+        ShareGpt, Gsm8k, Guanaco, TinyStories, BroadSources.Gutenberg, BroadSources.Wikipedia, BroadSources.Wikinews,
+        BroadSources.GpTeacher, BroadSources.TopicalChat, BroadSources.Code,
+    ];
+
+    /// <summary>A Python prompt is cut after this many lines when no definition comes sooner.</summary>
+    const int CodePromptLines = 12;
 
     /// <summary>Conversations at the start of the first ShareGPT file left to the benchmark.</summary>
     public const int ShareGptBenchmarkConversations = 100;
@@ -42,7 +52,47 @@ internal static partial class DistillPrompts
             [Guanaco] = Distinct(Guanaco, true, ReadGuanaco(Path.Combine(corpora, "guanaco", "guanaco_llama2_1k.jsonl"))),
             [TinyStories] = Distinct(TinyStories, false, CorpusReader.TrainStories(Path.Combine(corpora, "tinystories"))
                 .Select(FirstSentence).OfType<string>()),
+            [BroadSources.Gutenberg] = Distinct(BroadSources.Gutenberg, false,
+                Training(BroadSources.ReadGutenberg(Path.Combine(corpora, "gutenberg"))).Select(d => FirstSentence(d.Text)).OfType<string>()),
+            [BroadSources.Wikipedia] = Distinct(BroadSources.Wikipedia, false,
+                Training(BroadSources.ReadArticles(Path.Combine(corpora, "wikipedia"), BroadSources.Wikipedia)).Select(ArticleOpening).OfType<string>()),
+            [BroadSources.Wikinews] = Distinct(BroadSources.Wikinews, false,
+                Training(BroadSources.ReadArticles(Path.Combine(corpora, "wikinews"), BroadSources.Wikinews)).Select(ArticleOpening).OfType<string>()),
+            [BroadSources.GpTeacher] = Distinct(BroadSources.GpTeacher, true,
+                BroadSources.GpTeacherTurns(Path.Combine(corpora, "instruct", "gpteacher.jsonl"))
+                    .Where(turn => !TokenCorpus.IsHeldOut(CorpusDocument.Chat(BroadSources.GpTeacher, VicunaTemplate.Render([turn]))))
+                    .Select(turn => turn.User)),
+            [BroadSources.TopicalChat] = Distinct(BroadSources.TopicalChat, true,
+                BroadSources.TopicalChatTurns(Path.Combine(corpora, "instruct"))
+                    .Where(turns => !TokenCorpus.IsHeldOut(CorpusDocument.Chat(BroadSources.TopicalChat, VicunaTemplate.Render(turns))))
+                    .Select(turns => turns[0].User)),
+            [BroadSources.Code] = Distinct(BroadSources.Code, false,
+                Training(BroadSources.ReadCode(Path.Combine(corpora, "code"))).Select(d => CodeOpening(d.Text))),
         };
+    }
+
+    /// <summary>The documents the corpus trains on (its held-out split is left to measure the base model).</summary>
+    static IEnumerable<CorpusDocument> Training(IEnumerable<CorpusDocument> documents) => documents.Where(d => !TokenCorpus.IsHeldOut(d));
+
+    /// <summary>An article's title line, a newline and the first sentence of its body; null when the body has none.</summary>
+    internal static string? ArticleOpening(CorpusDocument article)
+    {
+        string[] lines = article.Text.Split('\n', 2);
+        return lines.Length == 2 && FirstSentence(lines[1]) is { } sentence ? lines[0].Trim() + "\n" + sentence : null;
+    }
+
+    /// <summary>A Python file's lines up to its first <c>def</c> or <c>class</c> line, at most <see cref="CodePromptLines"/>.</summary>
+    internal static string CodeOpening(string file)
+    {
+        string[] lines = file.Split('\n');
+        int end = Math.Min(lines.Length, CodePromptLines);
+        for (int i = 1; i < end; i++)
+            if (lines[i].StartsWith("def ", StringComparison.Ordinal) || lines[i].StartsWith("class ", StringComparison.Ordinal))
+            {
+                end = i + 1;
+                break;
+            }
+        return string.Join('\n', lines[..end]);
     }
 
     /// <summary>
