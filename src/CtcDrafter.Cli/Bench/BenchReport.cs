@@ -66,7 +66,18 @@ static class BenchReport
             o["perPrompt"] = new JsonArray(rows.Select(r => PromptJson(r.First(x => x.Method == m), repetition[r])).ToArray());
             ms[m] = o;
         }
-        return new JsonObject { ["prompts"] = rows.Count, ["fluentPrompts"] = fluent.Count, ["skipped"] = skipped, ["methods"] = ms };
+        return new JsonObject
+        {
+            ["prompts"] = rows.Count, ["fluentPrompts"] = fluent.Count, ["repetitionMedian"] = Math.Round(Median(repetition.Values), 4),
+            ["skipped"] = skipped, ["methods"] = ms,
+        };
+    }
+
+    /// <summary>The middle value (the mean of the two middle ones for an even count); 0 for none.</summary>
+    internal static double Median(IEnumerable<double> values)
+    {
+        double[] v = [.. values.Order()];
+        return v.Length == 0 ? 0 : v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
     }
 
     static JsonObject Summary(string method, IReadOnlyList<List<MethodRun>> rows)
@@ -112,7 +123,7 @@ static class BenchReport
             Tables(sb, methods, o => o);
             sb.AppendLine();
             sb.AppendLine($"### {suite}, fluent subset ({s["fluentPrompts"]} of {s["prompts"]} prompts fluent: " +
-                $"repetition share of the vanilla output below {Repetition.FluentBelow:F2})");
+                $"repetition share of the vanilla output below {Repetition.FluentBelow:F2}; median share {s["repetitionMedian"]!.GetValue<double>():F2})");
             if (s["fluentPrompts"]!.GetValue<int>() > 0) Tables(sb, methods, o => (JsonObject)o["fluent"]!);
         }
         return sb.ToString();

@@ -60,6 +60,8 @@ public class BenchCommandTests
         Assert.InRange(fluent, 1, all); // 3 of 4 on the committed ref-s at 16 tokens on the machines seen; all 4 would still test the summaries
         Assert.Contains($"{fluent} of {all} prompts fluent", File.ReadAllText(Path.Combine(output, "results.md")));
         var vanilla = s["methods"]!["vanilla"]!["perPrompt"]!.AsArray();
+        double[] shares = [.. vanilla.Select(p => p!["repetition"]!.GetValue<double>()).Order()];
+        Assert.Equal((shares[1] + shares[2]) / 2, s["repetitionMedian"]!.GetValue<double>(), tolerance: 2e-4); // per-prompt shares are rounded
         foreach (var (method, node) in s["methods"]!.AsObject())
         {
             var perPrompt = node!["perPrompt"]!.AsArray();
