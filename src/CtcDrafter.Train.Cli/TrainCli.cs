@@ -4,7 +4,7 @@ using CtcDrafter.Training;
 
 namespace CtcDrafter.Train.Cli;
 
-/// <summary>The <c>ctcdrafter-train</c> command line: tokenizer, corpus, pretrain, export, distill, train-draft.</summary>
+/// <summary>The <c>ctcdrafter-train</c> command line: tokenizer, corpus, pretrain, export, evaluate, distill, train-draft.</summary>
 internal static class TrainCli
 {
     /// <summary>Exit code for bad input (missing or malformed file, bad config, unwritable output).</summary>
@@ -19,6 +19,7 @@ internal static class TrainCli
             CorpusCommand.Create(),
             PretrainCommand.Create(),
             ExportCommand.Create(),
+            EvaluateCommand.Create(),
             DistillCommand.Create(),
             TrainDraftCommand.Create(),
         };

@@ -97,7 +97,34 @@ public class ExportTests(CliFixture run) : IClassFixture<CliFixture>
         Assert.Contains("| tokens seen | 768 ", card);
         Assert.Contains("held-out loss (step 6)", card);
         Assert.Contains("| gsm8k |", card);
+        Assert.Contains("| initial weights | random |", card);
         Assert.Equal(5 * 2, card.Split("```").Length - 1);
+    }
+
+    /// <summary>
+    /// `evaluate` measures any model folder as the run measures itself: a float32 export of the run gives the held-out
+    /// loss per source that the run's last evaluation recorded (and its card reports).
+    /// </summary>
+    [Fact]
+    public void EvaluateGivesTheRunsHeldOutLossPerSource()
+    {
+        Assert.True(run.Result.Exit == 0, run.Result.Error);
+        string f32 = run["f32-export"];
+        var export = CliRunner.Run("export", "--run", run.Run, "--out", f32, "--dtype", "Float32", "--data", run.Data, "--tokenizer", TestPaths.Tokenizer);
+        Assert.True(export.Exit == 0, export.Error);
+        var result = CliRunner.Run("evaluate", "--model", f32, "--config", run.Config, "--data", run.Data, "--tokenizer", TestPaths.Tokenizer);
+        Assert.True(result.Exit == 0, result.Error);
+        var measured = System.Text.RegularExpressions.Regex.Matches(result.Out, @"^  (\S+)\s+(\d+\.\d{4}) \(", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[1].Value, m => double.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture));
+        var last = Checkpoint.Read<TrainingState>(run.Run).State.Evaluations[^1];
+        Assert.Equal(last.Sources!.Keys.Append("all").Order(), measured.Keys.Order());
+        foreach (var (source, loss) in last.Sources)
+            Assert.Equal(loss, measured[source], tolerance: 2e-4);
+        Assert.Equal(last.Loss, measured["all"], tolerance: 2e-4);
+
+        var bad = CliRunner.Run("evaluate", "--model", run["no-model"], "--config", run.Config, "--data", run.Data, "--tokenizer", TestPaths.Tokenizer);
+        Assert.Equal(2, bad.Exit);
+        Assert.Contains("no-model", bad.Error);
     }
 
     [Fact]

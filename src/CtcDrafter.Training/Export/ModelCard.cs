@@ -12,7 +12,7 @@ internal static class ModelCard
         IReadOnlyList<(string Prompt, string Output)> samples, int threads)
     {
         var config = state.Config;
-        long trainTokens = corpus.Sum(s => s.Tokens - s.HeldOutTokens);
+        long trainTokens = corpus.Sum(s => s.TrainTokens);
         var recent = state.TrainLosses.TakeLast(Math.Min(100, state.TrainLosses.Count)).ToList();
         var card = new StringBuilder();
         card.AppendLine($"# {name}").AppendLine();
@@ -32,13 +32,21 @@ internal static class ModelCard
         card.AppendLine($"| tied embeddings | {(c.TieWordEmbeddings ? "yes" : "no")} |").AppendLine();
 
         card.AppendLine("## Corpus").AppendLine();
-        card.AppendLine("TinyStories, GSM8K train and OpenAssistant (guanaco) conversations in the Vicuna v1.1 template, " +
-            "Shakespeare; every document is BOS + tokens (+ EOS); about 2 % of the documents are held out.").AppendLine();
-        card.AppendLine("| source | documents | tokens | held-out documents | held-out tokens |").AppendLine("|---|---:|---:|---:|---:|");
+        card.AppendLine("The sources of the data folder named below (its README gives their origin and licence); chat sources are " +
+            "rendered in the Vicuna v1.1 template. Every document is BOS + tokens (+ EOS); about 2 % of every source's documents, " +
+            "picked by a hash of their text, are held out whatever the weights. A source's weight w puts floor(w) copies of each " +
+            "training document in the stream and one more of a hashed share frac(w). The held-out loss is the run's last " +
+            "evaluation, per source on the first sequences of its held-out split.").AppendLine();
+        var lastEvaluation = state.Evaluations.LastOrDefault();
+        card.AppendLine("| source | weight | documents | tokens | training stream | held-out documents | held-out tokens | held-out loss |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in corpus)
-            card.AppendLine($"| {s.Source} | {s.Documents:N0} | {s.Tokens:N0} | {s.HeldOutDocuments:N0} | {s.HeldOutTokens:N0} |");
-        card.AppendLine($"| total | {corpus.Sum(s => s.Documents):N0} | {corpus.Sum(s => s.Tokens):N0} | " +
-            $"{corpus.Sum(s => s.HeldOutDocuments):N0} | {corpus.Sum(s => s.HeldOutTokens):N0} |").AppendLine();
+            card.AppendLine($"| {s.Source} | {config.CorpusMixture.Weights.GetValueOrDefault(s.Source):0.##} | {s.Documents:N0} | {s.Tokens:N0} | " +
+                $"{s.TrainTokens:N0} | {s.HeldOutDocuments:N0} | {s.HeldOutTokens:N0} | " +
+                $"{(lastEvaluation?.Sources?.TryGetValue(s.Source, out double loss) == true ? loss.ToString("F4") : "")} |");
+        card.AppendLine($"| total | | {corpus.Sum(s => s.Documents):N0} | {corpus.Sum(s => s.Tokens):N0} | {corpus.Sum(s => s.TrainTokens):N0} | " +
+            $"{corpus.Sum(s => s.HeldOutDocuments):N0} | {corpus.Sum(s => s.HeldOutTokens):N0} | " +
+            $"{(lastEvaluation is null ? "" : lastEvaluation.Loss.ToString("F4"))} |").AppendLine();
 
         card.AppendLine("## Training").AppendLine();
         card.AppendLine("| field | value |").AppendLine("|---|---|");
@@ -48,6 +56,9 @@ internal static class ModelCard
         card.AppendLine($"| optimizer | AdamW, lr {config.LearningRate} -> {config.MinLearningRate} (warm-up {config.WarmupSteps}, cosine), " +
             $"betas ({config.Beta1}, {config.Beta2}), weight decay {config.WeightDecay}, clip {config.GradClip} |");
         card.AppendLine($"| seed | {config.Seed} |");
+        card.AppendLine($"| initial weights | {(state.InitializedFrom is null ? "random" : $"those of the model folder `{Path.GetFileName(state.InitializedFrom)}` when the run started")} |");
+        if (state.OptimizerRestarts.Count > 0)
+            card.AppendLine($"| optimizer restarts | at step {string.Join(", ", state.OptimizerRestarts)} (the run moved machines without its optimizer state) |");
         card.AppendLine($"| wall time | {TimeSpan.FromSeconds(state.ElapsedSeconds):hh\\:mm\\:ss} |");
         card.AppendLine($"| throughput | {(state.ElapsedSeconds > 0 ? state.TokensSeen / state.ElapsedSeconds : 0):N0} tokens/s ({threads} libtorch threads) |");
         if (recent.Count > 0) card.AppendLine($"| train loss (mean of the last {recent.Count} steps) | {recent.Average():F4} |");

@@ -16,7 +16,7 @@ internal sealed class Pretrainer : IDisposable
 {
     readonly string _runFolder;
     readonly SequenceBatcher _train;
-    readonly Dictionary<string, SequenceBatcher> _heldOut; // per source with at least one held-out sequence
+    readonly HeldOutEvaluation _heldOut;
     readonly AdamW _optimizer;
 
     Pretrainer(string runFolder, TokenCorpus corpus, TrainingState state, LlamaForCausalLM model)
@@ -26,12 +26,9 @@ internal sealed class Pretrainer : IDisposable
         Model = model;
         var config = state.Config;
         _train = new SequenceBatcher(corpus.Train, config.SeqLen, config.BatchSize, config.Seed);
-        _heldOut = corpus.HeldOutBySource.Where(s => s.Value.Length > config.SeqLen)
-            .ToDictionary(s => s.Key, s => new SequenceBatcher(s.Value, config.SeqLen, config.BatchSize, config.Seed));
         if (_train.SequencesPerEpoch == 0)
             throw new TrainingInputException($"the corpus is shorter than one sequence of {config.SeqLen} tokens");
-        if (_heldOut.Count == 0)
-            throw new TrainingInputException($"no source's held-out split holds one sequence of {config.SeqLen} tokens");
+        _heldOut = new HeldOutEvaluation(corpus, config);
 
         var decay = model.named_parameters().Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
         var noDecay = model.named_parameters().Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
@@ -188,40 +185,12 @@ internal sealed class Pretrainer : IDisposable
         return loss;
     }
 
-    /// <summary>
-    /// Mean loss per token over the held-out sequences: the first <c>eval_sequences / sources</c> (at least one)
-    /// of every source's held-out stream, so that every source counts; also recorded per source.
-    /// </summary>
+    /// <summary>The held-out loss now (<see cref="HeldOutEvaluation"/>), recorded in the state.</summary>
     public double Evaluate()
     {
-        Model.eval();
-        int perSource = Math.Max(1, State.Config.EvalSequences / _heldOut.Count);
-        var bySource = new Dictionary<string, double>();
-        double total = 0;
-        long count = 0;
-        using (no_grad())
-            foreach (var (source, batcher) in _heldOut)
-            {
-                double sourceTotal = 0;
-                long sourceCount = 0;
-                foreach (var (inputs, targets) in batcher.InOrder(perSource))
-                    using (inputs)
-                    using (targets)
-                    using (NewDisposeScope())
-                    {
-                        var (logits, _) = Model.forward(inputs);
-                        sourceTotal += nn.functional.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1),
-                            reduction: nn.Reduction.Sum).item<float>();
-                        sourceCount += targets.numel();
-                    }
-                bySource[source] = sourceTotal / sourceCount;
-                total += sourceTotal;
-                count += sourceCount;
-            }
-        Model.train();
-        double mean = total / count;
-        State.Evaluations.Add(new EvalPoint(State.Step, mean, bySource));
-        return mean;
+        var point = _heldOut.Evaluate(Model, State.Step);
+        State.Evaluations.Add(point);
+        return point.Loss;
     }
 
     public void SaveCheckpoint()
