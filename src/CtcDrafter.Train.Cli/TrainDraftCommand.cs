@@ -9,12 +9,12 @@ using TorchSharp;
 
 namespace CtcDrafter.Train.Cli;
 
-/// <summary><c>train-draft</c>: trains a ctc, eagle or medusa draft on distilled data and exports a draft folder.</summary>
+/// <summary><c>train-draft</c>: trains a ctc, eagle, medusa or ctc-nar draft on distilled data and exports a draft folder.</summary>
 internal static class TrainDraftCommand
 {
     public static Command Create()
     {
-        var kind = new Option<string?>("--kind") { Description = "ctc, eagle or medusa (a new run needs it)" };
+        var kind = new Option<string?>("--kind") { Description = "ctc, eagle, medusa or ctc-nar (a new run needs it)" };
         var baseFolder = new Option<string>("--base") { Description = "The base model folder the data was distilled from", Required = true };
         var data = new Option<string>("--data") { Description = "The distillation folder (ctcdrafter-train distill --out)", Required = true };
         var output = new Option<string>("--out") { Description = "The draft folder to write", Required = true };
@@ -27,6 +27,9 @@ internal static class TrainDraftCommand
         var ctcWeight = new Option<double>("--ctc-weight") { Description = "Weight of the CTC loss (ctc)", DefaultValueFactory = _ => 0.01 };
         var blank = new Option<string>("--blank") { Description = "ctc blank: own (an extra output row) or unk (token 0, as the paper)", DefaultValueFactory = _ => "own" };
         var heads = new Option<int>("--medusa-heads") { Description = "Medusa heads", DefaultValueFactory = _ => 4 };
+        var futureTokens = new Option<int>("--future-tokens") { Description = "ctc-nar: K, the tokens after the root its frames spell", DefaultValueFactory = _ => 4 };
+        var upsampling = new Option<int>("--upsampling") { Description = "ctc-nar: r, frames per token (r * K frames)", DefaultValueFactory = _ => 2 };
+        var ctcWindows = new Option<int>("--ctc-windows") { Description = "ctc: CTC windows per batch; ctc-nar: root pairs per batch", DefaultValueFactory = _ => 512 };
         var noise = new Option<double>("--noise") { Description = "Input-feature noise amplitude factor (uniform, x 512 / length)", DefaultValueFactory = _ => 0.2 };
         var cosine = new Option<bool>("--cosine") { Description = "Cosine instead of linear decay after the warm-up" };
         var gradClip = new Option<double>("--grad-clip") { Description = "Gradient clipping by value (0: none)", DefaultValueFactory = _ => 0.5 };
@@ -36,9 +39,10 @@ internal static class TrainDraftCommand
         var checkpointMinutes = new Option<double>("--checkpoint-minutes") { DefaultValueFactory = _ => 5 };
         var threads = ExportCommand.ThreadsOption();
         var dtype = ExportCommand.DTypeOption();
-        var command = new Command("train-draft", "Train a ctc, eagle or medusa draft module on distilled data and export it as a draft folder")
+        var command = new Command("train-draft", "Train a ctc, eagle, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
         {
-            kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, noise, cosine, gradClip,
+            kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, ctcWindows,
+            noise, cosine, gradClip,
             maxLength, evalInterval, seed, checkpointMinutes, threads, dtype,
         };
         command.SetAction(parse => TrainCli.Guard(() =>
@@ -56,8 +60,14 @@ internal static class TrainDraftCommand
             DraftTrainConfig? config = resuming ? null : new DraftTrainConfig
             {
                 Kind = ParseKind(parse.GetValue(kind)),
-                Blank = ParseKind(parse.GetValue(kind)) == DraftKind.Ctc ? ParseBlank(parse.GetValue(blank)!) : BlankMode.None,
-                MedusaHeads = parse.GetValue(heads), Steps = parse.GetValue(steps) ?? 0, Epochs = parse.GetValue(epochs) ?? 1.0,
+                Blank = ParseKind(parse.GetValue(kind)) switch
+                {
+                    DraftKind.Ctc => ParseBlank(parse.GetValue(blank)!),
+                    DraftKind.CtcNar => BlankMode.Own,
+                    _ => BlankMode.None,
+                },
+                MedusaHeads = parse.GetValue(heads), FutureTokens = parse.GetValue(futureTokens), Upsampling = parse.GetValue(upsampling),
+                CtcWindows = parse.GetValue(ctcWindows), Steps = parse.GetValue(steps) ?? 0, Epochs = parse.GetValue(epochs) ?? 1.0,
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), CtcWeight = parse.GetValue(ctcWeight),
                 Noise = parse.GetValue(noise), Cosine = parse.GetValue(cosine), GradClip = parse.GetValue(gradClip),
                 MaxLength = parse.GetValue(maxLength), EvalInterval = parse.GetValue(evalInterval), Seed = parse.GetValue(seed),
@@ -71,7 +81,7 @@ internal static class TrainDraftCommand
                 ? DraftTrainer.Resume(runFolder, baseModel, dataFolder, parse.GetValue(steps), parse.GetValue(epochs))
                 : DraftTrainer.Start(config, baseModel, dataFolder, runFolder);
             var c = trainer.State.Config;
-            Console.WriteLine($"{(resuming ? "resuming" : "starting")} a {c.Kind.ToString().ToLowerInvariant()} draft for {baseModel.Folder} in {runFolder}: " +
+            Console.WriteLine($"{(resuming ? "resuming" : "starting")} a {c.Kind.Name()} draft for {baseModel.Folder} in {runFolder}: " +
                 $"{trainer.Network.parameters().Sum(p => p.numel()):N0} parameters, {trainer.TrainSamples} training / {trainer.HeldOutSamples} held-out samples, " +
                 $"step {trainer.State.Step} of {trainer.State.TotalSteps}, {torch.get_num_threads()} threads");
             bool finished = TrainCli.UntilCancelled(stop => TrainingProgress.Run(trainer.State.Step, trainer.State.TotalSteps,
@@ -88,14 +98,9 @@ internal static class TrainDraftCommand
         return command;
     }
 
-    static DraftKind ParseKind(string? kind) => kind switch
-    {
-        "ctc" => DraftKind.Ctc,
-        "eagle" => DraftKind.Eagle,
-        "medusa" => DraftKind.Medusa,
-        null => throw new TrainingInputException("a new run needs --kind ctc, eagle or medusa"),
-        _ => throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, medusa)"),
-    };
+    static DraftKind ParseKind(string? kind) => kind is null
+        ? throw new TrainingInputException("a new run needs --kind ctc, eagle, medusa or ctc-nar")
+        : DraftKinds.Parse(kind) ?? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, medusa, ctc-nar)");
 
     static BlankMode ParseBlank(string blank) => blank switch
     {

@@ -8,7 +8,7 @@ namespace CtcDrafter.Training.Tests;
 
 /// <summary>
 /// Draft folders exported from the TorchSharp draft networks make the engine's drafters compute the same
-/// distributions: every depth of the CTC/EAGLE chain, every Medusa head.
+/// distributions: every depth of the CTC/EAGLE chain, every Medusa head, every frame of a ctc-nar draft.
 /// </summary>
 public class DraftParityTests
 {
@@ -20,15 +20,20 @@ public class DraftParityTests
     [InlineData(DraftKind.Eagle, BlankMode.None, false)]
     [InlineData(DraftKind.Eagle, BlankMode.None, true)]
     [InlineData(DraftKind.Medusa, BlankMode.None, false)]
+    [InlineData(DraftKind.CtcNar, BlankMode.Own, false)]
+    [InlineData(DraftKind.CtcNar, BlankMode.Own, true)]
     public void EngineDrafterMatchesTheTorchSharpNetwork(DraftKind kind, BlankMode blank, bool bfloat16)
     {
         using var temp = new TempFolder();
         using var model = TinyBase.Load(TinyBase.Write(temp["base"], Vocab, tokenizer: false));
         using var frozen = FrozenBase.From(model);
         manual_seed(7);
-        using DraftNetwork network = kind == DraftKind.Medusa
-            ? new MedusaHeads(frozen, heads: 4)
-            : new FeatureChainDraft(FeatureChainDraft.LayerConfig(model.Config), frozen, kind, blank);
+        using DraftNetwork network = kind switch
+        {
+            DraftKind.Medusa => new MedusaHeads(frozen, heads: 4),
+            DraftKind.CtcNar => new CtcNarDraft(FeatureChainDraft.LayerConfig(model.Config), frozen, futureTokens: 3, upsampling: 2),
+            _ => new FeatureChainDraft(FeatureChainDraft.LayerConfig(model.Config), frozen, kind, blank),
+        };
         Randomize(network, bfloat16);
         string folder = temp["draft"];
         DraftExporter.Export(folder, network, BaseIdentity.Of(model), null, "card", bfloat16 ? ExportDType.BFloat16 : ExportDType.Float32);
@@ -47,6 +52,17 @@ public class DraftParityTests
             using var h = tensor(hidden[^model.Config.HiddenSize..], [1, model.Config.HiddenSize]);
             using var logits = ((MedusaHeads)network).Logits(h).softmax(-1); // [heads, 1, V]
             expected = Enumerable.Range(0, 4).Select(k => logits[k, 0].data<float>().ToArray()).ToList();
+        }
+        else if (kind == DraftKind.CtcNar)
+        {
+            var drafter = new CtcNarDrafter((FeatureLayerDraft)module);
+            drafter.Observe(prompt, hidden);
+            actual = drafter.Frames(root, Vocab + 1).Select(Dense).ToList();
+            using var tokens = tensor([.. prompt.Skip(1).Select(t => (long)t), root]);
+            using var features = tensor(hidden, [prompt.Length, model.Config.HiddenSize]);
+            var nar = (CtcNarDraft)network;
+            using var probs = nar.Logits(nar.FrameFeatures(tokens, features, [prompt.Length - 1])).softmax(-1); // [1, F, C]
+            expected = Enumerable.Range(0, nar.Frames).Select(f => probs[0, f].data<float>().ToArray()).ToList();
         }
         else
         {

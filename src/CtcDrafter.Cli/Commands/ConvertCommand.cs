@@ -41,7 +41,7 @@ static class ConvertCommand
                     _ => throw new ArgumentException($"--from {layout}: unknown layout (eagle, ctc-drafter, medusa)"),
                 };
                 string shape = c.Kind == DraftKind.Medusa ? $"{c.MedusaHeads} heads of {c.MedusaLayers} ResBlocks" : $"one layer, blank {c.Blank.ToString().ToLowerInvariant()}";
-                Console.WriteLine($"wrote {outDir}: {c.Kind.ToString().ToLowerInvariant()} draft ({shape}) for base '{c.BaseModel.Name}'");
+                Console.WriteLine($"wrote {outDir}: {c.Kind.Name()} draft ({shape}) for base '{c.BaseModel.Name}'");
             }
             else
             {

@@ -37,7 +37,9 @@ internal static class DraftCard
             ["learning_rate"] = config.LearningRate,
             ["schedule"] = config.Cosine ? "cosine" : "linear",
             ["grad_clip_value"] = config.GradClip,
-            ["kind"] = config.Kind.ToString().ToLowerInvariant(),
+            ["kind"] = config.Kind.Name(),
+            ["future_tokens"] = config.Kind == DraftKind.CtcNar ? config.FutureTokens : null,
+            ["upsampling"] = config.Kind == DraftKind.CtcNar ? config.Upsampling : null,
             ["ctc_weight"] = config.Kind == DraftKind.Ctc ? config.CtcWeight : 0,
             ["noise"] = config.Kind == DraftKind.Medusa ? 0 : config.Noise,
             ["pairs_seen"] = state.PairsSeen,
@@ -74,9 +76,13 @@ internal static class DraftCard
         card.AppendLine($"| steps | {Long(summary["steps"]):N0} of batch {summary["batch_size"]} ({summary["epochs"]} epochs, " +
             $"{Long(summary["pairs_seen"]):N0} answer positions) |");
         card.AppendLine($"| optimiser | AdamW (0.9, 0.95), peak learning rate {summary["learning_rate"]}, warm-up then {summary["schedule"]} decay, gradient clipping by value {summary["grad_clip_value"]} |");
-        card.AppendLine(summary["kind"]!.GetValue<string>() == "medusa"
-            ? "| loss | cross-entropy of each head against the base model's greedy token, averaged over the heads |"
-            : $"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} |");
+        card.AppendLine(summary["kind"]!.GetValue<string>() switch
+        {
+            "medusa" => "| loss | cross-entropy of each head against the base model's greedy token, averaged over the heads |",
+            "ctc-nar" => $"| loss | CTC of the {summary["upsampling"]} x {summary["future_tokens"]} frames against the base model's next " +
+                $"{summary["future_tokens"]} greedy tokens after the root; input-feature noise {summary["noise"]} |",
+            _ => $"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} |",
+        });
         card.AppendLine($"| wall time | {TimeSpan.FromSeconds(summary["wall_seconds"]!.GetValue<double>()):hh\\:mm\\:ss} on {summary["threads"]} libtorch threads |");
         card.AppendLine($"| final training loss | {summary["train_loss"]} (mean of the last 50 steps) |");
         if (heldOut is not null)
@@ -86,6 +92,8 @@ internal static class DraftCard
             string how = summary["kind"]!.GetValue<string>() switch
             {
                 "medusa" => "Depth d is head d - 1, fed the base model's hidden state at the start.",
+                "ctc-nar" => "All depths come from one pass: the frames' best path (each frame's most likely symbol, runs merged, " +
+                    "blanks dropped), so the prefix row is the exact match of the first d tokens.",
                 "ctc" => "Depth 1 is teacher-forced; deeper ones follow the draft's own chain, as the engine drafts. A depth's token is " +
                     "the most likely one other than the blank (what the chain continues with).",
                 _ => "Depth 1 is teacher-forced; deeper ones follow the draft's own chain, as the engine drafts.",

@@ -10,6 +10,10 @@ internal sealed record DraftTrainConfig
     /// <summary>ctc: the blank's representation, its own output row (default) or token 0 as in the paper.</summary>
     [JsonPropertyName("blank"), JsonConverter(typeof(JsonStringEnumConverter<BlankMode>))] public BlankMode Blank { get; init; } = BlankMode.Own;
     [JsonPropertyName("medusa_heads")] public int MedusaHeads { get; init; } = 4;
+    /// <summary>ctc-nar: K, the tokens after the root the frames spell.</summary>
+    [JsonPropertyName("future_tokens")] public int FutureTokens { get; init; } = 4;
+    /// <summary>ctc-nar: r, frames per token (F = r * K frames).</summary>
+    [JsonPropertyName("upsampling")] public int Upsampling { get; init; } = 2;
     /// <summary>Total optimizer steps; 0 derives them from <see cref="Epochs"/>.</summary>
     [JsonPropertyName("steps")] public long Steps { get; init; }
     [JsonPropertyName("epochs")] public double Epochs { get; init; } = 1.0;
@@ -25,6 +29,7 @@ internal sealed record DraftTrainConfig
     [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 0.5;
     [JsonPropertyName("ctc_weight")] public double CtcWeight { get; init; } = 0.01;
     [JsonPropertyName("noise")] public double Noise { get; init; } = 0.2;
+    /// <summary>ctc: CTC windows per batch; ctc-nar: root pairs per batch whose frames are trained.</summary>
     [JsonPropertyName("ctc_windows")] public int CtcWindows { get; init; } = 512;
     /// <summary>Samples are cut to their first this many tokens.</summary>
     [JsonPropertyName("max_length")] public int MaxLength { get; init; } = 1024;
@@ -47,6 +52,9 @@ internal sealed record DraftTrainConfig
             if (!ok) throw new TrainingInputException(message);
         }
         Check(Kind != DraftKind.Ctc || Blank != BlankMode.None, "a ctc draft needs --blank own or unk");
+        Check(Kind != DraftKind.CtcNar || Blank == BlankMode.Own, "a ctc-nar draft has its own blank row (--blank own)");
+        Check(FutureTokens >= 1 && Upsampling >= 1 && FutureTokens * Upsampling <= DraftConfig.MaxFrames,
+            $"--future-tokens and --upsampling must be at least 1, with at most {DraftConfig.MaxFrames} frames (got {FutureTokens} x {Upsampling})");
         Check(MedusaHeads > 0, $"--medusa-heads must be positive (got {MedusaHeads})");
         Check(Steps >= 0 && (Steps > 0 || Epochs > 0), "give a positive --steps or --epochs");
         Check(BatchSize > 0, $"--batch must be positive (got {BatchSize})");

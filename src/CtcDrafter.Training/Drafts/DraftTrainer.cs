@@ -43,9 +43,12 @@ internal sealed class DraftTrainer : IDisposable
         if (_train.Count == 0 || _heldOut.Count == 0)
             throw new TrainingInputException($"{dataFolder}: {samples.Count} distilled samples are too few for a training and a held-out split");
         Frozen = FrozenBase.From(baseModel);
-        Network = config.Kind == DraftKind.Medusa
-            ? new MedusaHeads(Frozen, config.MedusaHeads)
-            : new FeatureChainDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.Kind, config.Blank);
+        Network = config.Kind switch
+        {
+            DraftKind.Medusa => new MedusaHeads(Frozen, config.MedusaHeads),
+            DraftKind.CtcNar => new CtcNarDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.FutureTokens, config.Upsampling),
+            _ => new FeatureChainDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.Kind, config.Blank),
+        };
         _optimizer = optim.AdamW(Network.parameters(), lr: config.LearningRate, beta1: config.Beta1, beta2: config.Beta2, weight_decay: 0);
         State.TotalSteps = config.Steps > 0 ? config.Steps : (long)Math.Ceiling(config.Epochs * _train.Count / config.BatchSize);
     }
@@ -202,12 +205,19 @@ internal sealed class DraftTrainer : IDisposable
     /// <summary>
     /// Held-out loss, and per-depth top-1 agreement with the base model's greedy tokens from up to eval_anchors chain
     /// starts per sample (depth 1 teacher-forced, deeper ones by the draft's own chain as the engine drafts it; a
-    /// ctc draft's token at a depth is its most likely real token, the blank excluded, as the chain continues with).
+    /// ctc draft's token at a depth is its most likely real token, the blank excluded, as the chain continues with;
+    /// a ctc-nar draft's tokens are its frames' best path collapsed, so its prefix accuracy at d is the exact match
+    /// of the first d tokens).
     /// </summary>
     public DraftEvaluation Evaluate()
     {
         var config = State.Config;
-        int depth = config.Kind == DraftKind.Medusa ? Math.Min(config.Depth, config.MedusaHeads) : config.Depth;
+        int depth = config.Kind switch
+        {
+            DraftKind.Medusa => Math.Min(config.Depth, config.MedusaHeads),
+            DraftKind.CtcNar => Math.Min(config.Depth, config.FutureTokens),
+            _ => config.Depth,
+        };
         var correct = new long[depth];
         var prefix = new long[depth];
         long anchors = 0;

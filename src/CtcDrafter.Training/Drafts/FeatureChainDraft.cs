@@ -12,7 +12,7 @@ namespace CtcDrafter.Training.Drafts;
 /// f_j (trained towards h_{j+1}), and the base model's frozen LM head gives the logits, plus for a ctc draft with its
 /// own blank one more logit <c>blank_head · f_j</c> (class id = vocabulary size). Tensor names are the engine's.
 /// </summary>
-internal sealed class FeatureChainDraft : DraftNetwork
+internal class FeatureChainDraft : DraftNetwork
 {
     const int CtcFrames = 6, CtcLabels = 3;
 
@@ -26,7 +26,7 @@ internal sealed class FeatureChainDraft : DraftNetwork
     /// <summary>A draft of a base layer's shape (<paramref name="layerConfig"/>; its layer count is ignored), freshly initialised.</summary>
     public FeatureChainDraft(LlamaConfig layerConfig, FrozenBase frozen, DraftKind kind, BlankMode blank) : base(nameof(FeatureChainDraft), frozen)
     {
-        if (kind == DraftKind.Medusa || (kind == DraftKind.Ctc) != (blank != BlankMode.None))
+        if (kind == DraftKind.Medusa || kind.HasBlank() != (blank != BlankMode.None))
             throw new ArgumentException($"a {kind} feature-chain draft cannot have blank {blank}");
         (Kind, _blank, _layerConfig) = (kind, blank, layerConfig);
         int h = layerConfig.HiddenSize;
@@ -69,9 +69,22 @@ internal sealed class FeatureChainDraft : DraftNetwork
     public Tensor Features(Tensor tokens, Tensor features)
     {
         using var scope = NewDisposeScope();
-        var z = _fc.forward(cat([Base.Embed(tokens), features], -1));
-        return _layers[0].Forward(z, null, null).MoveToOuterDisposeScope();
+        return _layers[0].Forward(Pairs(tokens, features), null, null).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The fc outputs of pairs: tokens [.., n] (x_{j+1}), features [.., n, hidden] (h_j) -> [.., n, hidden].</summary>
+    protected Tensor Pairs(Tensor tokens, Tensor features)
+    {
+        using var scope = NewDisposeScope();
+        return _fc.forward(cat([Base.Embed(tokens), features], -1)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The draft's decoder layer.</summary>
+    protected DraftDecoderLayer Layer => _layers[0];
+
+    /// <summary>The inputs with the training noise (EAGLE's AddUniformNoise) when <paramref name="random"/> is given.</summary>
+    protected static Tensor Noisy(Tensor inputs, DraftBatch batch, DraftLossSettings settings, Random? random) =>
+        random is not null && settings.Noise > 0 ? inputs + (rand_like(inputs) - 0.5) * (settings.Noise * 512 / batch.Pairs) : inputs;
 
     /// <summary>features [.., hidden] -> logits [.., vocab (+1 with its own blank)].</summary>
     public Tensor Logits(Tensor features)
@@ -86,9 +99,7 @@ internal sealed class FeatureChainDraft : DraftNetwork
     {
         using var scope = NewDisposeScope();
         int H = Base.HiddenSize;
-        var inputs = batch.Features;
-        if (random is not null && settings.Noise > 0)
-            inputs = inputs + (rand_like(inputs) - 0.5) * (settings.Noise * 512 / batch.Pairs);
+        var inputs = Noisy(batch.Features, batch, settings, random);
         // Every pair goes through the layer (the prompt's pairs are context), the losses only look at the counted ones.
         var counted = tensor(batch.Counted);
         var f = Features(batch.Tokens, inputs).reshape(-1, H).index_select(0, counted); // [M, H]

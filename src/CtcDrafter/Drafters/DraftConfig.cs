@@ -5,8 +5,23 @@ using static CtcDrafter.Model.JsonFields;
 
 namespace CtcDrafter.Drafters;
 
-/// <summary>Kinds of trained draft modules.</summary>
-public enum DraftKind { Ctc, Eagle, Medusa }
+/// <summary>
+/// Kinds of trained draft modules: the feature chains (ctc, eagle), Medusa heads, and the non-autoregressive CTC
+/// draft (ctc-nar), whose frames all come from one pass.
+/// </summary>
+public enum DraftKind { Ctc, Eagle, Medusa, CtcNar }
+
+/// <summary>The names of <see cref="DraftKind"/> in config files, on the command line and in reports.</summary>
+public static class DraftKinds
+{
+    public static string Name(this DraftKind kind) => kind == DraftKind.CtcNar ? "ctc-nar" : kind.ToString().ToLowerInvariant();
+
+    /// <summary>The kind named <paramref name="name"/>, or null for none.</summary>
+    public static DraftKind? Parse(string name) => Enum.GetValues<DraftKind>().Cast<DraftKind?>().FirstOrDefault(k => k!.Value.Name() == name);
+
+    /// <summary>Whether the kind's outputs carry a CTC blank.</summary>
+    public static bool HasBlank(this DraftKind kind) => kind is DraftKind.Ctc or DraftKind.CtcNar;
+}
 
 /// <summary>How the CTC blank is represented in the draft's output.</summary>
 public enum BlankMode
@@ -39,6 +54,14 @@ public sealed record DraftConfig
     public BlankMode Blank { get; init; }
     /// <summary>ctc/eagle: whether the layer's q, k and v projections carry biases (the draft layer of a Qwen2 base).</summary>
     public bool QkvBias { get; init; }
+    /// <summary>ctc-nar: K, the tokens after the root its frames spell.</summary>
+    public int FutureTokens { get; init; }
+    /// <summary>ctc-nar: r, frames per future token; the draft has F = r * K frames.</summary>
+    public int Upsampling { get; init; }
+    /// <summary>ctc-nar: F, the query frames of one draft pass.</summary>
+    public int Frames => FutureTokens * Upsampling;
+    /// <summary>The most frames a ctc-nar draft may declare.</summary>
+    public const int MaxFrames = 64;
     /// <summary>medusa: the number of heads (head k predicts the token k + 1 after the root).</summary>
     public int MedusaHeads { get; init; }
     /// <summary>medusa: ResBlocks per head, applied in turn before the head's projection (Medusa's medusa_num_layers).</summary>
@@ -83,11 +106,8 @@ public sealed record DraftConfig
             string kind = Str(o, "draft_kind") ?? throw new ModelFormatException(path, "required field 'draft_kind' is missing (is this a draft folder?)");
             var c = new DraftConfig
             {
-                Kind = kind switch
-                {
-                    "ctc" => DraftKind.Ctc, "eagle" => DraftKind.Eagle, "medusa" => DraftKind.Medusa,
-                    _ => throw new ModelFormatException(path, $"unknown draft_kind '{kind}' (ctc, eagle, medusa)"),
-                },
+                Kind = DraftKinds.Parse(kind)
+                    ?? throw new ModelFormatException(path, $"unknown draft_kind '{kind}' ({string.Join(", ", Enum.GetValues<DraftKind>().Select(k => k.Name()))})"),
                 BaseModel = BaseIdentity.FromJson(o["base_model"], path),
                 HiddenSize = RequiredInt(o, "hidden_size"),
                 VocabSize = RequiredInt(o, "vocab_size"),
@@ -103,6 +123,8 @@ public sealed record DraftConfig
                     var b => throw new ModelFormatException(path, $"unknown blank '{b}' (none, own, unk)"),
                 },
                 QkvBias = Flag(o, "qkv_bias") ?? false,
+                FutureTokens = Int(o, "future_tokens") ?? 0,
+                Upsampling = Int(o, "upsampling") ?? 0,
                 MedusaHeads = Int(o, "medusa_heads") ?? 0,
                 MedusaLayers = Int(o, "medusa_layers") ?? 1,
                 ScoreTemperature = (float?)Number(o, "score_temperature"),
@@ -118,8 +140,12 @@ public sealed record DraftConfig
             if (c.MedusaLayers is < 1 or > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_layers {c.MedusaLayers} must be between 1 and {MaxMedusaHeads}");
             if (c.ScoreTemperature is { } t && !(float.IsFinite(t) && t > 0))
                 throw new ModelFormatException(path, $"score_temperature {t} must be a positive number");
-            if ((c.Kind == DraftKind.Ctc) != (c.Blank != BlankMode.None))
+            if (c.Kind.HasBlank() != (c.Blank != BlankMode.None))
                 throw new ModelFormatException(path, "a ctc draft needs a blank ('own' or 'unk'), other kinds none");
+            if (c.Kind == DraftKind.CtcNar && c.Blank != BlankMode.Own)
+                throw new ModelFormatException(path, "a ctc-nar draft needs its own blank row (blank 'own')");
+            if (c.Kind == DraftKind.CtcNar && (c.FutureTokens < 1 || c.Upsampling < 1 || c.FutureTokens * (long)c.Upsampling > MaxFrames))
+                throw new ModelFormatException(path, $"a ctc-nar draft needs future_tokens >= 1 and upsampling >= 1 with at most {MaxFrames} frames");
             return c;
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
@@ -132,7 +158,7 @@ public sealed record DraftConfig
     {
         var o = new JsonObject
         {
-            ["draft_kind"] = Kind.ToString().ToLowerInvariant(),
+            ["draft_kind"] = Kind.Name(),
             ["base_model"] = BaseModel.ToJson(),
             ["hidden_size"] = HiddenSize,
             ["vocab_size"] = VocabSize,
@@ -149,6 +175,11 @@ public sealed record DraftConfig
         };
         if (ScoreTemperature is { } t) o["score_temperature"] = t;
         if (QkvBias) o["qkv_bias"] = true;
+        if (Kind == DraftKind.CtcNar)
+        {
+            o["future_tokens"] = FutureTokens;
+            o["upsampling"] = Upsampling;
+        }
         return o;
     }
 }

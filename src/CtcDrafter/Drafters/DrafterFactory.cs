@@ -7,14 +7,14 @@ public static class DrafterFactory
 {
     /// <summary>
     /// The methods. Ablations of the CTC draft: "ctc-strict" applies the paper's transform, which removes every
-    /// repeat; "ctc-nocollapse" applies no transform.
+    /// repeat; "ctc-nocollapse" applies no transform. "ctc-nar" is the non-autoregressive CTC draft.
     /// </summary>
-    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nocollapse"];
+    public static readonly IReadOnlyList<string> Methods = ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nocollapse", "ctc-nar"];
 
     /// <summary>The kind of trained draft a method runs on ("ctc" for the ablation too), or null when it needs none.</summary>
     public static string? TrainedKind(string method) => method switch
     {
-        "medusa" or "eagle" or "ctc" => method,
+        "medusa" or "eagle" or "ctc" or "ctc-nar" => method,
         "ctc-strict" or "ctc-nocollapse" => "ctc",
         _ => null,
     };
@@ -24,7 +24,7 @@ public static class DrafterFactory
     {
         "vanilla" => new NoDrafter(),
         "prompt-lookup" => new PromptLookupDrafter(),
-        "medusa" or "eagle" or "ctc" or "ctc-strict" or "ctc-nocollapse" => Trained(method, model, draftFolder),
+        "medusa" or "eagle" or "ctc" or "ctc-strict" or "ctc-nocollapse" or "ctc-nar" => Trained(method, model, draftFolder),
         _ => throw new ArgumentException($"unknown method '{method}' (known: {string.Join(", ", Methods)})"),
     };
 
@@ -32,7 +32,7 @@ public static class DrafterFactory
     {
         if (folder is null) throw new ArgumentException($"method '{method}' needs a trained draft: give --draft DIR");
         var module = DraftModule.Load(folder, model);
-        string kind = module.Config.Kind.ToString().ToLowerInvariant(), wanted = TrainedKind(method)!;
+        string kind = module.Config.Kind.Name(), wanted = TrainedKind(method)!;
         if (kind != wanted)
         {
             module.Dispose();
@@ -41,6 +41,7 @@ public static class DrafterFactory
         return module switch
         {
             MedusaHeadsDraft heads => new MedusaDrafter(heads),
+            FeatureLayerDraft nar when nar.Config.Kind == DraftKind.CtcNar => new CtcNarDrafter(nar),
             FeatureLayerDraft layer => new FeatureTreeDrafter(layer, transform: method switch
             {
                 "ctc-strict" => CtcTransform.Strict,

@@ -6,7 +6,8 @@ namespace CtcDrafter.Drafters;
 /// <summary>
 /// The CTC / EAGLE draft module: fc over [embedding; feature] with bias, one decoder layer without input norm,
 /// no final norm (q/k/v biases when its config says so, as a Qwen2 base's layers have), the base's frozen
-/// embedding and LM head, and for a CTC draft with its own blank an extra output row.
+/// embedding and LM head, and for a CTC draft with its own blank an extra output row. A ctc-nar draft also has
+/// its frames' learned embeddings.
 /// </summary>
 internal sealed class FeatureLayerDraft : DraftModule
 {
@@ -14,6 +15,7 @@ internal sealed class FeatureLayerDraft : DraftModule
     public float[] FcBias { get; }           // [hidden]
     public LayerWeights Layer { get; }
     public float[]? BlankRow { get; }        // [hidden] (blank = own)
+    public float[]? FrameEmbeddings { get; } // [frames, hidden] (ctc-nar)
 
     public FeatureLayerDraft(string folder, LlamaModel baseModel, DraftConfig config) : base(folder, baseModel, config)
     {
@@ -43,6 +45,12 @@ internal sealed class FeatureLayerDraft : DraftModule
                 var row = new float[h];
                 Conversions.ReadF32(Store.Get("blank_head.weight", 1, h), 0, row);
                 BlankRow = row;
+            }
+            if (Config.Kind == DraftKind.CtcNar)
+            {
+                var frames = new float[Config.Frames * h];
+                Conversions.ReadF32(Store.Get("frame_embeddings.weight", Config.Frames, h), 0, frames);
+                FrameEmbeddings = frames;
             }
         }
         catch

@@ -5,9 +5,8 @@ using CtcDrafter.Speculative;
 namespace CtcDrafter.Drafters;
 
 /// <summary>
-/// The CTC-drafter / EAGLE drafter (docs METHOD.md sections 2 and 4). Draft position j consumes the pair
-/// (h_j, x_{j+1}): the base model's final hidden state at j and the next token. Committed pairs go through the
-/// draft layer once and stay in its own KV cache; each step then grows the draft's own tree from the root in
+/// The CTC-drafter / EAGLE drafter (docs METHOD.md sections 2 and 4). The committed pairs (h_j, x_{j+1}) are the
+/// draft layer's context (<see cref="PairContext"/>); each step grows the draft's own tree from the root in
 /// pending KV slots (discarded afterwards): depth 1 from (h_last, root), and under each expanded node the draft's
 /// distribution given that node's own path (its parent's output feature and its token). The best-scoring nodes
 /// fill the step's node budget; a CTC draft's tree then goes through the lossless CTC transform
@@ -17,6 +16,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
 {
 
     readonly FeatureLayerDraft _d;
+    readonly PairContext _context;
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
     readonly float _scoreTemperature; // the tree's scores only: the tokens, and the parity with training, are unchanged
@@ -24,10 +24,6 @@ internal sealed class FeatureTreeDrafter : IDrafter
     readonly CtcTransform _transform;
 
     public TreeTransform Transform { get; }
-    readonly float[] _pending;  // [hidden] base feature at the last committed token
-    bool _hasPending;
-    readonly float[] _pairs;    // [maxT, 2 * hidden] (embedding; feature)
-    readonly float[] _z;        // [maxT, hidden] fc output
     readonly float[] _logits;   // [vocab + 1]
     readonly float[] _features; // [pending slots, hidden] draft output feature of each node grown this step
     readonly float[] _headOut;  // [rows, vocab] LM-head logits of one level
@@ -40,11 +36,8 @@ internal sealed class FeatureTreeDrafter : IDrafter
         Transform = TreeTransform.Ctc(_transform, module.Config.BlankId);
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
         _scoreTemperature = module.Config.ScoreTemperature ?? module.Config.DefaultScoreTemperature;
-        ModelConfig lc = module.Config.LayerConfig(module.Base.Config);
-        _layer = new Transformer(new DecoderStack(null, [module.Layer], null, null), lc, module.Base.ContextLength + 1 + depth * topK);
-        _pending = new float[_hidden];
-        _pairs = new float[_layer.MaxTokens * 2 * _hidden];
-        _z = new float[_layer.MaxTokens * _hidden];
+        _context = new PairContext(module, 1 + depth * topK);
+        _layer = _context.Layer;
         _logits = new float[_vocab + 1];
         _features = new float[_layer.MaxTokens * _hidden];
         _headOut = new float[_layer.MaxTokens * _vocab];
@@ -57,55 +50,13 @@ internal sealed class FeatureTreeDrafter : IDrafter
         _ => "ctc",
     };
 
-    public void Reset()
-    {
-        _layer.Cache.Truncate(0);
-        _hasPending = false;
-    }
+    public void Reset() => _context.Reset();
 
-    public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden)
-    {
-        int H = _hidden, n = tokens.Length, pairs = 0;
-        for (int i = 0; i < n; i++)
-        {
-            // Pair (feature before token i, token i); the very first token of a sequence has no feature before it.
-            ReadOnlySpan<float> before = i == 0 ? _pending : hidden.Slice((i - 1) * H, H);
-            if (i == 0 && !_hasPending) continue;
-            Pair(tokens[i], before, pairs++);
-            if (pairs == _layer.MaxTokens) { RunCommitted(pairs); pairs = 0; }
-        }
-        if (pairs > 0) RunCommitted(pairs);
-        hidden.Slice((n - 1) * H, H).CopyTo(_pending);
-        _hasPending = true;
-    }
-
-    /// <summary>Writes fc([embed(token); feature]) + bias into row <paramref name="row"/> of _z.</summary>
-    void Pair(int token, ReadOnlySpan<float> feature, int row)
-    {
-        int H = _hidden;
-        Span<float> p = _pairs.AsSpan(row * 2 * H, 2 * H);
-        _d.Base.Weights.Embedding.ReadRow(token, p[..H]);
-        feature.CopyTo(p[H..]);
-    }
-
-    void Fc(int rows)
-    {
-        int H = _hidden;
-        _d.Fc.MatMul(_pairs.AsSpan(0, rows * 2 * H), _z, rows);
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(_z.AsSpan(r * H, H), _d.FcBias, _z.AsSpan(r * H, H));
-    }
-
-    void RunCommitted(int rows)
-    {
-        Fc(rows);
-        int L = _layer.Cache.Length;
-        _layer.ForwardVectors(_z.AsSpan(0, rows * _hidden), Enumerable.Range(L, rows).ToArray(), Enumerable.Range(-1, rows).ToArray(), [], []);
-        _layer.Cache.Advance(rows);
-    }
+    public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) => _context.Observe(tokens, hidden);
 
     public DraftTree Propose(int root, int maxNodes)
     {
-        if (!_hasPending || maxNodes <= 1) return new DraftTree(root);
+        if (!_context.HasPending || maxNodes <= 1) return new DraftTree(root);
         int depth = Math.Min(_depth, maxNodes - 1);
         int width = Math.Clamp((maxNodes + depth - 2) / depth, 1, _topK); // nodes expanded per level
         if (_layer.Cache.Length + 1 + (depth - 1) * width > _layer.Cache.Capacity) return new DraftTree(root);
@@ -133,7 +84,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
     {
         int L = _layer.Cache.Length, H = _hidden;
         var all = new List<Candidate>();
-        Pair(root, _pending, 0);
+        _context.Pair(root, _context.Pending, 0);
         RunPending(1, [L], [-1], pendingOffset: 0);
         var frontier = new List<(int Candidate, int Slot)> { (-1, 0) };
         for (int d = 1, used = 1; ; d++)
@@ -154,7 +105,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
             int[] expand = Enumerable.Range(first, all.Count - first).Where(i => all[i].Token != _blank && all[i].Score >= cut)
                 .OrderByDescending(i => all[i].Score).Take(width).ToArray();
             if (expand.Length == 0) return all;
-            for (int k = 0; k < expand.Length; k++) Pair(all[expand[k]].Token, _features.AsSpan(all[expand[k]].Slot * H, H), k);
+            for (int k = 0; k < expand.Length; k++) _context.Pair(all[expand[k]].Token, _features.AsSpan(all[expand[k]].Slot * H, H), k);
             RunPending(expand.Length, Enumerable.Repeat(L + d, expand.Length).ToArray(),
                 expand.Select(i => all[i].Slot).ToArray(), used);
             frontier = expand.Select((c, k) => (c, used + k)).ToList();
@@ -165,8 +116,8 @@ internal sealed class FeatureTreeDrafter : IDrafter
     /// <summary>fc, then the draft layer over <paramref name="rows"/> pairs as pending slots; their output features are kept.</summary>
     void RunPending(int rows, int[] positions, int[] parents, int pendingOffset)
     {
-        Fc(rows);
-        _layer.ForwardVectors(_z.AsSpan(0, rows * _hidden), positions, parents, pendingOffset);
+        _context.Fc(rows);
+        _layer.ForwardVectors(_context.Z(rows), positions, parents, pendingOffset);
         _layer.Hidden(rows).CopyTo(_features.AsSpan(pendingOffset * _hidden));
     }
 
@@ -198,13 +149,13 @@ internal sealed class FeatureTreeDrafter : IDrafter
         int L = _layer.Cache.Length, H = _hidden;
         var dists = new List<DepthDistribution>(depth);
         int token = root;
-        ReadOnlySpan<float> feature = _pending;
+        ReadOnlySpan<float> feature = _context.Pending;
         var f = new float[H];
         for (int d = 0; d < depth; d++)
         {
-            Pair(token, feature, 0);
-            Fc(1);
-            _layer.ForwardVectors(_z.AsSpan(0, H), [L + d], [-1], [], []);
+            _context.Pair(token, feature, 0);
+            _context.Fc(1);
+            _layer.ForwardVectors(_context.Z(1), [L + d], [-1], [], []);
             _layer.Cache.Advance(1); // scratch: the chain's later steps attend to it; truncated below
             _layer.Hidden(1).CopyTo(f);
             DepthDistribution dist = Distribution(f, topK);
