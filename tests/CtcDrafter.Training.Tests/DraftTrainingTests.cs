@@ -16,6 +16,7 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
     [InlineData("ctc", "unk")]
     [InlineData("eagle", "own")]
     [InlineData("medusa", "own")]
+    [InlineData("ctc-nar", "own")]
     public void EachKindTrainsExportsAndDraftsLosslessly(string kind, string blank)
     {
         Assert.True(run.Result.Exit == 0, run.Result.Error);
@@ -27,11 +28,11 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
 
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(draft, "config.json")))!;
         Assert.Equal(kind, config["draft_kind"]!.GetValue<string>());
-        Assert.Equal(kind == "ctc" ? blank : "none", config["blank"]!.GetValue<string>());
+        Assert.Equal(kind.StartsWith("ctc", StringComparison.Ordinal) ? blank : "none", config["blank"]!.GetValue<string>());
         var training = config["training"]!;
         Assert.Equal(3, training["steps"]!.GetValue<int>());
-        Assert.Equal(8, training["data"]!["samples"]!.GetValue<int>());
-        Assert.Equal(kind == "medusa" ? 4 : 5, training["held_out"]!["accuracy"]!.AsArray().Count);
+        Assert.Equal(DistillStore.Read(run.Distilled).Samples.Count, training["data"]!["samples"]!.GetValue<int>());
+        Assert.Equal(kind is "medusa" or "ctc-nar" ? 4 : 5, training["held_out"]!["accuracy"]!.AsArray().Count); // 4 heads, K = 4
         Assert.Contains("| top-1 accuracy |", File.ReadAllText(Path.Combine(draft, DraftExporter.CardFile)));
 
         using var model = TinyBase.Load(run.Base);
@@ -98,6 +99,32 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
     }
 
     [Fact]
+    public void TheCtcNarLossIsFiniteAndDecreasesOnAToyBatch()
+    {
+        using var model = TinyBase.Load(run.Base);
+        using var frozen = FrozenBase.From(model);
+        manual_seed(3);
+        using var network = new CtcNarDraft(FeatureChainDraft.LayerConfig(model.Config), frozen, futureTokens: 3, upsampling: 2);
+        var (_, samples) = DistillStore.Read(run.Distilled);
+        using var batch = DraftBatch.From(samples.Take(4).ToList(), frozen, 1024, 2);
+        using var optimizer = optim.Adam(network.parameters(), lr: 3e-3);
+        var settings = new DraftLossSettings(0, 0, CtcWindows: 64);
+        var losses = new List<float>();
+        for (int step = 0; step < 25; step++)
+        {
+            optimizer.zero_grad();
+            using var scope = NewDisposeScope();
+            var (loss, parts) = network.Loss(batch, settings, random: null);
+            Assert.Equal(loss.item<float>(), parts["ctc"], 1e-6);
+            losses.Add(loss.item<float>());
+            loss.backward();
+            optimizer.step();
+        }
+        Assert.All(losses, l => Assert.True(float.IsFinite(l) && l > 0));
+        Assert.True(losses[^1] < 0.5 * losses[0], $"CTC loss went from {losses[0]} to {losses[^1]}");
+    }
+
+    [Fact]
     public void BadInputsAreClearErrors()
     {
         string[] Args(string data, string output, params string[] extra) =>
@@ -114,6 +141,10 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
         DistillTests.AssertBadInput(CliRunner.Run(Args(run.Distilled, run["d4"], "--resume")), "no checkpoint to resume from");
         DistillTests.AssertBadInput(CliRunner.Run([.. Args(run.Distilled, run["d5"]).Select(a => a == "eagle" ? "lstm" : a)]), "unknown --kind 'lstm'");
         DistillTests.AssertBadInput(CliRunner.Run(Args(run.Distilled, run["d6"], "--batch", "0")), "--batch must be positive");
-        Assert.False(Directory.Exists(run["d1"]) || Directory.Exists(run["d3"]) || Directory.Exists(run["d6"]));
+        DistillTests.AssertBadInput(CliRunner.Run([.. Args(run.Distilled, run["d7"], "--future-tokens", "0").Select(a => a == "eagle" ? "ctc-nar" : a)]),
+            "--future-tokens and --upsampling must be at least 1");
+        DistillTests.AssertBadInput(CliRunner.Run([.. Args(run.Distilled, run["d8"], "--upsampling", "17").Select(a => a == "eagle" ? "ctc-nar" : a)]),
+            "with at most 64 frames (got 4 x 17)");
+        Assert.False(Directory.Exists(run["d1"]) || Directory.Exists(run["d3"]) || Directory.Exists(run["d6"]) || Directory.Exists(run["d7"]));
     }
 }
