@@ -13,7 +13,7 @@ sealed class DraftFolders
 
     DraftFolders(string? all) => _all = all;
 
-    public const string Description = "trained draft folder for medusa, eagle and ctc, or one per method: ctc=DIR,eagle=DIR,medusa=DIR (default: MODEL/draft-KIND)";
+    public const string Description = "trained draft folder for medusa, eagle, ctc and ctc-nar, or one per method: ctc=DIR,eagle=DIR,medusa=DIR,ctc-nar=DIR (default: MODEL/draft-KIND)";
 
     public static DraftFolders Parse(string? value)
     {
@@ -24,7 +24,7 @@ sealed class DraftFolders
         var folders = new DraftFolders(null);
         foreach (string part in parts)
         {
-            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: medusa, eagle, ctc, ctc-strict, ctc-nocollapse)");
+            if (!IsPair(part)) throw new ArgumentException($"--draft '{part}' is not METHOD=DIR (methods: {string.Join(", ", DrafterFactory.Methods.Where(m => DrafterFactory.TrainedKind(m) is not null))})");
             int i = part.IndexOf('=');
             if (!folders._byMethod.TryAdd(part[..i], part[(i + 1)..])) throw new ArgumentException($"--draft names {part[..i]} twice");
         }

@@ -58,11 +58,12 @@ public class ConfigFuzzTests
     [Theory]
     [InlineData(DraftKind.Ctc)]
     [InlineData(DraftKind.Medusa)]
+    [InlineData(DraftKind.CtcNar)]
     public void DraftConfig_EveryFieldAsEveryJsonType(DraftKind kind)
     {
         using var dir = new TempDir();
         using var model = TestModels.Load(TestModels.Write(dir, TestModels.Small()));
-        string draft = TestDrafts.Write(dir.Path, model, kind, kind == DraftKind.Ctc ? BlankMode.Own : BlankMode.None);
+        string draft = TestDrafts.Write(dir.Path, model, kind, kind.HasBlank() ? BlankMode.Own : BlankMode.None);
         string path = Path.Combine(draft, "config.json");
         var original = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         foreach (var (field, value, edited) in Mutations(original))

@@ -6,6 +6,9 @@ namespace CtcDrafter.Tests.Speculative;
 /// <summary>Draft folders with random weights bound to a base model.</summary>
 static class TestDrafts
 {
+    /// <summary>K and r of a random ctc-nar draft (it needs <see cref="BlankMode.Own"/>).</summary>
+    public const int NarTokens = 3, NarUpsampling = 2;
+
     public static string Write(string dir, LlamaModel b, DraftKind kind, BlankMode blank = BlankMode.None, int heads = 3, ulong seed = 3)
     {
         var rng = new Sampling.Rng(seed);
@@ -35,12 +38,14 @@ static class TestDrafts
             t.Add(SafeTensorsWriter.F32(p + "mlp.up_proj.weight", [f, h], R((long)f * h, s)));
             t.Add(SafeTensorsWriter.F32(p + "mlp.down_proj.weight", [h, f], R((long)f * h, 1f / MathF.Sqrt(f))));
             if (blank == BlankMode.Own) t.Add(SafeTensorsWriter.F32("blank_head.weight", [1, h], R(h, 4 * s)));
+            if (kind == DraftKind.CtcNar) t.Add(SafeTensorsWriter.F32("frame_embeddings.weight", [NarTokens * NarUpsampling, h], R((long)NarTokens * NarUpsampling * h, 1f)));
         }
         var config = new DraftConfig
         {
             Kind = kind, BaseModel = BaseIdentity.Of(b), HiddenSize = h, VocabSize = c.VocabSize,
             IntermediateSize = f, NumHeads = c.NumHeads, NumKvHeads = c.NumKvHeads, HeadDim = c.HeadDim,
             RmsNormEps = c.RmsNormEps, RopeTheta = c.RopeTheta, Blank = blank, MedusaHeads = kind == DraftKind.Medusa ? heads : 0,
+            FutureTokens = kind == DraftKind.CtcNar ? NarTokens : 0, Upsampling = kind == DraftKind.CtcNar ? NarUpsampling : 0,
         };
         DraftWriter.Write(dir, config, t);
         return dir;
