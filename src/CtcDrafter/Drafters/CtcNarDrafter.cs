@@ -11,7 +11,9 @@ namespace CtcDrafter.Drafters;
 /// L + 1 + f, and it attends to the committed pairs, the root pair and the frames before it. The frozen LM head
 /// plus the draft's blank row give F distributions over the vocabulary and the blank; CTC prefix beam search turns
 /// them into collapsed candidate continuations, whose prefix tree, cut best-first to the step's budget, is verified
-/// as it is (the labels are already collapsed: no transform).
+/// as it is (the labels are already collapsed: no transform). The ablation "ctc-nar-topk" instead grows a tree with
+/// one level per frame from each frame's top symbols (blanks included), best-first by the product of their
+/// probabilities, and lets the lossless CTC transform collapse it.
 /// </summary>
 internal sealed class CtcNarDrafter : IDrafter
 {
@@ -19,13 +21,17 @@ internal sealed class CtcNarDrafter : IDrafter
     readonly float[] _frameEmbeddings, _blankRow; // [frames, hidden], [hidden]
     readonly PairContext _context;
     readonly int _frames, _hidden, _vocab, _beamWidth, _perFrame;
+    readonly bool _beamSearch;
     readonly float[] _headOut; // [frames, vocab] LM-head logits of the frames
     readonly float[] _logits;  // [vocab + 1] one frame's logits, the blank last
 
     /// <param name="beamWidth">Prefixes kept after each frame.</param>
     /// <param name="perFrame">Symbols (the blank among them) of a frame the search reads.</param>
-    public CtcNarDrafter(FeatureLayerDraft module, int beamWidth = 16, int perFrame = 8)
+    /// <param name="beamSearch">False: the top-k tree per frame, collapsed by the CTC transform (the ablation).</param>
+    public CtcNarDrafter(FeatureLayerDraft module, int beamWidth = 16, int perFrame = 8, bool beamSearch = true)
     {
+        _beamSearch = beamSearch;
+        Transform = beamSearch ? TreeTransform.None : TreeTransform.Ctc(CtcTransform.KeepRepeats, module.Config.BlankId);
         _d = module;
         (_frameEmbeddings, _blankRow) = (module.FrameEmbeddings ?? throw new ArgumentException("not a ctc-nar draft", nameof(module)), module.BlankRow!);
         (_frames, _hidden, _vocab, _beamWidth, _perFrame) = (module.Config.Frames, module.Config.HiddenSize, module.Config.VocabSize, beamWidth, perFrame);
@@ -34,7 +40,9 @@ internal sealed class CtcNarDrafter : IDrafter
         _logits = new float[_vocab + 1];
     }
 
-    public string Name => "ctc-nar";
+    public string Name => _beamSearch ? "ctc-nar" : "ctc-nar-topk";
+
+    public TreeTransform Transform { get; }
 
     public void Reset() => _context.Reset();
 
@@ -45,8 +53,34 @@ internal sealed class CtcNarDrafter : IDrafter
         if (!_context.HasPending || maxNodes <= 1) return new DraftTree(root);
         Transformer layer = _context.Layer;
         if (layer.Cache.Length + 1 + _frames > layer.Cache.Capacity) return new DraftTree(root);
-        var prefixes = CtcPrefixBeamSearch.Search(Frames(root, _perFrame), blank: _vocab, _beamWidth, _perFrame);
+        DepthDistribution[] frames = Frames(root, _perFrame);
+        if (!_beamSearch) return TopKTree(root, frames, maxNodes);
+        var prefixes = CtcPrefixBeamSearch.Search(frames, blank: _vocab, _beamWidth, _perFrame);
         return CtcPrefixBeamSearch.Tree(root, prefixes, maxNodes);
+    }
+
+    /// <summary>
+    /// Frame f's symbols as the tree's level f + 1, best-first by the product of the probabilities along the path
+    /// (a child never scores above its parent, so every kept node's parent is kept), at most <paramref name="maxNodes"/> nodes.
+    /// </summary>
+    static DraftTree TopKTree(int root, DepthDistribution[] frames, int maxNodes)
+    {
+        var tree = new DraftTree(root);
+        var queue = new PriorityQueue<(int Parent, int Frame, int Rank, float Score), (float, int)>();
+        int order = 0;
+        void Children(int parent, int frame, float score)
+        {
+            if (frame == frames.Length) return;
+            for (int i = 0; i < frames[frame].Tokens.Length; i++)
+            {
+                float p = score * frames[frame].Probs[i];
+                queue.Enqueue((parent, frame, i, p), (-p, order++));
+            }
+        }
+        Children(0, 0, 1f);
+        while (tree.Count < maxNodes && queue.TryDequeue(out var c, out _))
+            Children(tree.Add(c.Parent, frames[c.Frame].Tokens[c.Rank]), c.Frame + 1, c.Score);
+        return tree;
     }
 
     /// <summary>

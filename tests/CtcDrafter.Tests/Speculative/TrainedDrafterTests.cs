@@ -20,6 +20,7 @@ public class TrainedDrafterTests
     [InlineData("eagle", DraftKind.Eagle, BlankMode.None)]
     [InlineData("medusa", DraftKind.Medusa, BlankMode.None)]
     [InlineData("ctc-nar", DraftKind.CtcNar, BlankMode.Own)]
+    [InlineData("ctc-nar-topk", DraftKind.CtcNar, BlankMode.Own)]
     public void GreedyOutputEqualsPlainDecoding(string method, DraftKind kind, BlankMode blank)
     {
         using var dir = new TempDir();
@@ -43,6 +44,7 @@ public class TrainedDrafterTests
     /// <summary>Sampling with the same seed emits plain sampling's tokens, whatever the drafter's trees.</summary>
     [Theory]
     [InlineData("ctc-nar", DraftKind.CtcNar, BlankMode.Own)]
+    [InlineData("ctc-nar-topk", DraftKind.CtcNar, BlankMode.Own)]
     [InlineData("ctc", DraftKind.Ctc, BlankMode.Own)]
     public void SampledOutputEqualsPlainSamplingForTheSameSeed(string method, DraftKind kind, BlankMode blank)
     {
