@@ -34,6 +34,12 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
         Assert.Equal(DistillStore.Read(run.Distilled).Samples.Count, training["data"]!["samples"]!.GetValue<int>());
         Assert.Equal(kind is "medusa" or "ctc-nar" ? 4 : 5, training["held_out"]!["accuracy"]!.AsArray().Count); // 4 heads, K = 4
         Assert.Contains("| top-1 accuracy |", File.ReadAllText(Path.Combine(draft, DraftExporter.CardFile)));
+        // The score temperature is fitted on the held-out split: the grid's least negative log-likelihood, stored for the drafter.
+        var fit = training["score_temperature"]!;
+        Assert.Equal(fit["fitted"]!.GetValue<double>(), config["score_temperature"]!.GetValue<double>(), 1e-6);
+        Assert.InRange(fit["fitted"]!.GetValue<double>(), 0.05, 3);
+        Assert.True(fit["nll_at_fitted"]!.GetValue<double>() <= fit["nll_at_1"]!.GetValue<double>());
+        Assert.Contains("| score temperature |", File.ReadAllText(Path.Combine(draft, DraftExporter.CardFile)));
 
         using var model = TinyBase.Load(run.Base);
         var (_, samples) = DistillStore.Read(run.Distilled);

@@ -72,26 +72,57 @@ internal sealed class CtcNarDraft : FeatureChainDraft
     {
         using var scope = NewDisposeScope();
         var inputs = Noisy(batch.Features, batch, settings, random);
-        var windows = batch.Windows(FutureTokens).ToList();
-        if (windows.Count > settings.CtcWindows)
-            windows = random is null
-                ? Enumerable.Range(0, settings.CtcWindows).Select(i => windows[(int)((long)i * windows.Count / settings.CtcWindows)]).ToList()
-                : windows.OrderBy(_ => random.Next()).Take(settings.CtcWindows).OrderBy(w => w.Row).ThenBy(w => w.Pair).ToList();
+        var windows = Windows(batch, settings.CtcWindows, random);
         if (windows.Count == 0)
         {
             var none = (Pairs(batch.Tokens, inputs).sum() * 0).MoveToOuterDisposeScope();
             return (none, new Dictionary<string, double> { ["ctc"] = 0 });
         }
-        int P = batch.Pairs, K = FutureTokens, F = Frames;
-        var greedy = batch.Greedy.data<long>().ToArray();
-        var outputs = windows.GroupBy(w => w.Row).Select(g =>
-            FrameFeatures(batch.Tokens[g.Key], inputs[g.Key], [.. g.Select(w => (long)w.Pair)])).ToList();
-        int A = windows.Count;
-        var logProbs = Logits(cat(outputs, 0)).log_softmax(-1).transpose(0, 1); // [F, A, C]
-        long[] labels = [.. windows.SelectMany(w => Enumerable.Range(0, K).Select(k => greedy[w.Row * P + w.Pair + k]))];
-        var ctc = nn.functional.ctc_loss(logProbs, tensor(labels, [A, K]), full([A], F, int64), full([A], K, int64),
-            blank: BlankId!.Value, reduction: nn.Reduction.Mean, zero_infinity: true);
+        var (logits, labels) = FrameLogits(batch, inputs, windows);
+        var ctc = Ctc(logits, labels, nn.Reduction.Mean);
         return (ctc.MoveToOuterDisposeScope(), new Dictionary<string, double> { ["ctc"] = ctc.item<float>() });
+    }
+
+    public override (double[] Sums, long Count) ScoreLosses(DraftBatch batch, DraftLossSettings settings, double[] temperatures)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var windows = Windows(batch, settings.CtcWindows, random: null);
+        if (windows.Count == 0) return (new double[temperatures.Length], 0);
+        var (logits, labels) = FrameLogits(batch, batch.Features, windows);
+        return ([.. temperatures.Select(t => (double)Ctc(logits / t, labels, nn.Reduction.Sum).item<float>())], windows.Count);
+    }
+
+    /// <summary>Root pairs j whose next K pairs count, at most <paramref name="max"/>: drawn at random, else evenly spread.</summary>
+    List<(int Row, int Pair)> Windows(DraftBatch batch, int max, Random? random)
+    {
+        var windows = batch.Windows(FutureTokens).ToList();
+        if (windows.Count <= max) return windows;
+        return random is null
+            ? Enumerable.Range(0, max).Select(i => windows[(int)((long)i * windows.Count / max)]).ToList()
+            : windows.OrderBy(_ => random.Next()).Take(max).OrderBy(w => w.Row).ThenBy(w => w.Pair).ToList();
+    }
+
+    /// <summary>The frames' logits from the root pairs <paramref name="windows"/> [A, F, C] and their labels g_{j..j+K-1} [A, K].</summary>
+    (Tensor Logits, Tensor Labels) FrameLogits(DraftBatch batch, Tensor inputs, List<(int Row, int Pair)> windows)
+    {
+        using var scope = NewDisposeScope();
+        int P = batch.Pairs, K = FutureTokens;
+        var greedy = batch.Greedy.data<long>().ToArray();
+        var rows = windows.GroupBy(w => w.Row).ToList(); // the frames of one row run in one pass
+        var outputs = rows.Select(g => FrameFeatures(batch.Tokens[g.Key], inputs[g.Key], [.. g.Select(w => (long)w.Pair)])).ToList();
+        long[] labels = [.. rows.SelectMany(g => g).SelectMany(w => Enumerable.Range(0, K).Select(k => greedy[w.Row * P + w.Pair + k]))];
+        return (Logits(cat(outputs, 0)).MoveToOuterDisposeScope(), tensor(labels, [windows.Count, K]).MoveToOuterDisposeScope());
+    }
+
+    /// <summary>The CTC loss of frame logits [A, F, C] against labels [A, K], blank V, impossible alignments zeroed.</summary>
+    Tensor Ctc(Tensor logits, Tensor labels, nn.Reduction reduction)
+    {
+        using var scope = NewDisposeScope();
+        long A = logits.shape[0];
+        var logProbs = logits.log_softmax(-1).transpose(0, 1); // [F, A, C]
+        return nn.functional.ctc_loss(logProbs, labels, full([A], Frames, int64), full([A], FutureTokens, int64),
+            blank: BlankId!.Value, reduction: reduction, zero_infinity: true).MoveToOuterDisposeScope();
     }
 
     /// <summary>

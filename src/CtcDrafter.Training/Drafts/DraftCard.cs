@@ -11,7 +11,7 @@ namespace CtcDrafter.Training.Drafts;
 /// </summary>
 internal static class DraftCard
 {
-    public static JsonObject Summary(DraftTrainer trainer, string dataName, List<DistillSample> samples)
+    public static JsonObject Summary(DraftTrainer trainer, string dataName, List<DistillSample> samples, ScoreTemperatureFit fit)
     {
         var state = trainer.State;
         var config = state.Config;
@@ -46,6 +46,12 @@ internal static class DraftCard
             ["wall_seconds"] = Math.Round(state.ElapsedSeconds, 1),
             ["threads"] = TorchSharp.torch.get_num_threads(),
             ["train_loss"] = recent.Count == 0 ? null : Math.Round(recent.Average(), 4),
+            ["score_temperature"] = !double.IsFinite(fit.HeldOutNll) ? null : new JsonObject
+            {
+                ["fitted"] = fit.Temperature,
+                ["nll_at_1"] = Math.Round(fit.NllAtOne, 4),
+                ["nll_at_fitted"] = Math.Round(fit.HeldOutNll, 4),
+            },
             ["held_out"] = last is null ? null : new JsonObject
             {
                 ["step"] = last.Step,
@@ -85,6 +91,10 @@ internal static class DraftCard
         });
         card.AppendLine($"| wall time | {TimeSpan.FromSeconds(summary["wall_seconds"]!.GetValue<double>()):hh\\:mm\\:ss} on {summary["threads"]} libtorch threads |");
         card.AppendLine($"| final training loss | {summary["train_loss"]} (mean of the last 50 steps) |");
+        if (summary["score_temperature"] is JsonObject fit)
+            card.AppendLine($"| score temperature | {fit["fitted"]}: the held-out negative log-likelihood of the base model's greedy tokens " +
+                $"under the scores the drafter grows its trees with, {fit["nll_at_1"]} at 1 and {fit["nll_at_fitted"]} at the fit " +
+                "(the least of 0.05 to 3) |");
         if (heldOut is not null)
         {
             card.AppendLine($"| held-out loss | {heldOut["loss"]} (step {heldOut["step"]}) |").AppendLine();

@@ -30,6 +30,21 @@ internal abstract class DraftNetwork(string name, FrozenBase frozen) : nn.Module
     /// </summary>
     public abstract Tensor DepthTokens(DraftBatch batch, long[] anchors, int depth);
 
+    /// <summary>
+    /// For fitting the score temperature: the summed negative log-likelihood, at each of <paramref name="temperatures"/>
+    /// (logits divided by T), of what the drafter scores its trees with against the base model's greedy tokens, and
+    /// the number of terms. Chain drafts: the teacher-forced distribution at every counted pair; Medusa: every head at
+    /// every pair it counts for; ctc-nar: the CTC loss of the frames of evenly spread root pairs.
+    /// </summary>
+    public abstract (double[] Sums, long Count) ScoreLosses(DraftBatch batch, DraftLossSettings settings, double[] temperatures);
+
+    /// <summary>The summed cross-entropy of logits [M, C] against targets [M] at each temperature.</summary>
+    protected static double[] CrossEntropies(Tensor logits, Tensor targets, double[] temperatures)
+    {
+        using var scope = NewDisposeScope();
+        return [.. temperatures.Select(t => (double)nn.functional.cross_entropy(logits / t, targets, reduction: nn.Reduction.Sum).item<float>())];
+    }
+
     /// <summary>The draft folder's config (without the training summary) for its base model.</summary>
     public abstract DraftConfig Config(BaseIdentity identity);
 

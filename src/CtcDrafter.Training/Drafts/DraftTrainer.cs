@@ -265,6 +265,37 @@ internal sealed class DraftTrainer : IDisposable
         return evaluation;
     }
 
+    /// <summary>The temperatures the score temperature is chosen from: 0.05 to 1 by 0.05, then to 3 by 0.1.</summary>
+    static readonly double[] ScoreTemperatures =
+        [.. Enumerable.Range(1, 20).Select(i => i * 0.05), .. Enumerable.Range(11, 20).Select(i => i * 0.1)];
+
+    /// <summary>
+    /// The draft's score temperature, fitted on the held-out split: the temperature of <see cref="ScoreTemperatures"/>
+    /// under which the scores the drafter grows its trees with give the base model's greedy tokens the least mean
+    /// negative log-likelihood (<see cref="DraftNetwork.ScoreLosses"/>), with that likelihood at 1 and at the fit.
+    /// </summary>
+    public ScoreTemperatureFit FitScoreTemperature()
+    {
+        var config = State.Config;
+        var sums = new double[ScoreTemperatures.Length];
+        long count = 0;
+        Network.eval();
+        using (no_grad())
+            for (int first = 0; first < _heldOut.Count; first += config.BatchSize)
+                using (NewDisposeScope())
+                {
+                    using var batch = DraftBatch.From(_heldOut.Skip(first).Take(config.BatchSize).ToList(), Frozen, config.MaxLength, _base.Config.EosTokenIds[0]);
+                    var (batchSums, batchCount) = Network.ScoreLosses(batch, config.LossSettings, ScoreTemperatures);
+                    for (int t = 0; t < sums.Length; t++) sums[t] += batchSums[t];
+                    count += batchCount;
+                }
+        Network.train();
+        if (count == 0) return new ScoreTemperatureFit(1, double.NaN, double.NaN);
+        int best = Enumerable.Range(0, sums.Length).MinBy(t => sums[t]);
+        int one = Array.IndexOf(ScoreTemperatures, ScoreTemperatures.MinBy(t => Math.Abs(t - 1)));
+        return new ScoreTemperatureFit(Math.Round(ScoreTemperatures[best], 2), sums[one] / count, sums[best] / count);
+    }
+
     static long[,] ToMatrix(Tensor t, int rows, int cols)
     {
         using (t)
@@ -287,9 +318,11 @@ internal sealed class DraftTrainer : IDisposable
     /// <summary>Writes the draft folder with its training summary and card.</summary>
     public void Export(string folder, ExportDType dtype)
     {
-        var summary = DraftCard.Summary(this, Path.GetFileName(Path.GetFullPath(_dataFolder).TrimEnd('/')), _train.Concat(_heldOut).ToList());
+        var fit = FitScoreTemperature();
+        var summary = DraftCard.Summary(this, Path.GetFileName(Path.GetFullPath(_dataFolder).TrimEnd('/')), _train.Concat(_heldOut).ToList(), fit);
         DraftExporter.Export(folder, Network, BaseIdentity.Of(_base), summary,
-            DraftCard.Render(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), _base.Folder, summary), dtype);
+            DraftCard.Render(Path.GetFileName(Path.GetFullPath(folder).TrimEnd('/')), _base.Folder, summary), dtype,
+            double.IsFinite(fit.HeldOutNll) ? (float)fit.Temperature : null);
     }
 
     public void Dispose()
@@ -299,3 +332,6 @@ internal sealed class DraftTrainer : IDisposable
         Frozen.Dispose();
     }
 }
+
+/// <summary>A draft's fitted score temperature and the held-out negative log-likelihood per term at 1 and at the fit.</summary>
+internal sealed record ScoreTemperatureFit(double Temperature, double NllAtOne, double HeldOutNll);

@@ -124,6 +124,15 @@ internal class FeatureChainDraft : DraftNetwork
         return (loss.MoveToOuterDisposeScope(), parts);
     }
 
+    public override (double[] Sums, long Count) ScoreLosses(DraftBatch batch, DraftLossSettings settings, double[] temperatures)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        var counted = tensor(batch.Counted);
+        var f = Features(batch.Tokens, batch.Features).reshape(-1, Base.HiddenSize).index_select(0, counted);
+        return (CrossEntropies(Logits(f), batch.Greedy.reshape(-1).index_select(0, counted), temperatures), batch.Counted.Length);
+    }
+
     /// <summary>
     /// The CTC term: for a window of pairs j..j+5 inside an answer, the six teacher-forced output frames must
     /// spell the base model's next three greedy tokens g_{j+1..j+3}, blanks and repeats collapsing. The labels are

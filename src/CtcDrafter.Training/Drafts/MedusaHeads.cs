@@ -55,6 +55,27 @@ internal sealed class MedusaHeads : DraftNetwork
         return ((total / parts.Count).MoveToOuterDisposeScope(), parts);
     }
 
+    public override (double[] Sums, long Count) ScoreLosses(DraftBatch batch, DraftLossSettings settings, double[] temperatures)
+    {
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int P = batch.Pairs;
+        var features = batch.Features.reshape(-1, Base.HiddenSize);
+        var greedy = batch.Greedy.reshape(-1);
+        var sums = new double[temperatures.Length];
+        long count = 0;
+        for (int k = 0; k < _heads.Count; k++)
+        {
+            long[] targets = batch.Counted.Where(q => q % P >= k).ToArray(); // as in Loss
+            if (targets.Length == 0) continue;
+            var logits = _heads[k].forward(features.index_select(0, tensor(targets.Select(q => q - k).ToArray())));
+            double[] head = CrossEntropies(logits, greedy.index_select(0, tensor(targets)), temperatures);
+            for (int t = 0; t < sums.Length; t++) sums[t] += head[t];
+            count += targets.Length;
+        }
+        return (sums, count);
+    }
+
     public override Tensor DepthTokens(DraftBatch batch, long[] anchors, int depth)
     {
         using var scope = NewDisposeScope();

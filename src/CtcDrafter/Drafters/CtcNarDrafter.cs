@@ -22,6 +22,7 @@ internal sealed class CtcNarDrafter : IDrafter
     readonly PairContext _context;
     readonly int _frames, _hidden, _vocab, _beamWidth, _perFrame;
     readonly bool _beamSearch;
+    readonly float _scoreTemperature; // the frames' scores only: the output never depends on it
     readonly float[] _headOut; // [frames, vocab] LM-head logits of the frames
     readonly float[] _logits;  // [vocab + 1] one frame's logits, the blank last
 
@@ -31,6 +32,7 @@ internal sealed class CtcNarDrafter : IDrafter
     public CtcNarDrafter(FeatureLayerDraft module, int beamWidth = 16, int perFrame = 8, bool beamSearch = true)
     {
         _beamSearch = beamSearch;
+        _scoreTemperature = module.Config.ScoreTemperature ?? module.Config.DefaultScoreTemperature;
         Transform = beamSearch ? TreeTransform.None : TreeTransform.Ctc(CtcTransform.KeepRepeats, module.Config.BlankId);
         _d = module;
         (_frameEmbeddings, _blankRow) = (module.FrameEmbeddings ?? throw new ArgumentException("not a ctc-nar draft", nameof(module)), module.BlankRow!);
@@ -53,7 +55,7 @@ internal sealed class CtcNarDrafter : IDrafter
         if (!_context.HasPending || maxNodes <= 1) return new DraftTree(root);
         Transformer layer = _context.Layer;
         if (layer.Cache.Length + 1 + _frames > layer.Cache.Capacity) return new DraftTree(root);
-        DepthDistribution[] frames = Frames(root, _perFrame);
+        DepthDistribution[] frames = Frames(root, _perFrame, _scoreTemperature);
         if (!_beamSearch) return TopKTree(root, frames, maxNodes);
         var prefixes = CtcPrefixBeamSearch.Search(frames, blank: _vocab, _beamWidth, _perFrame);
         return CtcPrefixBeamSearch.Tree(root, prefixes, maxNodes);
@@ -85,9 +87,10 @@ internal sealed class CtcNarDrafter : IDrafter
 
     /// <summary>
     /// The top-<paramref name="topK"/> symbols of each of the F frame distributions under <paramref name="root"/>
-    /// (the blank is symbol V); a <paramref name="topK"/> of V + 1 gives the whole distributions, as tests compare them.
+    /// (the blank is symbol V), their logits divided by <paramref name="temperature"/>; a <paramref name="topK"/> of
+    /// V + 1 at temperature 1 gives the whole distributions, as tests compare them.
     /// </summary>
-    internal DepthDistribution[] Frames(int root, int topK)
+    internal DepthDistribution[] Frames(int root, int topK, float temperature = 1f)
     {
         int H = _hidden, F = _frames, L = _context.Layer.Cache.Length;
         _context.Pair(root, _context.Pending, 0);
@@ -105,6 +108,7 @@ internal sealed class CtcNarDrafter : IDrafter
         {
             _headOut.AsSpan(f * _vocab, _vocab).CopyTo(_logits);
             _logits[_vocab] = TensorPrimitives.Dot(_blankRow, features.Slice(f * H, H));
+            if (temperature != 1f) TensorPrimitives.Divide(_logits, temperature, _logits);
             frames[f] = DepthDistribution.TopK(_logits, topK);
         }
         return frames;

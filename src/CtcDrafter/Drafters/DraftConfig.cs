@@ -78,9 +78,10 @@ public sealed record DraftConfig
     /// The score temperature of a draft whose config names none. ctc and eagle drafts are trained mostly to regress
     /// the base model's next feature, which leaves their distributions flat, and a best-first tree scored with flat
     /// probabilities spends its nodes beside the chain: 0.3 was the best of 1, 0.5, 0.3 and 0.2 on ref-m's drafts
-    /// (docs/ENGINE.md). Medusa heads are trained on the tokens alone: 1.
+    /// (docs/ENGINE.md). Medusa heads and ctc-nar frames are trained on the tokens alone: 1. Drafts trained by
+    /// `train-draft` name the temperature fitted on their held-out split.
     /// </summary>
-    public float DefaultScoreTemperature => Kind == DraftKind.Medusa ? 1f : 0.3f;
+    public float DefaultScoreTemperature => Kind is DraftKind.Medusa or DraftKind.CtcNar ? 1f : 0.3f;
 
     /// <summary>Id of the blank in the draft's distributions, or null when it has none.</summary>
     public int? BlankId => Blank switch { BlankMode.Own => VocabSize, BlankMode.Unk => 0, _ => null };

@@ -92,12 +92,13 @@ public class TrainedDrafterTests
     [Theory]
     [InlineData("eagle", DraftKind.Eagle)]
     [InlineData("medusa", DraftKind.Medusa)]
+    [InlineData("ctc-nar", DraftKind.CtcNar)]
     public void ScoreTemperatureChangesTheTreesNotTheOutput(string method, DraftKind kind)
     {
         using var dir = new TempDir();
         var config = RandomModel.Config(hidden: 64, ffn: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 11, context: 160);
         using var m = TestModels.Load(TestModels.Write(dir, config));
-        string draft = TestDrafts.Write(dir["draft"], m, kind, BlankMode.None);
+        string draft = TestDrafts.Write(dir["draft"], m, kind, kind.HasBlank() ? BlankMode.Own : BlankMode.None);
         string path = Path.Combine(draft, "config.json");
         var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         int[] prompt = TestModels.RandomTokens(new Random(3), 12, 11);
