@@ -14,25 +14,25 @@ namespace CtcDrafter.Chat;
 /// <summary>
 /// A loaded model (and optionally a drafter) as a Microsoft.Extensions.AI <see cref="IChatClient"/>: messages are
 /// rendered with the model's chat template, generated with speculative decoding when a drafter is given (the text
-/// is the base model's own either way), and streamed as tokens are committed. One generation runs at a time;
-/// concurrent calls wait their turn. Options the client cannot honour (tools, a response format, penalties,
-/// stored conversations, reasoning) throw <see cref="NotSupportedException"/> naming the option.
-/// <see cref="Dispose"/> may be called during a generation: it stops it, waits until it no longer reads the
-/// model, and the interrupted call throws <see cref="ObjectDisposedException"/>. The client does not own the
-/// model or the drafter.
+/// is the base model's own either way), and streamed as tokens are committed. Alone, a client generates one answer
+/// at a time (concurrent calls wait their turn); over a shared <see cref="BatchGenerator"/> its calls are decoded
+/// together with everyone else's. Options the client cannot honour (tools, a response format, penalties, stored
+/// conversations, reasoning) throw <see cref="NotSupportedException"/> naming the option.
+/// <see cref="Dispose"/> may be called during a generation: it stops the client's generations, waits until they no
+/// longer read the model, and the interrupted calls throw <see cref="ObjectDisposedException"/>. The client does not
+/// own the model, the drafter or a shared generator.
 /// </summary>
 public sealed class CtcChatClient : IChatClient
 {
     readonly LlamaModel _model;
     readonly ChatTemplate _template;
-    readonly Generator _generator;
-    readonly SemaphoreSlim _turn = new(1, 1);
+    readonly BatchGenerator _engine;
+    readonly bool _ownsEngine;
     readonly ChatClientMetadata _metadata;
-    // Cancelled by Dispose; neither it nor _turn is disposed, so that a call ending after Dispose can still release
-    // its turn (neither holds anything but managed memory unless a wait handle is asked for).
+    // Cancelled by Dispose, never disposed itself: a call ending after Dispose may still read its token.
     readonly CancellationTokenSource _disposing = new();
     readonly Lock _gate = new();
-    Task? _running; // the generation reading the model, if any
+    readonly HashSet<Task> _running = []; // the client's generations in the engine
     bool _disposed;
 
     /// <param name="template">The chat template; by default the one the model folder declares, else vicuna_v1.1.</param>
@@ -42,12 +42,28 @@ public sealed class CtcChatClient : IChatClient
     /// measured once per model on the first generation).
     /// </param>
     public CtcChatClient(LlamaModel model, ChatTemplate? template = null, IDrafter? drafter = null, int maxTreeNodes = 32)
+        : this(new BatchGenerator(model, drafter is null ? null : [drafter],
+            new BatchOptions { Parallel = 1, Queue = int.MaxValue, MaxTreeNodes = maxTreeNodes, Adaptive = drafter is not null }), null, template, ownsEngine: true)
     {
-        _model = model;
-        if (model.Tokenizer is null) throw new ArgumentException($"{model.Folder} has no tokenizer: a chat client needs one", nameof(model));
-        _template = template ?? ChatTemplate.Recognize(model.ChatTemplateText) ?? ChatTemplate.Get("vicuna_v1.1");
-        _generator = new Generator(model, drafter, maxTreeNodes, adaptive: drafter is not null);
-        ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(model.Folder));
+    }
+
+    /// <summary>A client over a generator shared with other clients (a server's slots), generating with <paramref name="method"/> (the generator's default when null).</summary>
+    public CtcChatClient(BatchGenerator engine, string? method = null, ChatTemplate? template = null) : this(engine, method, template, ownsEngine: false)
+    {
+    }
+
+    CtcChatClient(BatchGenerator engine, string? method, ChatTemplate? template, bool ownsEngine)
+    {
+        (_engine, _ownsEngine, _model) = (engine, ownsEngine, engine.Model);
+        if (_model.Tokenizer is null)
+        {
+            if (ownsEngine) engine.Dispose();
+            throw new ArgumentException($"{_model.Folder} has no tokenizer: a chat client needs one", nameof(engine));
+        }
+        Method = method ?? engine.DefaultMethod;
+        if (!engine.Methods.Contains(Method)) throw new ArgumentException($"method '{Method}' is not served by the generator (methods: {string.Join(", ", engine.Methods)})", nameof(method));
+        _template = template ?? ChatTemplate.Recognize(_model.ChatTemplateText) ?? ChatTemplate.Get("vicuna_v1.1");
+        ModelId = Path.GetFileName(Path.TrimEndingDirectorySeparator(_model.Folder));
         _metadata = new ChatClientMetadata("ctcdrafter", null, ModelId);
     }
 
@@ -74,7 +90,7 @@ public sealed class CtcChatClient : IChatClient
     public string ModelId { get; }
 
     /// <summary>The speculative decoding method: the drafter's name, "vanilla" without one.</summary>
-    public string Method => _generator.Method;
+    public string Method { get; }
 
     /// <summary>The model's tokenizer (the client needs one).</summary>
     public TextTokenizer Tokenizer => _model.Tokenizer!;
@@ -98,40 +114,30 @@ public sealed class CtcChatClient : IChatClient
     {
         string id = idPrefix + Guid.NewGuid().ToString("N");
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-        await TakeTurn(stop.Token, cancellationToken).ConfigureAwait(false);
-        try
+        GenerationResult result = await Finished(Start(request, null, stop.Token), cancellationToken).ConfigureAwait(false);
+        return new ChatResponse(new AiMessage(ChatRole.Assistant, result.Text) { MessageId = id })
         {
-            GenerationResult result = await Finished(Start(request, _ => stop.Token.ThrowIfCancellationRequested()), cancellationToken).ConfigureAwait(false);
-            return new ChatResponse(new AiMessage(ChatRole.Assistant, result.Text) { MessageId = id })
-            {
-                ResponseId = id,
-                ModelId = ModelId,
-                CreatedAt = DateTimeOffset.UtcNow,
-                FinishReason = Reason(result.Finish),
-                Usage = Usage(result),
-                AdditionalProperties = Properties(result),
-            };
-        }
-        finally { _turn.Release(); }
+            ResponseId = id,
+            ModelId = ModelId,
+            CreatedAt = DateTimeOffset.UtcNow,
+            FinishReason = Reason(result.Finish),
+            Usage = Usage(result),
+            AdditionalProperties = Properties(result),
+        };
     }
 
     async IAsyncEnumerable<ChatResponseUpdate> Stream(GenerationRequest request, string idPrefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string id = idPrefix + Guid.NewGuid().ToString("N");
         DateTimeOffset created = DateTimeOffset.UtcNow;
-        // Stopped when the caller cancels, stops reading early or disposes: the generation must end before the next one starts.
+        // Stopped when the caller cancels, stops reading early or disposes.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-        await TakeTurn(stop.Token, cancellationToken).ConfigureAwait(false);
-        Task<GenerationResult>? run = null;
+        // The generator calls back on its own thread as text is committed; the channel hands it to the caller.
+        var text = Channel.CreateUnbounded<TextPiece>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        Task<GenerationResult> run = Start(request, piece => text.Writer.TryWrite(piece), stop.Token);
+        _ = run.ContinueWith(_ => text.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
-            // The generator calls back on its own thread as text is committed; the channel hands it to the caller.
-            var text = Channel.CreateUnbounded<TextPiece>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            run = Start(request, piece =>
-            {
-                stop.Token.ThrowIfCancellationRequested();
-                text.Writer.TryWrite(piece);
-            }, text.Writer);
             await foreach (TextPiece piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -156,39 +162,23 @@ public sealed class CtcChatClient : IChatClient
         }
         finally
         {
-            if (run is { IsCompleted: false })
+            if (!run.IsCompleted)
             {
                 stop.Cancel();
                 try { await run.ConfigureAwait(false); } catch (OperationCanceledException) { }
             }
-            _turn.Release();
         }
     }
 
-    /// <summary>Waits for the previous generation to end; throws <see cref="ObjectDisposedException"/> once disposed.</summary>
-    async Task TakeTurn(CancellationToken stop, CancellationToken caller)
-    {
-        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
-        try { await _turn.WaitAsync(stop).ConfigureAwait(false); }
-        catch (OperationCanceledException) when (!caller.IsCancellationRequested) { throw new ObjectDisposedException(nameof(CtcChatClient)); }
-    }
-
-    /// <summary>Runs the generation on a worker thread (the caller holds the turn), known to <see cref="Dispose"/>.</summary>
-    Task<GenerationResult> Start(GenerationRequest request, Action<TextPiece> onText, ChannelWriter<TextPiece>? completeAfter = null)
+    /// <summary>Hands the request to the generator, known to <see cref="Dispose"/>; throws <see cref="ObjectDisposedException"/> once disposed.</summary>
+    Task<GenerationResult> Start(GenerationRequest request, Action<TextPiece>? onText, CancellationToken stop)
     {
         lock (_gate)
         {
-            if (_disposed)
-            {
-                completeAfter?.TryComplete();
-                throw new ObjectDisposedException(nameof(CtcChatClient));
-            }
-            Task<GenerationResult> run = Task.Run(() =>
-            {
-                try { return _generator.Generate(request, onText); }
-                finally { completeAfter?.TryComplete(); }
-            }, CancellationToken.None); // always started, so that the channel is always completed
-            _running = run;
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            Task<GenerationResult> run = _engine.GenerateAsync(request, Method, onText, stop);
+            _running.Add(run);
+            _ = run.ContinueWith(t => { lock (_gate) _running.Remove(t); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return run;
         }
     }
@@ -211,21 +201,23 @@ public sealed class CtcChatClient : IChatClient
         : null;
 
     /// <summary>
-    /// Stops a running generation and returns once it no longer reads the model (at its next committed token),
-    /// so that the model may be disposed right after; later calls throw <see cref="ObjectDisposedException"/>.
+    /// Stops the client's generations and returns once they no longer read the model (at the generator's next
+    /// step), so that the model may be disposed right after when nothing else uses it; later calls throw
+    /// <see cref="ObjectDisposedException"/>.
     /// </summary>
     public void Dispose()
     {
-        Task? running;
+        Task[] running;
         lock (_gate)
         {
             if (_disposed) return;
             _disposed = true;
-            running = _running;
+            running = [.. _running];
         }
         _disposing.Cancel();
-        try { running?.Wait(); }
-        catch (AggregateException) { } // the generation ended by the cancellation (or failed): either way it has stopped
+        try { Task.WaitAll(running); }
+        catch (AggregateException) { } // ended by the cancellation (or failed): either way they have stopped
+        if (_ownsEngine) _engine.Dispose();
     }
 
     /// <summary>The chat template's prompt for <paramref name="messages"/> (and the options' instructions, as a system message first).</summary>
@@ -257,8 +249,8 @@ public sealed class CtcChatClient : IChatClient
     // Refused before tokenizing: a huge prompt is known too long from its length alone.
     void CheckLength(long atLeast)
     {
-        if (atLeast >= _generator.Context)
-            throw new ArgumentException($"the prompt has at least {atLeast} tokens but the context holds {_generator.Context}: no room to generate");
+        if (atLeast >= _model.ContextLength)
+            throw new ArgumentException($"the prompt has at least {atLeast} tokens but the context holds {_model.ContextLength}: no room to generate");
     }
 
     /// <summary>The prompt and sampling of a call; bad options throw <see cref="ArgumentException"/>, unsupported ones <see cref="NotSupportedException"/>.</summary>
@@ -295,7 +287,7 @@ public sealed class CtcChatClient : IChatClient
     }
 
     static ChatFinishReason Reason(FinishReason f) =>
-        f is FinishReason.MaxTokens or FinishReason.ContextFull ? ChatFinishReason.Length : ChatFinishReason.Stop;
+        f is FinishReason.MaxTokens or FinishReason.ContextFull or FinishReason.TimeLimit ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
     static UsageDetails Usage(GenerationResult result) => new()
     {

@@ -44,6 +44,8 @@ internal sealed class CtcNarDrafter : IDrafter
 
     public string Name => _beamSearch ? "ctc-nar" : "ctc-nar-topk";
 
+    public IDrafter Spawn() => new CtcNarDrafter(_d, _beamWidth, _perFrame, _beamSearch);
+
     public TreeTransform Transform { get; }
 
     public void Reset() => _context.Reset();

@@ -50,6 +50,8 @@ internal sealed class FeatureTreeDrafter : IDrafter
         _ => "ctc",
     };
 
+    public IDrafter Spawn() => new FeatureTreeDrafter(_d, _depth, _topK, _transform);
+
     public void Reset() => _context.Reset();
 
     public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) => _context.Observe(tokens, hidden);

@@ -23,6 +23,12 @@ public interface IDrafter
     /// <summary>A tree of at most <paramref name="maxNodes"/> nodes (root included) under the pending root token.</summary>
     DraftTree Propose(int root, int maxNodes);
 
+    /// <summary>
+    /// A new drafter of the same method over the same draft weights, for another sequence (batched decoding runs
+    /// one per sequence; the weights are shared, the sequence state is not).
+    /// </summary>
+    IDrafter Spawn();
+
     /// <summary>What the proposed tree goes through before verification (the CTC transform for CTC drafts).</summary>
     TreeTransform Transform => TreeTransform.None;
 }

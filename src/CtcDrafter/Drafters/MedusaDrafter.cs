@@ -18,6 +18,8 @@ internal sealed class MedusaDrafter(MedusaHeadsDraft module, int topK = 8) : IDr
 
     public string Name => "medusa";
 
+    public IDrafter Spawn() => new MedusaDrafter(module, topK);
+
     public void Reset() => _hasHidden = false;
 
     public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden)

@@ -7,6 +7,7 @@ public sealed class NoDrafter : IDrafter
 {
     public string Name => "vanilla";
     public void Reset() { }
+    public IDrafter Spawn() => new NoDrafter();
     public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) { }
     public DraftTree Propose(int root, int maxNodes) => new(root);
 }

@@ -15,6 +15,8 @@ public sealed class PromptLookupDrafter(int maxNgram = 3, int minNgram = 1, int 
 
     public void Reset() => _history.Clear();
 
+    public IDrafter Spawn() => new PromptLookupDrafter(maxNgram, minNgram, maxDraft);
+
     public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden)
     {
         foreach (int t in tokens) _history.Add(t);

@@ -1,7 +1,7 @@
 namespace CtcDrafter.Generation;
 
-/// <summary>Why generation ended.</summary>
-public enum FinishReason { EndOfSequence, StopString, MaxTokens, ContextFull }
+/// <summary>Why generation ended (<see cref="TimeLimit"/>: the request's deadline passed, see <see cref="BatchOptions.Timeout"/>).</summary>
+public enum FinishReason { EndOfSequence, StopString, MaxTokens, ContextFull, TimeLimit }
 
 /// <summary>The generated tokens (an end-of-sequence token included when it ended the run), text and statistics.</summary>
 public sealed record GenerationResult(IReadOnlyList<int> Tokens, string Text, FinishReason Finish, GenerationStats Stats)

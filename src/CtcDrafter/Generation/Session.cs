@@ -1,91 +1,99 @@
-using CtcDrafter.Drafters;
 using CtcDrafter.Model;
 using CtcDrafter.Speculative;
 
 namespace CtcDrafter.Generation;
 
 /// <summary>
-/// One running sequence of a model: its transformer, KV cache, the tokens the cache holds and the base model's
-/// final hidden state at each of them. It lives across generations, so a prompt that extends the previous
-/// one (the next turn of a chat) prefills only what is new; since a forward pass computes every row exactly as
-/// it would alone, the reused cache is bitwise the cache a fresh prefill would build.
+/// One running sequence of a model: its KV cache, the tokens the cache holds and the base model's final hidden
+/// state at each of them. It lives across generations, so a prompt that extends the previous one (the next turn
+/// of a chat) prefills only what is new; since a forward pass computes every row exactly as it would alone, the
+/// reused cache is bitwise the cache a fresh prefill would build. The session makes the rows a forward pass runs
+/// for it (<see cref="ForwardPart"/>) and takes what the pass computed; the pass itself may be shared with other
+/// sequences.
 /// </summary>
 internal sealed class Session
 {
     readonly List<int> _tokens = [];
     readonly float[] _hidden; // [capacity, hidden] final hidden state at every cached token
 
-    public Session(LlamaModel model, int maxTreeNodes)
+    public Session(LlamaModel model)
     {
         Model = model;
-        Transformer = model.NewTransformer(Math.Max(Transformer.PrefillChunk, maxTreeNodes));
-        _hidden = new float[(long)Transformer.Cache.Capacity * model.Config.HiddenSize];
+        Cache = Transformer.NewCache(model.Config, model.ContextLength);
+        _hidden = new float[(long)Cache.Capacity * model.Config.HiddenSize];
     }
 
     public LlamaModel Model { get; }
-    public Transformer Transformer { get; }
-    public KvCache Cache => Transformer.Cache;
+    public KvCache Cache { get; }
     public int Context => Cache.Capacity;
 
     /// <summary>The tokens whose keys and values the cache holds, in order.</summary>
     public IReadOnlyList<int> Tokens => _tokens;
 
     /// <summary>
-    /// Makes the cache hold <paramref name="prompt"/>: keeps the longest common prefix with what it holds (all
-    /// but the prompt's last token at most, whose logits are needed), runs the rest, and writes the last token's
-    /// logits to <paramref name="logits"/> [vocab]. The drafter starts over and observes the whole prompt.
-    /// Returns how many tokens were run.
+    /// Keeps the longest common prefix of what the cache holds with <paramref name="prompt"/> (all but the prompt's
+    /// last token at most, whose logits are needed) and forgets the rest; returns how many tokens were kept.
     /// </summary>
-    public int Prefill(IReadOnlyList<int> prompt, Span<float> logits, IDrafter drafter)
+    public int Keep(IReadOnlyList<int> prompt)
     {
         CheckPrompt(prompt, Model.Config.VocabSize, Context);
-        int keep = 0, most = Math.Min(_tokens.Count, prompt.Count - 1);
-        while (keep < most && _tokens[keep] == prompt[keep]) keep++;
-        Truncate(keep);
-
-        int H = Model.Config.HiddenSize;
-        int[] rest = prompt.Skip(keep).ToArray();
-        Transformer.Prefill(rest, logits, afterChunk: (start, n) =>
-            Transformer.Hidden(n).CopyTo(_hidden.AsSpan((keep + start) * H, n * H)));
-        _tokens.AddRange(rest);
-
-        drafter.Reset();
-        drafter.Observe([.. prompt], _hidden.AsSpan(0, prompt.Count * H));
-        return rest.Length;
+        int keep = SharedPrefix(prompt);
+        Cache.Truncate(keep);
+        _tokens.RemoveRange(keep, _tokens.Count - keep);
+        return keep;
     }
 
-    /// <summary>
-    /// Runs a tree (root = the pending token) as pending slots and writes every node's logits [tree.Count, vocab].
-    /// </summary>
-    public void Verify(DraftTree tree, Span<float> logits)
+    /// <summary>How many leading tokens of <paramref name="prompt"/> <see cref="Keep"/> would keep.</summary>
+    public int SharedPrefix(IReadOnlyList<int> prompt)
+    {
+        int n = 0, most = Math.Min(_tokens.Count, prompt.Count - 1);
+        while (n < most && _tokens[n] == prompt[n]) n++;
+        return n;
+    }
+
+    /// <summary>The next <paramref name="count"/> prompt tokens after the cached ones, causally; logits of the last when <paramref name="last"/>.</summary>
+    public ForwardPart PromptChunk(IReadOnlyList<int> prompt, int count, bool last)
+    {
+        int L = Cache.Length;
+        int[] ids = new int[count], positions = new int[count], parents = new int[count];
+        for (int i = 0; i < count; i++) (ids[i], positions[i], parents[i]) = (prompt[L + i], L + i, i - 1);
+        return new ForwardPart(Cache, ids, positions, parents, last ? count - 1 : count);
+    }
+
+    /// <summary>Commits a prompt chunk the pass has run; <paramref name="hidden"/> its rows' hidden states [rows, hidden].</summary>
+    public void CommitChunk(ForwardPart chunk, ReadOnlySpan<float> hidden)
+    {
+        hidden.CopyTo(_hidden.AsSpan(Cache.Length * Model.Config.HiddenSize));
+        Cache.Advance(chunk.Rows);
+        _tokens.AddRange(chunk.Tokens);
+    }
+
+    /// <summary>The rows of a verification: the tree (root = the pending token) in pending slots, every node's logits.</summary>
+    public ForwardPart TreePart(DraftTree tree)
     {
         var (ids, positions, parents) = tree.ForwardInputs(Cache.Length);
-        Transformer.Forward(ids, positions, parents, Enumerable.Range(0, tree.Count).ToArray(), logits);
+        return new ForwardPart(Cache, ids, positions, parents, 0);
     }
 
     /// <summary>
-    /// Commits the accepted root-to-node <paramref name="path"/> of the last verified tree; returns the base
-    /// model's hidden states at its nodes [path.Length, hidden].
+    /// Commits the accepted root-to-node <paramref name="path"/> of the verified tree, whose rows' hidden states
+    /// the pass left in <paramref name="treeHidden"/> [tree nodes, hidden]; returns the base model's hidden
+    /// states at the path's nodes [path.Length, hidden].
     /// </summary>
-    public ReadOnlySpan<float> Commit(DraftTree tree, int[] path)
+    public ReadOnlySpan<float> Commit(DraftTree tree, int[] path, ReadOnlySpan<float> treeHidden)
     {
         int H = Model.Config.HiddenSize, L = Cache.Length;
-        ReadOnlySpan<float> all = Transformer.Hidden(path[^1] + 1);
         for (int i = 0; i < path.Length; i++)
         {
-            all.Slice(path[i] * H, H).CopyTo(_hidden.AsSpan((L + i) * H, H));
+            treeHidden.Slice(path[i] * H, H).CopyTo(_hidden.AsSpan((L + i) * H, H));
             _tokens.Add(tree.Token(path[i]));
         }
         Cache.Commit(path);
         return _hidden.AsSpan(L * H, path.Length * H);
     }
 
-    /// <summary>Forgets everything from <paramref name="length"/> on.</summary>
-    public void Truncate(int length)
-    {
-        Cache.Truncate(length);
-        _tokens.RemoveRange(length, _tokens.Count - length);
-    }
+    /// <summary>Hidden states at cached tokens 0 .. count - 1: [count, hidden].</summary>
+    public ReadOnlySpan<float> Hidden(int count) => _hidden.AsSpan(0, count * Model.Config.HiddenSize);
 
     internal static void CheckPrompt(IReadOnlyList<int> prompt, int vocab, int context)
     {

@@ -114,10 +114,21 @@ public sealed class LlamaModel : IDisposable
         return result;
     }
 
-    /// <summary>The measured cost of verifying T tokens relative to one (measured once, on first use).</summary>
-    public Speculative.VerifyCostCurve VerifyCost
+    /// <summary>The measured cost of verifying T tokens relative to one, T up to 32 at least (measured once, on first use).</summary>
+    public Speculative.VerifyCostCurve VerifyCost => VerifyCostUpTo(32);
+
+    /// <summary>
+    /// The curve measured up to at least <paramref name="rows"/> rows (a batched pass verifies several trees),
+    /// 128 at most (the cost grows linearly long before); measured again, once, when a longer one is asked for.
+    /// </summary>
+    internal Speculative.VerifyCostCurve VerifyCostUpTo(int rows)
     {
-        get { lock (_verifyCostLock) return _verifyCost ??= Speculative.VerifyCostCurve.Measure(this); }
+        int maxT = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(rows, 32, 128));
+        lock (_verifyCostLock)
+        {
+            if (_verifyCost is null || _verifyCost.MaxT < maxT) _verifyCost = Speculative.VerifyCostCurve.Measure(this, maxT);
+            return _verifyCost;
+        }
     }
     Speculative.VerifyCostCurve? _verifyCost;
     readonly Lock _verifyCostLock = new();
@@ -126,6 +137,9 @@ public sealed class LlamaModel : IDisposable
     internal bool VerifyCostMeasured => Volatile.Read(ref _verifyCost) is not null;
 
     internal Transformer NewTransformer(int maxTokens = Transformer.PrefillChunk) => new(Weights.Stack, Config, ContextLength, maxTokens);
+
+    /// <summary>A forward pass of up to <paramref name="maxRows"/> rows over sequences whose caches live elsewhere (<see cref="Transformer.Forward(IReadOnlyList{ForwardPart}, Span{float})"/>).</summary>
+    internal Transformer NewPass(int maxRows) => new(Weights.Stack, Config, ContextLength, maxRows, ownCache: false);
 
     public void Dispose() => Weights.Dispose();
 }

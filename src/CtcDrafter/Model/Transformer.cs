@@ -11,15 +11,32 @@ namespace CtcDrafter.Model;
 internal sealed record DecoderStack(WeightMatrix? Embedding, LayerWeights[] Layers, float[]? FinalNorm, WeightMatrix? LmHead);
 
 /// <summary>
+/// One sequence's rows in a batched forward pass (<see cref="Transformer.Forward(IReadOnlyList{ForwardPart}, Span{float})"/>):
+/// T new tokens, token i at RoPE position <c>Positions[i]</c>, attending to the committed slots of its own
+/// <paramref name="Cache"/> and to itself and its ancestors among the part's tokens (<c>Parents[i]</c> &lt; i, or
+/// -1), its K/V written to that cache's pending slot Length + i. Rows <paramref name="LogitsFrom"/> .. T - 1 get logits
+/// (0: every row, as a verification; T - 1: the last, as a prompt's last chunk; T: none).
+/// </summary>
+internal sealed record ForwardPart(KvCache Cache, int[] Tokens, int[] Positions, int[] Parents, int LogitsFrom)
+{
+    public int Rows => Tokens.Length;
+    public int LogitRows => Rows - LogitsFrom;
+}
+
+/// <summary>
 /// The forward pass of a LLaMA decoder over T new tokens at explicit positions, with a tree mask among them.
-/// One instance owns the scratch buffers and the KV cache of one sequence. T = 1 is a decode step, T = prompt
-/// length a prefill, and T = tree size a verification: all take the same path.
+/// One instance owns the scratch buffers of T rows and, unless made for batches, the KV cache of one sequence.
+/// T = 1 is a decode step, T = prompt length a prefill, and T = tree size a verification: all take the same path.
+/// A batched pass runs the rows of several sequences, each with its own cache: every row computes exactly what it
+/// computes alone (the matrix kernels give row t of a T-row product bitwise as a one-row product, and each row's
+/// attention reads only its own sequence's slots), so a sequence's tokens never depend on what else is in the batch.
 /// </summary>
 internal sealed class Transformer
 {
     public ModelConfig Config { get; }
+    /// <summary>The sequence's KV cache (capacity 0 for an instance made for batched passes).</summary>
     public KvCache Cache { get; }
-    /// <summary>Largest T one <see cref="Forward"/> call accepts.</summary>
+    /// <summary>Largest T one forward call accepts.</summary>
     public int MaxTokens { get; }
 
     /// <summary>Tokens per forward call of <see cref="Prefill"/> (fewer if <see cref="MaxTokens"/> is smaller).</summary>
@@ -36,16 +53,22 @@ internal sealed class Transformer
     readonly float[] _gate;    // [maxT, ffn]
     readonly float[] _up;      // [maxT, ffn]
     readonly float[] _rows;    // [maxT, hidden]   hidden states of the rows whose logits are asked for
-    readonly int[] _visible;   // [maxT, maxT] pending slots each new token attends to
+    readonly int[] _positions; // [maxT] RoPE position of each row
+    readonly KvCache[] _cacheOf; // [maxT] the cache each row reads and writes
+    readonly int[] _slotOf;    // [maxT] each row's pending slot in its cache (after Length)
+    readonly int[] _visible;   // [maxT, maxT] pending slots each row attends to
     readonly int[] _visibleCount; // [maxT]
-    readonly int[] _pendingParents; // [maxT] parent (pending slot or -1) of each pending slot
+    readonly int[] _pendingParents; // [maxT] parent (pending slot or -1) of each pending slot, offset by its part's first row
+    int _longest;              // the longest committed cache among the rows of the current pass
 
-    public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128)
+    /// <param name="capacity">Positions the sequence may hold (the context).</param>
+    /// <param name="ownCache">False for an instance that only runs batched passes over other caches.</param>
+    public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128, bool ownCache = true)
     {
         (_w, Config, MaxTokens) = (stack, config, maxTokens);
         if (stack.Layers.Length != config.NumLayers) throw new ArgumentException($"{stack.Layers.Length} layers for a config of {config.NumLayers}");
         int h = config.HiddenSize, t = maxTokens;
-        Cache = new KvCache(config.NumLayers, config.NumKvHeads, config.HeadDim, capacity);
+        Cache = NewCache(config, ownCache ? capacity : 0);
         _rope = new RopeTable(config.HeadDim, capacity, config.InverseFrequencies());
         _x = new float[t * h];
         _xn = new float[t * h];
@@ -56,13 +79,22 @@ internal sealed class Transformer
         _gate = new float[t * config.IntermediateSize];
         _up = new float[t * config.IntermediateSize];
         _rows = new float[t * h];
+        _positions = new int[t];
+        _cacheOf = new KvCache[t];
+        _slotOf = new int[t];
         _visible = new int[t * t];
         _visibleCount = new int[t];
         _pendingParents = new int[t];
     }
 
+    /// <summary>An empty KV cache of <paramref name="capacity"/> positions for this decoder's shape.</summary>
+    public static KvCache NewCache(ModelConfig config, int capacity) => new(config.NumLayers, config.NumKvHeads, config.HeadDim, capacity);
+
     /// <summary>Final hidden states of the last forward call (after the final norm, if any): [T, hidden].</summary>
     public ReadOnlySpan<float> Hidden(int tokens) => _xn.AsSpan(0, tokens * Config.HiddenSize);
+
+    /// <summary>Final hidden states of rows first .. first + count - 1 of the last forward call: [count, hidden].</summary>
+    public ReadOnlySpan<float> Hidden(int first, int count) => _xn.AsSpan(first * Config.HiddenSize, count * Config.HiddenSize);
 
     /// <summary>
     /// Runs T = tokens.Length new tokens. Token i sits at RoPE position <c>positions[i]</c>, attends to every
@@ -74,15 +106,35 @@ internal sealed class Transformer
     public void Forward(ReadOnlySpan<int> tokens, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
         ReadOnlySpan<int> logitRows, Span<float> logits)
     {
-        int T = tokens.Length, H = Config.HiddenSize;
-        if (_w.Embedding is null) throw new InvalidOperationException("this decoder has no embedding: feed vectors");
-        if (T == 0 || T > MaxTokens) throw new ArgumentOutOfRangeException(nameof(tokens), $"{T} tokens (1..{MaxTokens})");
-        for (int i = 0; i < T; i++)
+        Embed(tokens, 0);
+        _longest = 0;
+        Place(0, Cache, tokens.Length, 0, positions, parents);
+        Run(tokens.Length, logitRows, logits);
+    }
+
+    /// <summary>
+    /// One pass over the rows of several sequences, part after part; each part's rows attend only to its own cache
+    /// and its own tokens. <paramref name="logits"/> receives each part's logit rows in order:
+    /// [sum of <see cref="ForwardPart.LogitRows"/>, vocab]. The caller commits each part's pending slots in its cache.
+    /// </summary>
+    public void Forward(IReadOnlyList<ForwardPart> parts, Span<float> logits)
+    {
+        int T = 0, n = 0;
+        foreach (ForwardPart p in parts) (T, n) = (T + p.Rows, n + p.LogitRows);
+        if (T == 0 || T > MaxTokens) throw new ArgumentOutOfRangeException(nameof(parts), $"{T} rows (1..{MaxTokens})");
+        Span<int> logitRows = n <= 1024 ? stackalloc int[n] : new int[n];
+        _longest = 0;
+        for (int i = 0, row = 0, r = 0; i < parts.Count; row += parts[i].Rows, i++)
         {
-            if ((uint)tokens[i] >= (uint)Config.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} outside the vocabulary of {Config.VocabSize}");
-            _w.Embedding.ReadRow(tokens[i], _x.AsSpan(i * H, H));
+            ForwardPart p = parts[i];
+            if (p.Positions.Length != p.Rows || p.Parents.Length != p.Rows) throw new ArgumentException($"part {i}: positions and parents must have one entry per token");
+            if (p.LogitsFrom < 0 || p.LogitsFrom > p.Rows) throw new ArgumentOutOfRangeException(nameof(parts), $"part {i}: logits from row {p.LogitsFrom} of {p.Rows}");
+            if (parts.Take(i).Any(q => q.Cache == p.Cache)) throw new ArgumentException($"part {i}: two parts of one pass write the same cache");
+            Embed(p.Tokens, row);
+            Place(row, p.Cache, p.Rows, 0, p.Positions, p.Parents);
+            for (int j = p.LogitsFrom; j < p.Rows; j++) logitRows[r++] = row + j;
         }
-        Run(T, 0, positions, parents, logitRows, logits);
+        Run(T, logitRows, logits);
     }
 
     /// <summary>
@@ -91,7 +143,7 @@ internal sealed class Transformer
     /// slots before it in position order, so the cache and the logits are bitwise those of one token at a time.
     /// <paramref name="logits"/> receives the last token's logits [vocab] (empty: none), or with
     /// <paramref name="allLogits"/> every token's [ids.Length, vocab]; after each chunk of n tokens starting at
-    /// start, <paramref name="afterChunk"/>(start, n) may read their <see cref="Hidden"/> states.
+    /// start, <paramref name="afterChunk"/>(start, n) may read their <see cref="Hidden(int)"/> states.
     /// </summary>
     public void Prefill(ReadOnlySpan<int> ids, Span<float> logits, bool allLogits = false, Action<int, int>? afterChunk = null, int chunk = PrefillChunk)
     {
@@ -117,8 +169,10 @@ internal sealed class Transformer
     public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents,
         ReadOnlySpan<int> logitRows, Span<float> logits)
     {
-        LoadVectors(inputs);
-        Run(inputs.Length / Config.HiddenSize, 0, positions, parents, logitRows, logits);
+        int T = LoadVectors(inputs);
+        _longest = 0;
+        Place(0, Cache, T, 0, positions, parents);
+        Run(T, logitRows, logits);
     }
 
     /// <summary>
@@ -129,28 +183,76 @@ internal sealed class Transformer
     /// </summary>
     public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, int pendingOffset)
     {
-        LoadVectors(inputs);
-        Run(inputs.Length / Config.HiddenSize, pendingOffset, positions, parents, [], []);
+        int T = LoadVectors(inputs);
+        _longest = 0;
+        Place(0, Cache, T, pendingOffset, positions, parents);
+        Run(T, [], []);
     }
 
-    void LoadVectors(ReadOnlySpan<float> inputs)
+    // _x rows first .. first + T - 1 = the tokens' embeddings.
+    void Embed(ReadOnlySpan<int> tokens, int first)
+    {
+        int H = Config.HiddenSize;
+        if (_w.Embedding is null) throw new InvalidOperationException("this decoder has no embedding: feed vectors");
+        if (tokens.Length == 0 || first + tokens.Length > MaxTokens) throw new ArgumentOutOfRangeException(nameof(tokens), $"{first + tokens.Length} tokens (1..{MaxTokens})");
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            if ((uint)tokens[i] >= (uint)Config.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} outside the vocabulary of {Config.VocabSize}");
+            _w.Embedding.ReadRow(tokens[i], _x.AsSpan((first + i) * H, H));
+        }
+    }
+
+    int LoadVectors(ReadOnlySpan<float> inputs)
     {
         int H = Config.HiddenSize, T = inputs.Length / H;
         if (T == 0 || T > MaxTokens || inputs.Length != T * H) throw new ArgumentOutOfRangeException(nameof(inputs), $"{inputs.Length} values is not 1..{MaxTokens} rows of {H}");
         inputs.CopyTo(_x);
+        return T;
     }
 
-    void Run(int T, int pendingOffset, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, ReadOnlySpan<int> logitRows, Span<float> logits)
+    /// <summary>
+    /// Rows first .. first + T - 1 of the pass belong to one sequence with <paramref name="cache"/>: their positions,
+    /// pending slots (pendingOffset + i) and visibility. A batched part (first &gt; 0) starts its tree at slot 0.
+    /// </summary>
+    void Place(int first, KvCache cache, int T, int pendingOffset, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents)
     {
-        int H = Config.HiddenSize, V = Config.VocabSize;
         if (positions.Length != T || parents.Length != T) throw new ArgumentException("positions and parents must have one entry per token");
-        if (pendingOffset < 0 || pendingOffset + T > MaxTokens) throw new ArgumentOutOfRangeException(nameof(pendingOffset), $"pending slots {pendingOffset}..{pendingOffset + T - 1} beyond {MaxTokens}");
-        if (Cache.Length + pendingOffset + T > Cache.Capacity) throw new InvalidOperationException($"context of {Cache.Capacity} tokens exceeded");
-        if (logitRows.Length > 0 && _w.LmHead is null) throw new InvalidOperationException("this decoder has no LM head");
-        if (logits.Length < logitRows.Length * V) throw new ArgumentException("logits buffer too small", nameof(logits));
+        if (pendingOffset < 0 || first + pendingOffset + T > MaxTokens || (first > 0 && pendingOffset > 0))
+            throw new ArgumentOutOfRangeException(nameof(pendingOffset), $"pending slots {pendingOffset}..{pendingOffset + T - 1} beyond {MaxTokens}");
+        if (cache.Length + pendingOffset + T > cache.Capacity) throw new InvalidOperationException($"context of {cache.Capacity} tokens exceeded");
         foreach (int p in positions)
             if ((uint)p >= (uint)_rope.MaxPositions) throw new ArgumentOutOfRangeException(nameof(positions), $"position {p} beyond the context");
-        BuildVisibility(parents, pendingOffset);
+        _longest = Math.Max(_longest, cache.Length);
+        for (int i = 0; i < T; i++)
+        {
+            int row = first + i, slot = pendingOffset + i;
+            (_positions[row], _cacheOf[row], _slotOf[row]) = (positions[i], cache, slot);
+            if (parents[i] < -1 || parents[i] >= slot)
+                throw new ArgumentException($"parents[{i}] = {parents[i]}: a parent must be an earlier token or -1", nameof(parents));
+            _pendingParents[first + slot] = parents[i];
+            BuildVisibility(row, first);
+        }
+    }
+
+    /// <summary>
+    /// visible[row] = the pending slots the row attends to, in position order: its ancestors from the root down,
+    /// then itself. That is the order in which plain decoding finds the same keys in the cache (the committed
+    /// prefix, then the path, the new token last), so a tree node's attention sums run exactly as plain decoding's.
+    /// </summary>
+    void BuildVisibility(int row, int first)
+    {
+        Span<int> visible = _visible.AsSpan(row * MaxTokens, MaxTokens);
+        int n = 0;
+        for (int j = _slotOf[row]; j >= 0; j = _pendingParents[first + j]) visible[n++] = j;
+        visible[..n].Reverse();
+        _visibleCount[row] = n;
+    }
+
+    void Run(int T, ReadOnlySpan<int> logitRows, Span<float> logits)
+    {
+        int H = Config.HiddenSize, V = Config.VocabSize;
+        if (logitRows.Length > 0 && _w.LmHead is null) throw new InvalidOperationException("this decoder has no LM head");
+        if (logits.Length < logitRows.Length * V) throw new ArgumentException("logits buffer too small", nameof(logits));
 
         for (int l = 0; l < _w.Layers.Length; l++)
         {
@@ -164,9 +266,9 @@ internal sealed class Transformer
             if (lw.Bq is not null) AddBiases(lw, T);
             for (int i = 0; i < T; i++)
             {
-                _rope.Apply(_q.AsSpan(i * Config.QDim, Config.QDim), positions[i]);
-                _rope.Apply(_k.AsSpan(i * Config.KvDim, Config.KvDim), positions[i]);
-                StoreKv(l, i, pendingOffset + i);
+                _rope.Apply(_q.AsSpan(i * Config.QDim, Config.QDim), _positions[i]);
+                _rope.Apply(_k.AsSpan(i * Config.KvDim, Config.KvDim), _positions[i]);
+                StoreKv(l, i);
             }
             Attend(l, T);
             lw.Wo.MatMul(_att.AsSpan(0, T * Config.QDim), _xn, T);
@@ -193,35 +295,16 @@ internal sealed class Transformer
         _w.LmHead!.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
     }
 
-    /// <summary>
-    /// visible[i] = the pending slots new token i attends to, in position order: its ancestors from the root down,
-    /// then itself. That is the order in which plain decoding finds the same keys in the cache (the committed
-    /// prefix, then the path, the new token last), so a tree node's attention sums run exactly as plain decoding's.
-    /// </summary>
-    void BuildVisibility(ReadOnlySpan<int> parents, int pendingOffset)
+    /// <summary>K/V of row i (of _k, _v) into its pending slot of its cache.</summary>
+    void StoreKv(int layer, int i)
     {
-        for (int i = 0; i < parents.Length; i++)
-        {
-            int slot = pendingOffset + i;
-            if (parents[i] < -1 || parents[i] >= slot)
-                throw new ArgumentException($"parents[{i}] = {parents[i]}: a parent must be an earlier token or -1", nameof(parents));
-            _pendingParents[slot] = parents[i];
-            Span<int> visible = _visible.AsSpan(i * MaxTokens, MaxTokens);
-            int n = 0;
-            for (int j = slot; j >= 0; j = _pendingParents[j]) visible[n++] = j;
-            visible[..n].Reverse();
-            _visibleCount[i] = n;
-        }
-    }
-
-    /// <summary>K/V of new token i (row of _k, _v) into pending slot <paramref name="pending"/>.</summary>
-    void StoreKv(int layer, int i, int pending)
-    {
-        int hd = Config.HeadDim, slot = Cache.Length + pending;
+        int hd = Config.HeadDim;
+        KvCache cache = _cacheOf[i];
+        int slot = cache.Length + _slotOf[i];
         for (int g = 0; g < Config.NumKvHeads; g++)
         {
-            _k.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(Cache.Key(layer, g, slot));
-            _v.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(Cache.Value(layer, g, slot));
+            _k.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(cache.Key(layer, g, slot));
+            _v.AsSpan(i * Config.KvDim + g * hd, hd).CopyTo(cache.Value(layer, g, slot));
         }
     }
 
@@ -247,38 +330,39 @@ internal sealed class Transformer
     {
         public void Run(int start, int end)
         {
-            float[] scores = ArrayPool<float>.Shared.Rent(t.Cache.Length + t.MaxTokens);
+            float[] scores = ArrayPool<float>.Shared.Rent(t._longest + t.MaxTokens);
             for (int item = start; item < end; item++) t.AttendOne(layer, item / t.Config.NumHeads, item % t.Config.NumHeads, scores);
             ArrayPool<float>.Shared.Return(scores);
         }
     }
 
     /// <summary>
-    /// _att[i, head] = softmax(q·K^T / sqrt(d)) · V over the committed slots (one run) and token i's visible
-    /// pending slots (runs of consecutive slots: a prefill chunk's tokens see one run, a tree node its path).
+    /// _att[i, head] = softmax(q·K^T / sqrt(d)) · V over the committed slots of row i's cache (one run) and its
+    /// visible pending slots (runs of consecutive slots: a prefill chunk's tokens see one run, a tree node its path).
     /// </summary>
     void AttendOne(int layer, int i, int head, float[] scoreBuf)
     {
-        int hd = Config.HeadDim, L = Cache.Length, g = head / (Config.NumHeads / Config.NumKvHeads);
+        KvCache cache = _cacheOf[i];
+        int hd = Config.HeadDim, L = cache.Length, g = head / (Config.NumHeads / Config.NumKvHeads);
         ReadOnlySpan<int> visible = _visible.AsSpan(i * MaxTokens, _visibleCount[i]);
         float scale = 1f / MathF.Sqrt(hd);
         ReadOnlySpan<float> q = _q.AsSpan(i * Config.QDim + head * hd, hd);
         Span<float> scores = scoreBuf.AsSpan(0, L + visible.Length);
-        Attention.Scores(q, Cache.Keys(layer, g, 0, L), scale, scores[..L]);
+        Attention.Scores(q, cache.Keys(layer, g, 0, L), scale, scores[..L]);
         for (int n = 0, run; n < visible.Length; n += run)
         {
             run = RunLength(visible, n);
-            Attention.Scores(q, Cache.Keys(layer, g, L + visible[n], run), scale, scores.Slice(L + n, run));
+            Attention.Scores(q, cache.Keys(layer, g, L + visible[n], run), scale, scores.Slice(L + n, run));
         }
         Activations.Softmax(scores);
 
         Span<float> o = _att.AsSpan(i * Config.QDim + head * hd, hd);
         o.Clear();
-        Attention.AccumulateValues(scores[..L], Cache.Values(layer, g, 0, L), o);
+        Attention.AccumulateValues(scores[..L], cache.Values(layer, g, 0, L), o);
         for (int n = 0, run; n < visible.Length; n += run)
         {
             run = RunLength(visible, n);
-            Attention.AccumulateValues(scores.Slice(L + n, run), Cache.Values(layer, g, L + visible[n], run), o);
+            Attention.AccumulateValues(scores.Slice(L + n, run), cache.Values(layer, g, L + visible[n], run), o);
         }
     }
 

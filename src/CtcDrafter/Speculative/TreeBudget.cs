@@ -9,7 +9,9 @@ namespace CtcDrafter.Speculative;
 /// drafters that propose less than asked, and draft models whose cost is not their weight bytes (small models
 /// that live in cache) are all measured as they are. Every arm is tried twice first; afterwards every fourth step tries a neighbour of the best arm,
 /// so that an estimate made while the text was hard can recover when it gets easier. Deterministic given the
-/// outcomes: the same accepted depths and draft times give the same budgets.
+/// outcomes: the same accepted depths and draft times give the same budgets. Several sequences decoded in one
+/// pass share a budget: each step asks once for all of them, the pass then verifies B trees of n nodes, costing
+/// verifyCost(B n) for B steps' tokens, so the more sequences, the smaller each one's tree.
 /// </summary>
 public sealed class TreeBudget
 {
@@ -21,7 +23,7 @@ public sealed class TreeBudget
     readonly double[] _tokens;      // [arms] running mean of tokens committed per step (accepted + bonus)
     readonly double[] _draft;       // [arms] running mean of drafting time per step, in single-token forwards
     readonly int[] _tries;          // [arms]
-    int _steps, _current, _explore;
+    int _steps, _current, _explore, _sequences = 1;
 
     /// <summary>A fixed budget when <paramref name="curve"/> is null; adaptive otherwise.</summary>
     public TreeBudget(int maxNodes, VerifyCostCurve? curve)
@@ -37,9 +39,10 @@ public sealed class TreeBudget
     public int MaxNodes { get; }
     public bool Adaptive => _curve is not null;
 
-    /// <summary>Nodes (root included) to ask of the drafter for the next step.</summary>
-    public int Next()
+    /// <summary>Nodes (root included) to ask of the drafter for the next step of each of <paramref name="sequences"/> sequences sharing the pass.</summary>
+    public int Next(int sequences = 1)
     {
+        _sequences = Math.Max(1, sequences);
         if (_curve is null) return MaxNodes;
         _steps++;
         int untried = Array.FindIndex(_tries, t => t < InitialTries);
@@ -58,8 +61,8 @@ public sealed class TreeBudget
     }
 
     /// <summary>
-    /// Records the outcome of the step that used the last <see cref="Next"/> budget: <paramref name="acceptedDepth"/>
-    /// draft tokens accepted, and drafting took <paramref name="draftMs"/> milliseconds.
+    /// Records the outcome of a step that used the last <see cref="Next"/> budget (once per sequence of the pass):
+    /// <paramref name="acceptedDepth"/> draft tokens accepted, and its drafting took <paramref name="draftMs"/> milliseconds.
     /// </summary>
     public void Record(int acceptedDepth, double draftMs = 0)
     {
@@ -70,6 +73,6 @@ public sealed class TreeBudget
         _draft[i] += w * ((_curve.ForwardMs > 0 ? draftMs / _curve.ForwardMs : 0) - _draft[i]);
     }
 
-    /// <summary>Expected tokens per unit of time with arm <paramref name="i"/>.</summary>
-    double Rate(int i) => _tokens[i] / (_curve!.Cost(_arms[i]) + _draft[i]);
+    /// <summary>Expected tokens per unit of time and sequence with arm <paramref name="i"/>, the pass shared by the sequences.</summary>
+    double Rate(int i) => _tokens[i] / (_curve!.Cost(_sequences * _arms[i]) / _sequences + _draft[i]);
 }

@@ -16,6 +16,8 @@ sealed class OracleDrafter(int[] truth, int promptLength, int vocab, int seed, d
 
     public void Reset() => _committed = 0;
 
+    public IDrafter Spawn() => new OracleDrafter(truth, promptLength, vocab, seed, errorRate, depth, branches);
+
     public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) => _committed += tokens.Length;
 
     public DraftTree Propose(int root, int maxNodes)

@@ -55,6 +55,7 @@ public class ReferenceDraftTests
         public readonly List<int> Depths = [];
         public string Name => inner.Name;
         public void Reset() => inner.Reset();
+        public IDrafter Spawn() => new ChainDepthSpy((FeatureTreeDrafter)inner.Spawn(), vocab);
         public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) => inner.Observe(tokens, hidden);
         public DraftTree Propose(int root, int maxNodes)
         {

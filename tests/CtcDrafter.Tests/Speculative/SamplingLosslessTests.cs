@@ -16,6 +16,7 @@ public class SamplingLosslessTests
         readonly Random _rng = new(99);
         public string Name => "uniform";
         public void Reset() { }
+        public IDrafter Spawn() => new UniformDrafter(vocab);
         public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) { }
         public DraftTree Propose(int root, int maxNodes)
         {

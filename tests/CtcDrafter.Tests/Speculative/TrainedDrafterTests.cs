@@ -124,6 +124,7 @@ sealed class RecordingDrafter(IDrafter inner) : IDrafter
     public List<string> Trees { get; } = [];
     public string Name => inner.Name;
     public void Reset() => inner.Reset();
+    public IDrafter Spawn() => new RecordingDrafter(inner.Spawn());
     public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden) => inner.Observe(tokens, hidden);
     public TreeTransform Transform => inner.Transform;
 
