@@ -57,16 +57,5 @@ sealed class SpecBenchmark(LlamaModel model, IReadOnlyList<string> methods, Comm
         return run;
     }
 
-    /// <summary>The prompt of the first <paramref name="turns"/> turns, earlier turns answered by the model itself.</summary>
-    int[] Encode(BenchPrompt p, int turns, IReadOnlyList<string> answers)
-    {
-        if (p.Raw || template is null) return [.. _tok.Encode(p.Turns[0], addBos: true)];
-        var messages = new List<ChatMessage>();
-        for (int t = 0; t < turns; t++)
-        {
-            messages.Add(new ChatMessage("user", p.Turns[t]));
-            if (t < turns - 1) messages.Add(new ChatMessage("assistant", t < answers.Count ? answers[t] : ""));
-        }
-        return [.. template.Encode(_tok, messages, addGenerationPrompt: true)];
-    }
+    int[] Encode(BenchPrompt p, int turns, IReadOnlyList<string> answers) => p.Encode(_tok, template, turns, answers);
 }

@@ -31,7 +31,7 @@ static class BenchCommand
         var output = new Option<string>("--out") { Description = "folder for results.json, results.md, speedup.png and answers/SUITE/METHOD.jsonl", DefaultValueFactory = _ => "bench-results" };
         var cmd = new Command("bench", "Speculative decoding benchmark on prompt suites: speedup, tau, acceptance, identical outputs.")
         {
-            model, dtype, threads, draft, methods, suites, limit, maxTokens, temperature, seed, tree, context, template, data, output, Engine(),
+            model, dtype, threads, draft, methods, suites, limit, maxTokens, temperature, seed, tree, context, template, data, output, Engine(), Batch(),
         };
         cmd.SetAction(r =>
         {
@@ -153,6 +153,57 @@ static class BenchCommand
                 Console.WriteLine($"verify cost        {string.Join("  ", res.VerifyCost.Select(kv => $"T={kv.Key}: {kv.Value:F2}x"))}");
                 Console.WriteLine($"prefill            {res.PrefillTokensPerSecond:F0} tokens/s = {res.PrefillGflops:F1} GFLOP/s");
             }
+            return 0;
+        });
+        return cmd;
+    }
+
+    static Command Batch()
+    {
+        var model = CommonOptions.Model();
+        var dtype = CommonOptions.Dtype();
+        var threads = CommonOptions.Threads();
+        var draft = new Option<string?>("--draft") { Description = DraftFolders.Description };
+        var methods = new Option<string>("--methods") { Description = $"comma-separated methods ({string.Join(", ", DrafterFactory.Methods)})", DefaultValueFactory = _ => "vanilla,ctc" };
+        var streams = new Option<string>("--streams") { Description = "comma-separated numbers of concurrent streams (1 is always measured)", DefaultValueFactory = _ => "1,8" };
+        var suite = new Option<string>("--suite") { Description = $"the prompts: {string.Join(", ", Suites.Names)}, or FILE.jsonl (first turns)", DefaultValueFactory = _ => "gsm8k" };
+        var limit = new Option<int>("--limit") { Description = "requests per run", DefaultValueFactory = _ => 32 };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "most new tokens per request", DefaultValueFactory = _ => 128 };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var tree = CommonOptions.Tree();
+        var context = CommonOptions.Context();
+        var template = new Option<string>("--chat-template") { Description = "template of the chat suites", DefaultValueFactory = _ => "vicuna_v1.1" };
+        var data = new Option<string?>("--data") { Description = "data folder (default: ../shared/data)" };
+        var output = new Option<string?>("--out") { Description = "also write the figures to this JSON file" };
+        var cmd = new Command("batch", "Concurrent streams decoded together: aggregate tokens/s and time to first token against one stream, per method.")
+        {
+            model, dtype, threads, draft, methods, streams, suite, limit, maxTokens, temperature, tree, context, template, data, output,
+        };
+        cmd.SetAction(r =>
+        {
+            string[] ms = r.GetValue(methods)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (ms.Length == 0) throw new ArgumentException("--methods is empty");
+            int[] counts = [.. r.GetValue(streams)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(s => int.TryParse(s, out int n) && n > 0 ? n : throw new ArgumentException($"--streams: '{s}' is not a positive number")).Append(1).Distinct()];
+            if (r.GetValue(limit) <= 0 || r.GetValue(maxTokens) <= 0 || r.GetValue(tree) <= 0) throw new ArgumentException("--limit, --max-tokens and --tree must be positive");
+            using LlamaModel m = CommonOptions.Load(r.GetValue(model)!, r.GetValue(dtype)!, r.GetValue(threads), r.GetValue(context));
+            var drafts = DraftFolders.Parse(r.GetValue(draft));
+            IDrafter[] drafters = [.. ms.Select(method => DrafterFactory.Create(method, m, drafts.For(method, m.Folder)))];
+            var sampling = new SamplingOptions(r.GetValue(temperature));
+            sampling.Validate();
+            var prompts = Suites.Load(r.GetValue(suite)!, r.GetValue(data), r.GetValue(limit));
+            if (prompts.Count == 0) throw new ArgumentException($"suite {r.GetValue(suite)} has no prompts");
+            var bench = new BatchBenchmark(m, drafters, ChatTemplate.Get(r.GetValue(template)!), r.GetValue(maxTokens), sampling, r.GetValue(tree));
+            var runs = bench.Measure(prompts, counts, what => Console.Error.WriteLine($"running {what}"));
+            JsonObject results = BatchBenchmark.Json(runs);
+            results["command"] = "ctcdrafter " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1));
+            results["machine"] = MachineInfo.Json();
+            (results["model"], results["dtype"], results["threads"]) = (m.Folder, m.Options.Format.ToString().ToLowerInvariant(), Kernels.WorkerPool.Shared.Threads);
+            (results["suite"], results["maxTokens"], results["temperature"]) = (r.GetValue(suite), r.GetValue(maxTokens), r.GetValue(temperature));
+            results["treeBudget"] = r.GetValue(tree)?.ToString() ?? "adaptive (<= 32 per stream)";
+            if (r.GetValue(output) is string path) File.WriteAllText(path, results.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine($"{m.Folder}, {results["dtype"]}, {results["threads"]} threads, {r.GetValue(suite)}, {r.GetValue(maxTokens)} tokens, tree {results["treeBudget"]}");
+            Console.WriteLine(BatchBenchmark.Markdown(runs));
             return 0;
         });
         return cmd;

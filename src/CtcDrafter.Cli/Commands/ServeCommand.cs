@@ -2,6 +2,7 @@ using System.CommandLine;
 using CtcDrafter.Chat;
 using CtcDrafter.Cli.Server;
 using CtcDrafter.Drafters;
+using CtcDrafter.Generation;
 using CtcDrafter.Model;
 using CtcDrafter.Text;
 using Microsoft.Extensions.Hosting;
@@ -26,9 +27,17 @@ static class ServeCommand
             Description = "largest request body accepted (413 beyond it)", DefaultValueFactory = _ => Server.OpenAiServer.DefaultMaxRequestBytes,
         };
         var url = new Option<string>("--url") { Description = "address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
-        var cmd = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/models).")
+        var parallel = new Option<int>("--parallel") { Description = "requests decoded together (slots), each with its own KV cache", DefaultValueFactory = _ => 4 };
+        var queue = new Option<int>("--queue") { Description = "requests that may wait for a slot (429 with Retry-After beyond them)", DefaultValueFactory = _ => 64 };
+        var timeout = new Option<double>("--timeout")
         {
-            model, dtype, threads, template, method, draft, context, maxRequest, url,
+            Description = "seconds a request may take from its arrival (waiting longer for a slot: 503; generating longer: ends with finish_reason \"length\"); 0 for no limit",
+            DefaultValueFactory = _ => 600,
+        };
+        var maxNodes = new Option<int>("--max-tree-nodes") { Description = "most tree nodes a request verifies per step (adaptive below it)", DefaultValueFactory = _ => 32 };
+        var cmd = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models) and a chat page.")
+        {
+            model, dtype, threads, template, method, draft, context, maxRequest, url, parallel, queue, timeout, maxNodes,
         };
         cmd.SetAction(r =>
         {
@@ -38,15 +47,26 @@ static class ServeCommand
             string[] methods = r.GetValue(method)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (methods.Length == 0) throw new ArgumentException("--method is empty");
             DraftFolders drafts = DraftFolders.Parse(r.GetValue(draft));
-            // One client, so one sequence (KV cache), per method.
-            CtcChatClient[] clients = [.. methods.Select(name => DrafterFactory.Create(name, m, drafts.For(name, m.Folder)))
-                .Select(d => new CtcChatClient(m, chat, d is NoDrafter ? null : d))];
+            if (r.GetValue(maxRequest) <= 0) throw new ArgumentException("--max-request-bytes must be positive");
+            if (r.GetValue(parallel) < 1) throw new ArgumentException($"--parallel {r.GetValue(parallel)}: at least one slot");
+            if (r.GetValue(queue) < 0) throw new ArgumentException($"--queue {r.GetValue(queue)}: cannot be negative");
+            if (r.GetValue(timeout) is < 0 or double.NaN) throw new ArgumentException($"--timeout {r.GetValue(timeout)}: seconds, 0 for no limit");
+            if (r.GetValue(maxNodes) < 1) throw new ArgumentException($"--max-tree-nodes {r.GetValue(maxNodes)}: at least 1");
+            // One generator decodes every request, whatever its method, in its slots; one client per method over it.
+            IDrafter[] drafters = [.. methods.Select(name => DrafterFactory.Create(name, m, drafts.For(name, m.Folder)))];
+            using var engine = new BatchGenerator(m, drafters, new BatchOptions
+            {
+                Parallel = r.GetValue(parallel),
+                Queue = r.GetValue(queue),
+                MaxTreeNodes = r.GetValue(maxNodes),
+                Timeout = r.GetValue(timeout) > 0 ? TimeSpan.FromSeconds(r.GetValue(timeout)) : null,
+            });
+            CtcChatClient[] clients = [.. drafters.Select(d => new CtcChatClient(engine, d.Name, chat))];
             try
             {
-                if (r.GetValue(maxRequest) <= 0) throw new ArgumentException("--max-request-bytes must be positive");
                 using var app = OpenAiServer.Build(clients, r.GetValue(url)!, r.GetValue(maxRequest));
                 app.Start();
-                Console.Error.WriteLine($"serving {clients[0].ModelId} ({string.Join(", ", methods)}) on {string.Join(", ", app.Urls)}; " +
+                Console.Error.WriteLine($"serving {clients[0].ModelId} ({string.Join(", ", methods)}; {r.GetValue(parallel)} slots) on {string.Join(", ", app.Urls)}; " +
                     $"the chat page at {app.Urls.First()}/; Ctrl+C to stop");
                 app.WaitForShutdown();
                 return 0;

@@ -17,9 +17,11 @@ namespace CtcDrafter.Cli.Server;
 /// <c>"stream": true</c>), <c>GET /health</c> and the chat page at <c>GET /</c>. Every response and chunk carries OpenAI's <c>id</c>
 /// ("chatcmpl-…" or "cmpl-…", one per request) and <c>created</c>; final ones add <c>usage</c>, <c>timings</c> and <c>speculation</c>.
 /// The server may hold one client per speculative decoding method (each with its own sequence); a request picks one
-/// with the extension field <c>method</c>, the first by default. Requests are served one generation at a time. Bad
-/// requests get status 400 with OpenAI's error object <c>{"error": {"message", "type": "invalid_request_error",
-/// "param", "code"}}</c> naming the problem.
+/// with the extension field <c>method</c>, the first by default. The clients share one <see cref="BatchGenerator"/>,
+/// whose slots decode concurrent requests together; when its queue is full a request gets 429 with
+/// <c>Retry-After</c>, and one whose time limit passes while it waits 503. A client that disconnects ends its
+/// generation at the next step. Bad requests get status 400 with OpenAI's error object <c>{"error": {"message",
+/// "type": "invalid_request_error", "param", "code"}}</c> naming the problem.
 /// </summary>
 static class OpenAiServer
 {
@@ -34,7 +36,6 @@ static class OpenAiServer
         foreach (CtcChatClient c in clients)
             if (!methods.TryAdd(c.Method, c)) throw new ArgumentException($"method '{c.Method}' is given twice");
         CtcChatClient first = clients[0];
-        var turn = new SemaphoreSlim(1, 1); // one generation at a time over the shared model, whichever client runs it
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls(url);
@@ -56,13 +57,13 @@ static class OpenAiServer
                 ["speculation"] = new JsonObject { ["methods"] = new JsonArray([.. methods.Keys.Select(m => (JsonNode)m)]) },
             }),
         }));
-        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(methods, first, turn, http, ChatRequest.Parse));
-        app.MapPost("/v1/completions", (HttpContext http) => Complete(methods, first, turn, http, CompletionRequest.Parse));
+        app.MapPost("/v1/chat/completions", (HttpContext http) => Complete(methods, first, http, ChatRequest.Parse));
+        app.MapPost("/v1/completions", (HttpContext http) => Complete(methods, first, http, CompletionRequest.Parse));
         ChatPage.Map(app);
         return app;
     }
 
-    static async Task Complete(Dictionary<string, CtcChatClient> methods, CtcChatClient first, SemaphoreSlim turn, HttpContext http,
+    static async Task Complete(Dictionary<string, CtcChatClient> methods, CtcChatClient first, HttpContext http,
         Func<JsonNode?, OpenAiRequest> parse)
     {
         OpenAiRequest request;
@@ -96,14 +97,6 @@ static class OpenAiServer
             return;
         }
 
-        try
-        {
-            await turn.WaitAsync(http.RequestAborted);
-        }
-        catch (OperationCanceledException)
-        {
-            return; // the client went away before its turn
-        }
         try
         {
             if (!request.Stream)
@@ -163,11 +156,20 @@ static class OpenAiServer
             // Raised before any text: a prompt too long for the context, or messages the chat template refuses.
             await Error(http, e.Message, request is ChatRequest ? "messages" : "prompt");
         }
+        catch (QueueFullException e) when (!http.Response.HasStarted)
+        {
+            http.Response.Headers.RetryAfter = Math.Ceiling(e.RetryAfter.TotalSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            await Error(http, e.Message, null, StatusCodes.Status429TooManyRequests);
+        }
+        catch (TimeoutException e) when (!http.Response.HasStarted)
+        {
+            http.Response.Headers.RetryAfter = "1";
+            await Error(http, e.Message, null, StatusCodes.Status503ServiceUnavailable);
+        }
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
-            // The client went away; the generation has been stopped.
+            // The client went away; its generation has been stopped.
         }
-        finally { turn.Release(); }
     }
 
     /// <summary>What every response and chunk starts with: OpenAI's <c>id</c>, <c>object</c>, <c>created</c> (Unix seconds) and <c>model</c>.</summary>
@@ -246,6 +248,7 @@ static class OpenAiServer
         404 => "no such endpoint (POST /v1/chat/completions, POST /v1/completions, GET /v1/models, GET /health, GET / the chat page)",
         405 => "method not allowed on this endpoint",
         413 => "request body too large",
+        429 => "too many requests",
         _ => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status),
     };
 

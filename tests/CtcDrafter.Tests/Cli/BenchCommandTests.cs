@@ -171,4 +171,25 @@ public class BenchCommandTests
         }
         Assert.Equal("old", File.ReadAllText(Path.Combine(output, "results.md")));
     }
+
+    /// <summary>`bench batch`: every method at every stream count, each answer the one-stream answer of its prompt.</summary>
+    [Fact]
+    public void BatchBenchmarkMeasuresEveryMethodAtEveryStreamCount()
+    {
+        using var dir = new TempDir();
+        string output = Path.Combine(dir.Path, "batch.json");
+        var r = CliRunner.Run("bench", "batch", "--model", RefS, "--methods", "vanilla,ctc", "--streams", "3", "--suite", Suite(dir, 5), "--limit", "5", "-n", "8", "--out", output);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        JsonArray runs = JsonNode.Parse(File.ReadAllText(output))!["runs"]!.AsArray();
+        Assert.Equal(["vanilla 1", "vanilla 3", "ctc 1", "ctc 3"], runs.Select(x => $"{x!["method"]} {x["streams"]}"));
+        Assert.All(runs, x =>
+        {
+            Assert.Equal(5, (int)x!["requests"]!);
+            Assert.True((bool)x["identicalToOneStream"]!);
+            Assert.InRange((int)x["tokens"]!, 5, 40);
+            Assert.True((double)x["tokensPerSecond"]! > 0);
+        });
+        Assert.Contains("| ctc | 3 | 5 |", r.Stdout);
+        Assert.Contains("--streams: 'x' is not a positive number", CliRunner.Run("bench", "batch", "--model", RefS, "--streams", "x").Stderr);
+    }
 }
