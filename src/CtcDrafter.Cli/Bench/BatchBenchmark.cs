@@ -12,12 +12,13 @@ namespace CtcDrafter.Cli.Bench;
 /// Concurrent streams, as a server sees them: for each method and each stream count S, S clients each send the
 /// suite's next prompt as soon as their previous answer is complete, into a <see cref="BatchGenerator"/> of S slots.
 /// Reports the aggregate tokens/s (all answers' tokens over the wall time), the time to first token of each request,
-/// tau, and whether every answer is token for token the one-stream answer of its prompt (greedy).
+/// tau, the draft share (drafting runs on the decode loop, one sequence after another: the summed drafting time over
+/// the wall time), and whether every answer is token for token the one-stream answer of its prompt (greedy).
 /// </summary>
 sealed class BatchBenchmark(LlamaModel model, IReadOnlyList<IDrafter> drafters, ChatTemplate template, int maxTokens, SamplingOptions sampling, int? fixedTree)
 {
     /// <summary>One method at one stream count.</summary>
-    public sealed record Run(string Method, int Streams, int Requests, int Tokens, double Seconds, double[] FirstTokenMs, double Tau, bool Identical)
+    public sealed record Run(string Method, int Streams, int Requests, int Tokens, double Seconds, double[] FirstTokenMs, double Tau, double DraftShare, bool Identical)
     {
         public double TokensPerSecond => Tokens / Seconds;
     }
@@ -69,7 +70,8 @@ sealed class BatchBenchmark(LlamaModel model, IReadOnlyList<IDrafter> drafters, 
         Task.WhenAll(Enumerable.Range(0, streams).Select(_ => Task.Run(Client))).GetAwaiter().GetResult();
         double seconds = wall.Elapsed.TotalSeconds;
         int tokens = results.Sum(r => r.Tokens.Count), steps = results.Sum(r => r.Stats.Steps);
-        return (new Run(drafter.Name, streams, ids.Length, tokens, seconds, firstMs, steps == 0 ? 0 : (double)tokens / steps, true),
+        double draftShare = results.Sum(r => r.Stats.DraftMs) / 1000 / seconds;
+        return (new Run(drafter.Name, streams, ids.Length, tokens, seconds, firstMs, steps == 0 ? 0 : (double)tokens / steps, draftShare, true),
             [.. results.Select(r => r.Tokens)]);
     }
 
@@ -78,7 +80,7 @@ sealed class BatchBenchmark(LlamaModel model, IReadOnlyList<IDrafter> drafters, 
         ["runs"] = new JsonArray([.. runs.Select(r => (JsonNode)new JsonObject
         {
             ["method"] = r.Method, ["streams"] = r.Streams, ["requests"] = r.Requests, ["tokens"] = r.Tokens,
-            ["seconds"] = Math.Round(r.Seconds, 3), ["tokensPerSecond"] = Math.Round(r.TokensPerSecond, 1), ["tau"] = Math.Round(r.Tau, 3),
+            ["seconds"] = Math.Round(r.Seconds, 3), ["tokensPerSecond"] = Math.Round(r.TokensPerSecond, 1), ["tau"] = Math.Round(r.Tau, 3), ["draftShare"] = Math.Round(r.DraftShare, 3),
             ["firstTokenMsMedian"] = Math.Round(Percentile(r.FirstTokenMs, 0.5), 1), ["firstTokenMsP90"] = Math.Round(Percentile(r.FirstTokenMs, 0.9), 1),
             ["identicalToOneStream"] = r.Identical,
         })]),
@@ -90,14 +92,14 @@ sealed class BatchBenchmark(LlamaModel model, IReadOnlyList<IDrafter> drafters, 
         double? vanilla = runs.FirstOrDefault(r => r.Method == "vanilla" && r.Streams == 1)?.TokensPerSecond;
         var lines = new List<string>
         {
-            "| method | streams | requests | tokens | tokens/s | x own 1 stream | x vanilla 1 stream | tau | first token ms (median, p90) | identical |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| method | streams | requests | tokens | tokens/s | x own 1 stream | x vanilla 1 stream | tau | draft share | first token ms (median, p90) | identical |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         };
         foreach (Run r in runs)
         {
             double own = runs.First(o => o.Method == r.Method).TokensPerSecond;
             lines.Add($"| {r.Method} | {r.Streams} | {r.Requests} | {r.Tokens} | {r.TokensPerSecond:F1} | {r.TokensPerSecond / own:F2} | " +
-                $"{(vanilla is double v ? (r.TokensPerSecond / v).ToString("F2") : "-")} | {r.Tau:F2} | {Percentile(r.FirstTokenMs, 0.5):F0}, {Percentile(r.FirstTokenMs, 0.9):F0} | {(r.Identical ? "yes" : "NO")} |");
+                $"{(vanilla is double v ? (r.TokensPerSecond / v).ToString("F2") : "-")} | {r.Tau:F2} | {r.DraftShare:F2} | {Percentile(r.FirstTokenMs, 0.5):F0}, {Percentile(r.FirstTokenMs, 0.9):F0} | {(r.Identical ? "yes" : "NO")} |");
         }
         return string.Join('\n', lines);
     }

@@ -81,10 +81,14 @@ internal sealed class Decoding
         int budget = Math.Clamp(maxNodes, 1, room);
 
         long t0 = Stopwatch.GetTimestamp();
-        int asked = _drafter.Transform.DraftNodes(budget);
-        DraftTree tree = _drafter.Propose(_root, asked);                    // candidate tree under the pending root
-        CheckProposal(tree, asked);
-        _tree = _drafter.Transform.Apply(tree, budget);                     // the CTC transform (CTC drafts only)
+        if (budget == 1) _tree = new DraftTree(_root);                      // a budget of one node: plain decoding
+        else
+        {
+            int asked = _drafter.Transform.DraftNodes(budget);
+            DraftTree tree = _drafter.Propose(_root, asked);                // candidate tree under the pending root
+            CheckProposal(tree, asked);
+            _tree = _drafter.Transform.Apply(tree, budget);                 // the CTC transform (CTC drafts only)
+        }
         _drafting = Stopwatch.GetElapsedTime(t0);
         return _part = _session.TreePart(_tree);                            // verified by one base forward
     }

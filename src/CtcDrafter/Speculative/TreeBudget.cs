@@ -4,7 +4,8 @@ namespace CtcDrafter.Speculative;
 /// Hardware-aware tree size: per step, the node budget n that maximises expected tokens per unit of time,
 /// E[tokens | n] / (verifyCost(n) + draftCost(n)), both costs in units of one single-token forward of the base
 /// model. verifyCost is the engine's measured curve; draftCost and E[tokens | n] are observed, not modelled:
-/// each candidate budget (an "arm": 2, 3, 4, 6, 8, 12, 16, 24, 32 nodes up to the maximum) keeps running means
+/// each candidate budget (an "arm": 1, 2, 3, 4, 6, 8, 12, 16, 24, 32 nodes up to the maximum; 1 is plain decoding,
+/// the right choice when nothing is accepted or when the pass is compute-bound) keeps running means
 /// of the tokens its steps committed and of the drafting time they took, so bushy trees, collapsed trees,
 /// drafters that propose less than asked, and draft models whose cost is not their weight bytes (small models
 /// that live in cache) are all measured as they are. Every arm is tried twice first; afterwards every fourth step tries a neighbour of the best arm,
@@ -15,7 +16,7 @@ namespace CtcDrafter.Speculative;
 /// </summary>
 public sealed class TreeBudget
 {
-    static readonly int[] Candidates = [2, 3, 4, 6, 8, 12, 16, 24, 32];
+    static readonly int[] Candidates = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32];
     const int InitialTries = 2, ExploreEvery = 4, Window = 8;
 
     readonly VerifyCostCurve? _curve;
