@@ -87,6 +87,12 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
         s0 = TiledMatMul.Sum4(a00, a01, a02, a03);
         s1 = TiledMatMul.Sum4(a10, a11, a12, a13);
         if (c == cols) return;
+        Tile2x4Tail(p0, p1, x0, x1, x2, x3, c, ref s0, ref s1);
+    }
+
+    // Columns c.. past the last multiple of 8, summed in scalar and added to the vector sums of rows p0, p1.
+    void Tile2x4Tail(byte* p0, byte* p1, float* x0, float* x1, float* x2, float* x3, nint c, ref Vector128<float> s0, ref Vector128<float> s1)
+    {
         float t00 = 0, t01 = 0, t02 = 0, t03 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
         for (; c < cols; c++)
         {
@@ -97,6 +103,42 @@ internal readonly unsafe struct DenseKernel<TRow>(byte* w, int rows, int cols) :
         }
         s0 += Vector128.Create(t00, t01, t02, t03);
         s1 += Vector128.Create(t10, t11, t12, t13);
+    }
+
+    /// <summary>16 sums in registers: each (row, token) sum runs the same per-lane code as in <see cref="Tile2x4"/> and <see cref="Rows4"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void Tile4x4(int r0, int r1, int r2, int r3, float* x0, float* x1, float* x2, float* x3,
+        out Vector128<float> s0, out Vector128<float> s1, out Vector128<float> s2, out Vector128<float> s3)
+    {
+        byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride, p2 = w + r2 * _stride, p3 = w + r3 * _stride;
+        byte* next = p3 + _stride; // the next 4 rows, prefetched at the pace these 4 are read
+        Vector256<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector256<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector256<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector256<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        nint c = 0;
+        for (; c <= cols - 8; c += 8)
+        {
+            nint o = c * TRow.ElementSize;
+            Sse.Prefetch1(next + 4 * o);
+            Vector256<float> w0 = TRow.Load8(p0 + o), w1 = TRow.Load8(p1 + o), w2 = TRow.Load8(p2 + o), w3 = TRow.Load8(p3 + o);
+            Vector256<float> xv = Vector256.Load(x0 + c);
+            a00 = Fma.MultiplyAdd(w0, xv, a00); a10 = Fma.MultiplyAdd(w1, xv, a10); a20 = Fma.MultiplyAdd(w2, xv, a20); a30 = Fma.MultiplyAdd(w3, xv, a30);
+            xv = Vector256.Load(x1 + c);
+            a01 = Fma.MultiplyAdd(w0, xv, a01); a11 = Fma.MultiplyAdd(w1, xv, a11); a21 = Fma.MultiplyAdd(w2, xv, a21); a31 = Fma.MultiplyAdd(w3, xv, a31);
+            xv = Vector256.Load(x2 + c);
+            a02 = Fma.MultiplyAdd(w0, xv, a02); a12 = Fma.MultiplyAdd(w1, xv, a12); a22 = Fma.MultiplyAdd(w2, xv, a22); a32 = Fma.MultiplyAdd(w3, xv, a32);
+            xv = Vector256.Load(x3 + c);
+            a03 = Fma.MultiplyAdd(w0, xv, a03); a13 = Fma.MultiplyAdd(w1, xv, a13); a23 = Fma.MultiplyAdd(w2, xv, a23); a33 = Fma.MultiplyAdd(w3, xv, a33);
+        }
+        s0 = TiledMatMul.Sum4(a00, a01, a02, a03);
+        s1 = TiledMatMul.Sum4(a10, a11, a12, a13);
+        s2 = TiledMatMul.Sum4(a20, a21, a22, a23);
+        s3 = TiledMatMul.Sum4(a30, a31, a32, a33);
+        if (c == cols) return;
+        // The scalar tail, as Tile2x4 sums it.
+        Tile2x4Tail(p0, p1, x0, x1, x2, x3, c, ref s0, ref s1);
+        Tile2x4Tail(p2, p3, x0, x1, x2, x3, c, ref s2, ref s3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

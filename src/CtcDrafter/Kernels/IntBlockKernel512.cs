@@ -100,6 +100,14 @@ internal readonly unsafe struct IntBlockKernel512<TBlocks>(TBlocks w) : IRowKern
         return TiledMatMul.Sum4(Finish(p0, x, a0), Finish(p1, x, a1), Finish(p2, x, a2), Finish(p3, x, a3));
     }
 
+    /// <summary>Two 2x4 tiles: the integer kernels hold no more sums in registers.</summary>
+    public void Tile4x4(int r0, int r1, int r2, int r3, float* x0, float* x1, float* x2, float* x3,
+        out Vector128<float> s0, out Vector128<float> s1, out Vector128<float> s2, out Vector128<float> s3)
+    {
+        Tile2x4(r0, r1, x0, x1, x2, x3, out s0, out s1);
+        Tile2x4(r2, r3, x0, x1, x2, x3, out s2, out s3);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
     {
