@@ -19,7 +19,22 @@ public class BatchedForwardTests
     {
         using var dir = new TempDir();
         using var m = TestModels.Load(TestModels.Write(dir, RandomModel.Config(hidden: 64, ffn: 96, layers: 2, heads: 4, kvHeads: 2, vocab: 97, context: 256)), format);
-        int V = m.Config.VocabSize, H = m.Config.HiddenSize;
+        AssertBatchesAreBitwise(m, format.ToString());
+    }
+
+    /// <summary>The same for a GGUF Q4_K_M file (Q4_K matrices, Q6_K for the output and ffn_down), in its own blocks.</summary>
+    [GgufFact]
+    public void EverySequenceOfABatchIsBitwiseTheSequenceAloneInQ4KM()
+    {
+        using var dir = new TempDir();
+        string folder = TestModels.Write(dir, RandomModel.Config(hidden: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 97, context: 256));
+        using var m = TestModels.Load(GgufFixtures.Write(folder, dir["model.gguf"], "q4_k_m"), WeightFormat.Q4);
+        AssertBatchesAreBitwise(m, "q4_k_m");
+    }
+
+    static void AssertBatchesAreBitwise(LlamaModel m, string format)
+    {
+        int V = m.Config.VocabSize;
         Transformer pass = m.NewPass(6 * 24);
         for (int seed = 1; seed <= 6; seed++)
         {
