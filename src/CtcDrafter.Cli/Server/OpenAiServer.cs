@@ -121,8 +121,14 @@ static class OpenAiServer
                     chunk["choices"] = choices;
                     return chunk;
                 }
-                if (!started && request.Opening() is JsonObject opening) await events.Send(Chunk([Choice(opening, null, null)]));
-                started = true;
+                if (!started)
+                {
+                    // Accepted by the generator (decoding, or waiting for a slot): the headers go out now.
+                    await events.Open();
+                    if (request.Opening() is JsonObject opening) await events.Send(Chunk([Choice(opening, null, null)]));
+                    started = true;
+                }
+                if (u.FinishReason is null && string.IsNullOrEmpty(u.Text)) continue;
                 if (u.FinishReason is null)
                 {
                     JsonObject text = Chunk([Choice(request.Delta(u.Text), null, null)]);
@@ -169,6 +175,11 @@ static class OpenAiServer
         catch (OperationCanceledException) when (http.RequestAborted.IsCancellationRequested)
         {
             // The client went away; its generation has been stopped.
+        }
+        catch (Exception e) when (http.Response.HasStarted && e is TimeoutException or ObjectDisposedException or InvalidDataException)
+        {
+            // The stream had begun (its headers go out once the request is accepted): the error is its last event.
+            await http.Response.WriteAsync("data: " + ErrorObject(e.Message, null, "server_error").ToJsonString() + "\n\n");
         }
     }
 
@@ -238,10 +249,12 @@ static class OpenAiServer
     }
 
     static Task Error(HttpContext http, string message, string? param, int status = StatusCodes.Status400BadRequest) =>
-        Results.Json(new JsonObject
-        {
-            ["error"] = new JsonObject { ["message"] = message, ["type"] = "invalid_request_error", ["param"] = param, ["code"] = null },
-        }, statusCode: status).ExecuteAsync(http);
+        Results.Json(ErrorObject(message, param), statusCode: status).ExecuteAsync(http);
+
+    static JsonObject ErrorObject(string message, string? param, string type = "invalid_request_error") => new()
+    {
+        ["error"] = new JsonObject { ["message"] = message, ["type"] = type, ["param"] = param, ["code"] = null },
+    };
 
     static string ReasonOf(int status) => status switch
     {
@@ -257,14 +270,20 @@ static class OpenAiServer
     {
         bool _started;
 
+        /// <summary>Sends the status and headers.</summary>
+        public async Task Open()
+        {
+            if (_started) return;
+            http.Response.ContentType = "text/event-stream";
+            http.Response.Headers.CacheControl = "no-cache";
+            _started = true;
+            await http.Response.StartAsync(http.RequestAborted);
+            await http.Response.Body.FlushAsync(http.RequestAborted);
+        }
+
         public async Task Send(JsonNode data)
         {
-            if (!_started)
-            {
-                http.Response.ContentType = "text/event-stream";
-                http.Response.Headers.CacheControl = "no-cache";
-                _started = true;
-            }
+            await Open();
             await http.Response.WriteAsync("data: " + data.ToJsonString() + "\n\n", http.RequestAborted);
             await http.Response.Body.FlushAsync(http.RequestAborted);
         }

@@ -14,7 +14,8 @@ namespace CtcDrafter.Chat;
 /// <summary>
 /// A loaded model (and optionally a drafter) as a Microsoft.Extensions.AI <see cref="IChatClient"/>: messages are
 /// rendered with the model's chat template, generated with speculative decoding when a drafter is given (the text
-/// is the base model's own either way), and streamed as tokens are committed. Alone, a client generates one answer
+/// is the base model's own either way), and streamed as tokens are committed (after a first update without text,
+/// as soon as the generator has accepted the request). Alone, a client generates one answer
 /// at a time (concurrent calls wait their turn); over a shared <see cref="BatchGenerator"/> its calls are decoded
 /// together with everyone else's. Options the client cannot honour (tools, a response format, penalties, stored
 /// conversations, reasoning) throw <see cref="NotSupportedException"/> naming the option.
@@ -138,6 +139,8 @@ public sealed class CtcChatClient : IChatClient
         _ = run.ContinueWith(_ => text.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         try
         {
+            // The request is accepted (it decodes, or waits for a slot): an update without text says so at once.
+            yield return new ChatResponseUpdate { Role = ChatRole.Assistant, ResponseId = id, MessageId = id, CreatedAt = created, ModelId = ModelId };
             await foreach (TextPiece piece in text.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 cancellationToken.ThrowIfCancellationRequested();

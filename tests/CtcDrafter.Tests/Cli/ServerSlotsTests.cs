@@ -38,13 +38,6 @@ public class ServerSlotsTests
             .Where(c => c.Count > 0).Select(c => (string?)c[0]!["delta"]!["content"] ?? ""));
     }
 
-    static async Task<string> Text(HttpResponseMessage r)
-    {
-        string body = await r.Content.ReadAsStringAsync();
-        Assert.True(r.StatusCode == HttpStatusCode.OK, body);
-        return (string)JsonNode.Parse(body)!["choices"]![0]!["message"]!["content"]!;
-    }
-
     /// <summary>32 concurrent streaming requests at temperature 0 (8 questions, ctc and plain decoding) each get exactly the text of the same request sent alone.</summary>
     [Fact]
     public async Task ConcurrentStreamsEachGetTheTextTheyGetAlone()
@@ -57,7 +50,10 @@ public class ServerSlotsTests
         Assert.True(together.Distinct().Count() >= 8, "the requests should not all be the same answer");
     }
 
-    /// <summary>One slot and a queue of one: a third request gets 429 with Retry-After; a disconnect frees the slot for the waiting one.</summary>
+    /// <summary>
+    /// One slot and a queue of one: the waiting streaming request has its headers and role chunk at once; a third
+    /// request gets 429 with Retry-After; a disconnect frees the slot for the waiting one.
+    /// </summary>
     [Fact]
     public async Task BeyondTheQueueA429AndADisconnectFreesItsSlot()
     {
@@ -66,8 +62,8 @@ public class ServerSlotsTests
         HttpResponseMessage streaming = await Post(server.Http, Body(Questions[0], "vanilla", 100_000, stream: true), HttpCompletionOption.ResponseHeadersRead, leave.Token);
         var reader = new StreamReader(await streaming.Content.ReadAsStreamAsync());
         Assert.StartsWith("data: ", await reader.ReadLineAsync()); // decoding in the slot
-        Task<HttpResponseMessage> waiting = Post(server.Http, Body(Questions[1], "ctc", 16, stream: false));
-        for (int i = 0; i < 400 && server.Engine.Load().Waiting == 0; i++) await Task.Delay(10);
+        HttpResponseMessage waiting = await Post(server.Http, Body(Questions[1], "ctc", 16, stream: true), HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, waiting.StatusCode);
         Assert.Equal((1, 1), server.Engine.Load());
 
         HttpResponseMessage refused = await Post(server.Http, Body(Questions[2], "ctc", 16, stream: false));
@@ -78,7 +74,7 @@ public class ServerSlotsTests
 
         leave.Cancel(); // the streaming client disconnects: its sequence ends at the next step
         streaming.Dispose();
-        Assert.False(string.IsNullOrEmpty(await Text(await waiting)));
+        Assert.False(string.IsNullOrEmpty(await StreamedText(waiting)));
         for (int i = 0; i < 400 && server.Engine.Load() != (0, 0); i++) await Task.Delay(10);
         Assert.Equal((0, 0), server.Engine.Load());
     }
