@@ -31,7 +31,7 @@ static class ServeCommand
         var queue = new Option<int>("--queue") { Description = "requests that may wait for a slot (429 with Retry-After beyond them)", DefaultValueFactory = _ => 64 };
         var timeout = new Option<double>("--timeout")
         {
-            Description = "seconds a request may take from its arrival (waiting longer for a slot: 503; generating longer: ends with finish_reason \"length\"); 0 for no limit",
+            Description = "seconds a request may wait for a slot (longer: 503, or an error event when streaming), then generate in it (longer: ends with finish_reason \"length\"); 0 for no limit",
             DefaultValueFactory = _ => 600,
         };
         var maxNodes = new Option<int>("--max-tree-nodes") { Description = "most tree nodes a request verifies per step (adaptive below it)", DefaultValueFactory = _ => 32 };

@@ -19,17 +19,18 @@ namespace CtcDrafter.Generation;
 public sealed class BatchGenerator : IDisposable
 {
     /// <summary>One request: waiting for a slot, then decoding in one.</summary>
-    sealed class Job(GenerationRequest request, string method, Action<TextPiece>? onText, CancellationToken cancellation, long? deadline)
+    sealed class Job(GenerationRequest request, string method, Action<TextPiece>? onText, CancellationToken cancellation, long? limit)
     {
         public GenerationRequest Request { get; } = request;
         public string Method { get; } = method;
         public Action<TextPiece>? OnText { get; } = onText;
         public CancellationToken Cancellation { get; } = cancellation;
-        public long? Deadline { get; } = deadline; // Stopwatch timestamp
+        public long? Limit { get; } = limit;        // Stopwatch ticks it may wait, then decode
+        public long Since { get; set; } = Stopwatch.GetTimestamp(); // its arrival, then its admission
         public TaskCompletionSource<GenerationResult> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public Decoding? Decoding { get; set; }
         public CancellationTokenRegistration Registration { get; set; }
-        public bool Expired => Deadline is long d && Stopwatch.GetTimestamp() >= d;
+        public bool Expired => Limit is long l && Stopwatch.GetTimestamp() - Since >= l;
     }
 
     /// <summary>A sequence's cache and the drafters that follow it (one per method, made when first used).</summary>
@@ -94,8 +95,8 @@ public sealed class BatchGenerator : IDisposable
         Session.CheckPrompt(request.PromptTokens, _model.Config.VocabSize, _model.ContextLength);
         method ??= DefaultMethod;
         if (!_methods.ContainsKey(method)) throw new ArgumentException($"method '{method}' is not served here (methods: {string.Join(", ", _methods.Keys)})", nameof(method));
-        long? deadline = _options.Timeout is { } t ? Stopwatch.GetTimestamp() + (long)(t.TotalSeconds * Stopwatch.Frequency) : null;
-        var job = new Job(request, method, onText, cancellationToken, deadline);
+        long? limit = _options.Timeout is { } t ? (long)(t.TotalSeconds * Stopwatch.Frequency) : null;
+        var job = new Job(request, method, onText, cancellationToken, limit);
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -178,6 +179,7 @@ public sealed class BatchGenerator : IDisposable
                 if (!slot.Drafters.TryGetValue(job.Method, out IDrafter? drafter))
                     slot.Drafters[job.Method] = drafter = _methods[job.Method].Spawn();
                 job.Decoding = new Decoding(slot.Session, drafter, Budget(job.Method), job.Request, job.OnText);
+                job.Since = Stopwatch.GetTimestamp(); // its time limit now runs for its generation
                 lock (_gate) slot.Job = job;
             }
             catch (Exception e)

@@ -19,9 +19,9 @@ public sealed record BatchOptions
     public bool Adaptive { get; init; } = true;
 
     /// <summary>
-    /// Longest a request may take from its arrival: still waiting for a slot then, it fails with
-    /// <see cref="TimeoutException"/>; still generating, it ends with <see cref="FinishReason.TimeLimit"/> and the
-    /// text so far. Null: no limit.
+    /// Longest a request may wait for a slot (then it fails with <see cref="TimeoutException"/>), and then longest
+    /// it may hold one (then it ends with <see cref="FinishReason.TimeLimit"/> and the text so far), so that no
+    /// request keeps a slot from the others indefinitely. Null: no limit.
     /// </summary>
     public TimeSpan? Timeout { get; init; }
 

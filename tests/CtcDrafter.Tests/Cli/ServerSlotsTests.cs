@@ -79,6 +79,42 @@ public class ServerSlotsTests
         Assert.Equal((0, 0), server.Engine.Load());
     }
 
+    /// <summary>
+    /// A time limit of 0.3 s and one slot: the generating request ends with finish_reason "length"; of the four
+    /// behind it, those still waiting after 0.3 s get 503 with Retry-After, or, streaming (their headers already
+    /// sent), an error event; the others are answered.
+    /// </summary>
+    [Fact]
+    public async Task TheTimeLimitEndsAGenerationAndRefusesAWaitingRequest()
+    {
+        await using var server = await TestServer.Start(new BatchOptions { Parallel = 1, Timeout = TimeSpan.FromSeconds(0.3) });
+        Task<HttpResponseMessage> running = Post(server.Http, Body(Questions[0], "vanilla", 100_000, stream: false));
+        for (int i = 0; i < 400 && server.Engine.Load().Active == 0; i++) await Task.Delay(5);
+        Task<HttpResponseMessage>[] waiting = [.. Enumerable.Range(1, 4).Select(i => Post(server.Http, Body(Questions[i], "vanilla", 200, stream: i % 2 == 0)))];
+
+        string body = await (await running).Content.ReadAsStringAsync();
+        Assert.Equal("length", (string?)JsonNode.Parse(body)!["choices"]![0]!["finish_reason"]);
+        int refused = 0;
+        foreach (Task<HttpResponseMessage> w in waiting)
+        {
+            HttpResponseMessage r = await w;
+            string text = await r.Content.ReadAsStringAsync();
+            if (r.StatusCode == HttpStatusCode.ServiceUnavailable)
+            {
+                Assert.NotNull(r.Headers.RetryAfter);
+                Assert.Contains("time limit", text);
+                refused++;
+            }
+            else if (text.Contains("\"server_error\""))
+            {
+                Assert.Contains("time limit", text);
+                refused++;
+            }
+            else Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        }
+        Assert.True(refused >= 2, $"{refused} of 4 waiting requests were refused");
+    }
+
     /// <summary>200 requests, a third of them abandoned mid-stream: the managed memory after them is within 10 % of what it is after the first 20.</summary>
     [Fact]
     public async Task ManyRequestsWithDisconnectsDoNotGrowMemory()
