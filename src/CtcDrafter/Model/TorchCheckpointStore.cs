@@ -6,7 +6,8 @@ namespace CtcDrafter.Model;
 /// <summary>
 /// The tensors of a PyTorch <c>torch.save</c> file (<c>pytorch_model.bin</c>, <c>*.pt</c>): a zip holding
 /// <c>PREFIX/data.pkl</c> (the state dict, read by <see cref="TorchPickle"/>) and one entry <c>PREFIX/data/KEY</c> per
-/// storage. Each storage is read once into native memory; tensors are views of it.
+/// storage. Each storage is read once into native memory; a contiguous tensor is a view of it, any other view (a
+/// transposed matrix, a strided slice) is copied out in row-major order.
 /// </summary>
 internal sealed unsafe class TorchCheckpointStore : TensorStore
 {
@@ -40,7 +41,8 @@ internal sealed unsafe class TorchCheckpointStore : TensorStore
                 if (!storages.TryGetValue(t.Storage.Key, out nint data))
                     storages[t.Storage.Key] = data = ReadStorage(zip, prefix, t.Storage, file);
                 long elementBytes = RawTensor.Block(t.Storage.DType).Bytes;
-                Add(name, new RawTensor(name, t.Storage.DType, t.Shape, (byte*)data + t.Offset * elementBytes), file);
+                byte* first = (byte*)data + t.Offset * elementBytes;
+                Add(name, new RawTensor(name, t.Storage.DType, t.Shape, t.Contiguous ? first : Gather(t, first, (int)elementBytes)), file);
             }
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException)
@@ -62,6 +64,23 @@ internal sealed unsafe class TorchCheckpointStore : TensorStore
         for (long done = 0; done < bytes; done += 1 << 30)
             src.ReadExactly(new Span<byte>((byte*)data + done, (int)Math.Min(1 << 30, bytes - done)));
         return data;
+    }
+
+    /// <summary>The elements of a strided view, copied into a new row-major buffer of its shape.</summary>
+    byte* Gather(TorchPickle.Tensor t, byte* first, int elementBytes)
+    {
+        long count = t.Shape.Aggregate(1L, (a, d) => a * d);
+        byte* dst = (byte*)NativeMemory.Alloc((nuint)Math.Max(count * elementBytes, 1));
+        _storages.Add((nint)dst);
+        var index = new int[t.Shape.Length]; // the row-major index of element n
+        for (long n = 0; n < count; n++)
+        {
+            long at = 0;
+            for (int k = 0; k < index.Length; k++) at += index[k] * t.Strides[k];
+            Buffer.MemoryCopy(first + at * elementBytes, dst + n * elementBytes, elementBytes, elementBytes);
+            for (int k = index.Length - 1; k >= 0 && ++index[k] == t.Shape[k]; k--) index[k] = 0;
+        }
+        return dst;
     }
 
     static byte[] ReadAll(ZipArchiveEntry entry, string file)

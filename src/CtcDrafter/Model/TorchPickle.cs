@@ -15,8 +15,27 @@ internal static class TorchPickle
     /// <summary>A storage of the zip (<c>data/KEY</c>): its element type and element count.</summary>
     public sealed record Storage(string Key, TensorDType DType, long Elements);
 
-    /// <summary>A tensor: a contiguous view of <paramref name="Storage"/> from element <paramref name="Offset"/>.</summary>
-    public sealed record Tensor(Storage Storage, long Offset, int[] Shape);
+    /// <summary>
+    /// A tensor: element [i0, i1, ...] is element <paramref name="Offset"/> + sum(i_k * Strides[k]) of
+    /// <paramref name="Storage"/> (a transposed or sliced view saves its strides; several tensors may share one storage).
+    /// </summary>
+    public sealed record Tensor(Storage Storage, long Offset, int[] Shape, long[] Strides)
+    {
+        /// <summary>Whether the elements lie in row-major order from <see cref="Offset"/> (the view is the tensor).</summary>
+        public bool Contiguous
+        {
+            get
+            {
+                long expected = 1;
+                for (int i = Shape.Length - 1; i >= 0; i--)
+                {
+                    if (Shape[i] != 1 && Strides[i] != expected) return false;
+                    expected *= Shape[i];
+                }
+                return true;
+            }
+        }
+    }
 
     sealed record Global(string Name);
     sealed record StorageType(TensorDType DType);
@@ -186,7 +205,7 @@ internal static class TorchPickle
     static Dictionary<object, object?> OrderedDict(object?[] args, Func<string, ModelFormatException> bad) =>
         args.Length == 0 ? new Dictionary<object, object?>() : throw bad("OrderedDict called with arguments");
 
-    /// <summary>_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata]) of a contiguous tensor.</summary>
+    /// <summary>_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks[, metadata]): a view whose every element lies in its storage.</summary>
     static Tensor RebuildTensor(object?[] a, Func<string, ModelFormatException> bad)
     {
         if (a.Length is < 6 or > 7 || a[0] is not Storage s || a[1] is not long offset || a[2] is not object?[] size || a[3] is not object?[] stride
@@ -194,17 +213,13 @@ internal static class TorchPickle
             throw bad("_rebuild_tensor_v2 with arguments other than (storage, offset, size, stride, ...)");
         long[] dims = size.Cast<long>().ToArray(), strides = stride.Cast<long>().ToArray();
         if (dims.Any(d => d is < 0 or > int.MaxValue)) throw bad($"tensor size [{string.Join(", ", dims)}] out of range");
-        long expected = 1, elements = 1;
-        for (int i = dims.Length - 1; i >= 0; i--)
-        {
-            if (dims[i] != 1 && strides[i] != expected)
-                throw bad($"a tensor of size [{string.Join(", ", dims)}] has strides [{string.Join(", ", strides)}]: only contiguous tensors are read");
-            expected *= dims[i];
-            elements = expected;
-        }
-        if (offset < 0 || offset > s.Elements - elements)
-            throw bad($"tensor [{string.Join(", ", dims)}] at element {offset} lies outside its storage of {s.Elements} elements");
-        return new Tensor(s, offset, dims.Select(d => (int)d).ToArray());
+        if (strides.Any(d => d is < 0 or > int.MaxValue)) throw bad($"tensor strides [{string.Join(", ", strides)}] out of range");
+        // The last element a view reads: offset + sum((size - 1) * stride); an empty tensor reads none.
+        long last = offset;
+        for (int i = 0; i < dims.Length; i++) last += (dims[i] - 1) * strides[i];
+        if (offset < 0 || (dims.All(d => d > 0) && last >= s.Elements))
+            throw bad($"tensor [{string.Join(", ", dims)}] with strides [{string.Join(", ", strides)}] at element {offset} reads past its storage of {s.Elements} elements");
+        return new Tensor(s, offset, dims.Select(d => (int)d).ToArray(), strides);
     }
 
     static string Describe(object? o) => o switch

@@ -41,13 +41,13 @@ public class TorchPickleTests
         return path;
     }
 
-    /// <summary>{'w': tensor [2, 3] of float storage '0' from element 1} as torch.save pickles a state dict.</summary>
-    static byte[] StateDict(string storageType = "FloatStorage") => new Pickle()
+    /// <summary>{'w': tensor [2, 3] of float storage '0' from element 1, strides (3, 1) unless given} as torch.save pickles a state dict.</summary>
+    static byte[] StateDict(string storageType = "FloatStorage", byte rowStride = 3, byte columnStride = 1) => new Pickle()
         .Op(0x80, 2).Global("collections", "OrderedDict").Op(0x29, 0x52) // OrderedDict()
         .Op(0x28).Str("w")
         .Global("torch._utils", "_rebuild_tensor_v2").Op(0x28)
         .Op(0x28).Str("storage").Global("torch", storageType).Str("0").Str("cpu").Int(7).Op(0x74, 0x51) // persistent id
-        .Int(1).Int(2).Int(3).Op(0x86).Int(3).Int(1).Op(0x86).Op(0x89).Global("collections", "OrderedDict").Op(0x29, 0x52)
+        .Int(1).Int(2).Int(3).Op(0x86).Int(rowStride).Int(columnStride).Op(0x86).Op(0x89).Global("collections", "OrderedDict").Op(0x29, 0x52)
         .Op(0x74, 0x52)
         .Op(0x75) // SETITEMS
         .Op(0x7d).Str("_metadata").Op(0x7d).Op(0x73).Op(0x62) // BUILD with {'_metadata': {}}
@@ -63,6 +63,22 @@ public class TorchPickleTests
         var w = new float[6];
         Conversions.ReadF32(store.Get("w", 2, 3), 0, w);
         Assert.Equal([1f, 2, 3, 4, 5, 6], w);
+    }
+
+    /// <summary>A transposed view (strides (1, 2)) is read element by element through its strides; one that would read past its storage is refused.</summary>
+    [Fact]
+    public void StridedViewsAreReadThroughTheirStrides()
+    {
+        using var dir = new TempDir();
+        float[] values = [9, 1, 2, 3, 4, 5, 6];
+        string path = Zip(dir, StateDict(rowStride: 1, columnStride: 2), ("data/0", values.SelectMany(BitConverter.GetBytes).ToArray()));
+        using (var store = new TorchCheckpointStore(path))
+        {
+            var w = new float[6];
+            Conversions.ReadF32(store.Get("w", 2, 3), 0, w);
+            Assert.Equal([1f, 3, 5, 2, 4, 6], w);
+        }
+        Assert.Contains("reads past its storage of 7 elements", Refused(StateDict(rowStride: 1, columnStride: 3), ("data/0", values.SelectMany(BitConverter.GetBytes).ToArray())));
     }
 
     static string Refused(byte[] pickle, params (string, byte[])[] storages)

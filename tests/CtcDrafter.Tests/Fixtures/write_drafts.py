@@ -6,7 +6,8 @@
 BASE_DIR is a small LLaMA folder (model.safetensors, F32). Under OUT_DIR, with random weights bound to that base:
   eagle-bin/     EAGLE-1: config.json + pytorch_model.bin (torch.save, float32), embed_tokens.weight = the base's
   eagle-st/      the same weights as model.safetensors (float16)
-  ctc-bin/       CTC-drafter (EAGLE-1 layout, blank = token 0): pytorch_model.bin in bfloat16
+  ctc-bin/       CTC-drafter (EAGLE-1 layout, blank = token 0): pytorch_model.bin in bfloat16, fc.weight a transposed
+                 view and q/k/v slices of one fused storage
   eagle-qwen2-st/  EAGLE-1 for a Qwen2 base: a Qwen2 config, q/k/v projections with biases, model.safetensors (float32)
   medusa-pt/     Medusa-1: medusa_lm_head.pt (float16, 5 heads) + config.json saying medusa_num_heads 2
   medusa2-pt/    Medusa-1 with medusa_num_layers 2 (one ResBlock repeated, as Medusa builds it: shared storages)
@@ -177,7 +178,17 @@ def main():
 
     ctc = Eagle1(cfg, embed, 1 / math.sqrt(H))
     ctc.cast(torch.bfloat16)
-    torch.save(ctc.w, os.path.join(folder("ctc-bin", cfg), "pytorch_model.bin"))
+    # Saved as checkpoints often hold them: fc.weight a transposed view (strides (1, rows)), and q/k/v slices of one
+    # fused projection (one storage, three offsets). torch.save keeps the views as they are.
+    views = dict(ctc.w)
+    views["fc.weight"] = ctc.w["fc.weight"].t().contiguous().t()
+    qkv = ["layers.0.self_attn.q_proj.weight", "layers.0.self_attn.k_proj.weight", "layers.0.self_attn.v_proj.weight"]
+    fused, start = torch.cat([ctc.w[n] for n in qkv]), 0
+    for n in qkv:
+        views[n] = fused[start:start + ctc.w[n].shape[0]]
+        start += ctc.w[n].shape[0]
+    assert not views["fc.weight"].is_contiguous()
+    torch.save(views, os.path.join(folder("ctc-bin", cfg), "pytorch_model.bin"))
     expected["ctc"] = ctc.chain(features, tokens, root, depth, head, blank=0)
 
     for name, heads, layers, dtype in [("medusa", 5, 1, torch.float16), ("medusa2", 3, 2, torch.float32)]:
