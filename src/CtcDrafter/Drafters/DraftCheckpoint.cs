@@ -12,7 +12,8 @@ internal static class DraftCheckpoint
 {
     /// <summary>
     /// The weights of a checkpoint: <paramref name="path"/> itself when it is a file, else the first of
-    /// <paramref name="names"/> in that folder, else its only <c>*.pt</c> file. Returns the folder (where config.json is) too.
+    /// <paramref name="names"/> in that folder, else the shards of its <c>model.safetensors.index.json</c> or
+    /// <c>pytorch_model.bin.index.json</c>, else its only <c>*.pt</c> file. Returns the folder (where config.json is) too.
     /// </summary>
     public static (string Folder, TensorStore Store) Open(string path, params string[] names)
     {
@@ -22,8 +23,11 @@ internal static class DraftCheckpoint
         {
             if (!Directory.Exists(path)) throw new ModelFormatException(path, "checkpoint folder not found");
             file = names.Select(n => Path.Combine(path, n)).FirstOrDefault(File.Exists);
+            string safetensorsIndex = Path.Combine(path, "model.safetensors.index.json"), torchIndex = Path.Combine(path, "pytorch_model.bin.index.json");
+            if (file is null && File.Exists(safetensorsIndex)) return (folder, new SafeTensorsStore(folder));
+            if (file is null && File.Exists(torchIndex)) return (folder, TorchCheckpointStore.Sharded(torchIndex));
             if (file is null && Directory.GetFiles(path, "*.pt") is [string pt]) file = pt;
-            if (file is null) throw new ModelFormatException(path, $"no {string.Join(", ", names)} or single *.pt file in the checkpoint folder");
+            if (file is null) throw new ModelFormatException(path, $"no {string.Join(", ", names)}, sharded index or single *.pt file in the checkpoint folder");
         }
         TensorStore store = file.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase)
             ? new SafeTensorsStore(folder, file) : new TorchCheckpointStore(file);

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace CtcDrafter.Model;
 
 /// <summary>The tensors of a model folder: <c>model.safetensors</c>, or the shards listed by
@@ -24,7 +22,7 @@ internal sealed class SafeTensorsStore : TensorStore
         string single = Path.Combine(Folder, "model.safetensors"), index = Path.Combine(Folder, "model.safetensors.index.json");
         IEnumerable<string> shards;
         if (file is not null) shards = [file];
-        else if (File.Exists(index)) shards = ReadIndex(index);
+        else if (File.Exists(index)) shards = ShardIndex.Files(index);
         else if (File.Exists(single)) shards = [single];
         else
         {
@@ -42,22 +40,6 @@ internal sealed class SafeTensorsStore : TensorStore
                 _fileOf[name] = f;
             }
         }
-    }
-
-    IEnumerable<string> ReadIndex(string index)
-    {
-        JsonNode? root;
-        try { root = JsonNode.Parse(File.ReadAllText(index)); }
-        catch (System.Text.Json.JsonException e) { throw new ModelFormatException(index, $"not valid JSON ({e.Message})"); }
-        if (root?["weight_map"] is not JsonObject map) throw new ModelFormatException(index, "no 'weight_map' object");
-        var files = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var kv in map)
-        {
-            string file = kv.Value?.GetValue<string>() ?? throw new ModelFormatException(index, $"no file for '{kv.Key}'");
-            if (file.Contains('/') || file.Contains('\\')) throw new ModelFormatException(index, $"shard name '{file}' must be a plain file name");
-            files.Add(file);
-        }
-        return files.Select(f => Path.Combine(Folder, f));
     }
 
     public override void Release(string name)

@@ -4,7 +4,8 @@ using System.Runtime.InteropServices;
 namespace CtcDrafter.Model;
 
 /// <summary>
-/// The tensors of a PyTorch <c>torch.save</c> file (<c>pytorch_model.bin</c>, <c>*.pt</c>): a zip holding
+/// The tensors of a PyTorch <c>torch.save</c> file (<c>pytorch_model.bin</c>, <c>*.pt</c>), or of the shards a
+/// <c>pytorch_model.bin.index.json</c> lists: each a zip holding
 /// <c>PREFIX/data.pkl</c> (the state dict, read by <see cref="TorchPickle"/>) and one entry <c>PREFIX/data/KEY</c> per
 /// storage. Each storage is read once into native memory; a contiguous tensor is a view of it, any other view (a
 /// transposed matrix, a strided slice) is copied out in row-major order.
@@ -13,11 +14,19 @@ internal sealed unsafe class TorchCheckpointStore : TensorStore
 {
     readonly List<nint> _storages = [];
 
-    public TorchCheckpointStore(string file) : base(file)
+    public TorchCheckpointStore(string file) : this(file, [file])
     {
-        try { Read(file); }
+    }
+
+    /// <param name="source">The file, or the index of the shards, named in messages.</param>
+    TorchCheckpointStore(string source, IReadOnlyList<string> files) : base(source)
+    {
+        try { foreach (string file in files) Read(file); }
         catch { Dispose(); throw; }
     }
+
+    /// <summary>The tensors of every shard a <c>pytorch_model.bin.index.json</c> names (a tensor in two shards is refused).</summary>
+    public static TorchCheckpointStore Sharded(string index) => new(index, ShardIndex.Files(index));
 
     void Read(string file)
     {

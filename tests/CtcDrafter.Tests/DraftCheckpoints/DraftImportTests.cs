@@ -31,7 +31,9 @@ public class DraftImportTests
 
     [TorchTheory]
     [InlineData("eagle", "eagle-bin", "eagle")]       // torch.save, float32
+    [InlineData("eagle", "eagle-bin-shards", "eagle")] // two torch.save shards and their index
     [InlineData("eagle", "eagle-st", "eagle-st")]     // safetensors, float16
+    [InlineData("eagle", "eagle-st-shards", "eagle-st")] // two safetensors shards and their index
     [InlineData("ctc-drafter", "ctc-bin", "ctc")]     // torch.save, bfloat16; blank = token 0
     [InlineData("eagle", "eagle-qwen2-st", "eagle-qwen2")] // a Qwen2 draft layer: q/k/v biases
     public void ImportedChainDraftGivesTheCheckpointsDistributions(string layout, string checkpoint, string expected)

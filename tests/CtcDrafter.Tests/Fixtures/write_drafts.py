@@ -5,7 +5,9 @@
 
 BASE_DIR is a small LLaMA folder (model.safetensors, F32). Under OUT_DIR, with random weights bound to that base:
   eagle-bin/     EAGLE-1: config.json + pytorch_model.bin (torch.save, float32), embed_tokens.weight = the base's
+  eagle-bin-shards/  the same as two torch.save shards and pytorch_model.bin.index.json
   eagle-st/      the same weights as model.safetensors (float16)
+  eagle-st-shards/   the same as two safetensors shards and model.safetensors.index.json
   ctc-bin/       CTC-drafter (EAGLE-1 layout, blank = token 0): pytorch_model.bin in bfloat16, fc.weight a transposed
                  view and q/k/v slices of one fused storage
   eagle-qwen2-st/  EAGLE-1 for a Qwen2 base: a Qwen2 config, q/k/v projections with biases, model.safetensors (float32)
@@ -164,11 +166,31 @@ def main():
             json.dump(config, f, indent=2)
         return path
 
+    def shards(names):
+        """Two shards, as Hugging Face's save_pretrained splits a large checkpoint: the names of each, and the index."""
+        names = sorted(names)
+        return names[: len(names) // 2], names[len(names) // 2:]
+
+    def index(path, files):
+        with open(path, "w") as f:
+            json.dump({"metadata": {}, "weight_map": {n: file for file, names in files.items() for n in names}}, f, indent=2)
+
     eagle = Eagle1(cfg, embed, 1 / math.sqrt(H))
     torch.save(eagle.w, os.path.join(folder("eagle-bin", cfg), "pytorch_model.bin"))
+    first, second = shards(list(eagle.w))
+    sharded = folder("eagle-bin-shards", cfg)
+    files = {"pytorch_model-00001-of-00002.bin": first, "pytorch_model-00002-of-00002.bin": second}
+    for file, names in files.items():
+        torch.save({n: eagle.w[n] for n in names}, os.path.join(sharded, file))
+    index(os.path.join(sharded, "pytorch_model.bin.index.json"), files)
     expected["eagle"] = eagle.chain(features, tokens, root, depth, head)
     eagle.cast(torch.float16)
     write_safetensors(os.path.join(folder("eagle-st", cfg), "model.safetensors"), eagle.w)
+    sharded = folder("eagle-st-shards", cfg)
+    files = {"model-00001-of-00002.safetensors": first, "model-00002-of-00002.safetensors": second}
+    for file, names in files.items():
+        write_safetensors(os.path.join(sharded, file), {n: eagle.w[n] for n in names})
+    index(os.path.join(sharded, "model.safetensors.index.json"), files)
     expected["eagle-st"] = eagle.chain(features, tokens, root, depth, head)
 
     qwen2 = dict(cfg, architectures=["Qwen2ForCausalLM"], model_type="qwen2", torch_dtype="float32")
