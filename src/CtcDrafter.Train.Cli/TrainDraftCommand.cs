@@ -37,13 +37,14 @@ internal static class TrainDraftCommand
         var evalInterval = new Option<int>("--eval-interval") { Description = "Held-out evaluation every N steps (0: at the end only)", DefaultValueFactory = _ => 0 };
         var seed = new Option<long>("--seed") { DefaultValueFactory = _ => 1 };
         var checkpointMinutes = new Option<double>("--checkpoint-minutes") { DefaultValueFactory = _ => 5 };
+        var init = new Option<string?>("--init") { Description = "Start from the tensors of this draft folder that the new network has (e.g. a ctc-nar draft from an eagle draft's fc and layer)" };
         var threads = ExportCommand.ThreadsOption();
         var dtype = ExportCommand.DTypeOption();
         var command = new Command("train-draft", "Train a ctc, eagle, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
         {
             kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, ctcWindows,
             noise, cosine, gradClip,
-            maxLength, evalInterval, seed, checkpointMinutes, threads, dtype,
+            maxLength, evalInterval, seed, checkpointMinutes, init, threads, dtype,
         };
         command.SetAction(parse => TrainCli.Guard(() =>
         {
@@ -53,6 +54,7 @@ internal static class TrainDraftCommand
             string runFolder = parse.GetValue(run) ?? Path.Combine("out", "draft-runs",
                 $"{Path.GetFileName(Path.GetFullPath(baseModel.Folder).TrimEnd('/'))}-{Path.GetFileName(Path.GetFullPath(outFolder).TrimEnd('/'))}");
             bool resuming = parse.GetValue(resume);
+            if (resuming && parse.GetValue(init) is not null) throw new TrainingInputException("--init starts a new run; a resumed run continues from its checkpoint");
             if (resuming && !File.Exists(Checkpoint.PathIn(runFolder)))
                 throw new TrainingInputException($"no checkpoint to resume from: {Checkpoint.PathIn(runFolder)} not found");
             if (!resuming && File.Exists(Checkpoint.PathIn(runFolder)))
@@ -71,7 +73,7 @@ internal static class TrainDraftCommand
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), CtcWeight = parse.GetValue(ctcWeight),
                 Noise = parse.GetValue(noise), Cosine = parse.GetValue(cosine), GradClip = parse.GetValue(gradClip),
                 MaxLength = parse.GetValue(maxLength), EvalInterval = parse.GetValue(evalInterval), Seed = parse.GetValue(seed),
-                CheckpointMinutes = parse.GetValue(checkpointMinutes),
+                CheckpointMinutes = parse.GetValue(checkpointMinutes), InitFrom = parse.GetValue(init),
             };
             config?.Validate();
             EnsureWritable(runFolder, runFolder);
@@ -84,6 +86,8 @@ internal static class TrainDraftCommand
             Console.WriteLine($"{(resuming ? "resuming" : "starting")} a {c.Kind.Name()} draft for {baseModel.Folder} in {runFolder}: " +
                 $"{trainer.Network.parameters().Sum(p => p.numel()):N0} parameters, {trainer.TrainSamples} training / {trainer.HeldOutSamples} held-out samples, " +
                 $"step {trainer.State.Step} of {trainer.State.TotalSteps}, {torch.get_num_threads()} threads");
+            if (trainer.Initialized is var (taken, fresh))
+                Console.WriteLine($"initialized from {c.InitFrom}: {taken.Count} tensors ({string.Join(", ", taken)}); fresh: {(fresh.Count == 0 ? "none" : string.Join(", ", fresh))}");
             bool finished = TrainCli.UntilCancelled(stop => TrainingProgress.Run(trainer.State.Step, trainer.State.TotalSteps,
                 c.LogInterval, report => trainer.Run(report, stop)));
             if (!finished)

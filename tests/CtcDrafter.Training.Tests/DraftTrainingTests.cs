@@ -53,6 +53,51 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
         }
     }
 
+    /// <summary>
+    /// --init: a ctc-nar network starts from an eagle draft's fc and layer (bitwise the eagle's tensors), its frame
+    /// embeddings and blank row fresh; a draft with no matching tensor, or of another base, is refused by name.
+    /// </summary>
+    [Fact]
+    public void ANewRunStartsFromAnotherDraftsMatchingTensors()
+    {
+        Assert.True(run.Result.Exit == 0, run.Result.Error);
+        string eagle = run["init-eagle"], medusa = run["init-medusa"];
+        foreach (var (kind, folder) in new[] { ("eagle", eagle), ("medusa", medusa) })
+        {
+            var trained = CliRunner.Run("train-draft", "--kind", kind, "--base", run.Base, "--data", run.Distilled, "--out", folder,
+                "--run", run[$"init-run-{kind}"], "--steps", "2", "--batch", "4", "--threads", "1");
+            Assert.True(trained.Exit == 0, trained.Error);
+        }
+        using var model = TinyBase.Load(run.Base);
+        DraftTrainer Start(DraftKind kind, string from) => DraftTrainer.Start(
+            new DraftTrainConfig { Kind = kind, Blank = kind == DraftKind.CtcNar ? BlankMode.Own : BlankMode.None, Steps = 1, InitFrom = from },
+            model, run.Distilled, run[$"init-{kind}-{Guid.NewGuid():N}"]);
+        using DraftTrainer same = Start(DraftKind.Eagle, eagle), nar = Start(DraftKind.CtcNar, eagle);
+        Assert.Empty(same.Initialized!.Value.Fresh);
+        var (taken, fresh) = nar.Initialized!.Value;
+        Assert.Contains("fc.weight", taken);
+        Assert.Contains("frame_embeddings.weight", fresh);
+        var eagleTensors = same.Network.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, p) in nar.Network.named_parameters().Where(p => taken.Contains(p.name)))
+            Assert.True(p.eq(eagleTensors[name]).all().item<bool>(), $"{name} is not the eagle draft's");
+
+        var cli = CliRunner.Run("train-draft", "--kind", "ctc-nar", "--base", run.Base, "--data", run.Distilled, "--out", run["init-nar"],
+            "--run", run["init-run-nar"], "--steps", "1", "--batch", "4", "--threads", "1", "--init", eagle);
+        Assert.True(cli.Exit == 0, cli.Error);
+        Assert.Contains("initialized from", cli.Out);
+        Assert.Contains("| initial weights | the matching tensors of draft init-eagle", File.ReadAllText(Path.Combine(run["init-nar"], DraftExporter.CardFile)));
+        Assert.Contains("none of its tensors", Assert.Throws<TrainingInputException>(() => Start(DraftKind.CtcNar, medusa).Dispose()).Message);
+        string foreign = run["init-foreign"]; // the eagle draft, bound to another base
+        Directory.CreateDirectory(foreign);
+        foreach (string f in Directory.GetFiles(eagle)) File.Copy(f, Path.Combine(foreign, Path.GetFileName(f)));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(foreign, "config.json")))!;
+        config["base_model"]!["config_hash"] = "0000000000000000";
+        File.WriteAllText(Path.Combine(foreign, "config.json"), config.ToJsonString());
+        Assert.Contains("this draft was trained for base model", Assert.Throws<TrainingInputException>(() => Start(DraftKind.CtcNar, foreign).Dispose()).Message);
+        DistillTests.AssertBadInput(CliRunner.Run("train-draft", "--kind", "ctc-nar", "--base", run.Base, "--data", run.Distilled, "--out", run["init-bad"],
+            "--run", run["init-run-bad"], "--steps", "1", "--init", run["no-such-draft"]), "--init");
+    }
+
     [Fact]
     public void AResumedRunContinuesExactly()
     {

@@ -37,6 +37,7 @@ internal static class DraftCard
             ["learning_rate"] = config.LearningRate,
             ["schedule"] = config.Cosine ? "cosine" : "linear",
             ["grad_clip_value"] = config.GradClip,
+            ["init_from"] = config.InitFrom is null ? null : Path.GetFileName(Path.GetFullPath(config.InitFrom).TrimEnd('/')),
             ["kind"] = config.Kind.Name(),
             ["future_tokens"] = config.Kind == DraftKind.CtcNar ? config.FutureTokens : null,
             ["upsampling"] = config.Kind == DraftKind.CtcNar ? config.Upsampling : null,
@@ -82,6 +83,7 @@ internal static class DraftCard
         card.AppendLine($"| steps | {Long(summary["steps"]):N0} of batch {summary["batch_size"]} ({summary["epochs"]} epochs, " +
             $"{Long(summary["pairs_seen"]):N0} answer positions) |");
         card.AppendLine($"| optimiser | AdamW (0.9, 0.95), peak learning rate {summary["learning_rate"]}, warm-up then {summary["schedule"]} decay, gradient clipping by value {summary["grad_clip_value"]} |");
+        if (summary["init_from"] is JsonNode init) card.AppendLine($"| initial weights | the matching tensors of draft {init}, the others fresh |");
         card.AppendLine(summary["kind"]!.GetValue<string>() switch
         {
             "medusa" => "| loss | cross-entropy of each head against the base model's greedy token, averaged over the heads |",

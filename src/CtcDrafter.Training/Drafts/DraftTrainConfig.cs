@@ -41,6 +41,8 @@ internal sealed record DraftTrainConfig
     [JsonPropertyName("depth")] public int Depth { get; init; } = 5;
     [JsonPropertyName("log_interval")] public int LogInterval { get; init; } = 10;
     [JsonPropertyName("checkpoint_minutes")] public double CheckpointMinutes { get; init; } = 5;
+    /// <summary>The draft folder whose matching tensors started the network (<see cref="DraftInitialization"/>), if any.</summary>
+    [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
 
     public DraftLossSettings LossSettings => new(Kind == DraftKind.Ctc ? CtcWeight : 0, Kind == DraftKind.Medusa ? 0 : Noise, CtcWindows);
 

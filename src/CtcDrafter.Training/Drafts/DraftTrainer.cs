@@ -71,8 +71,15 @@ internal sealed class DraftTrainer : IDisposable
             Config = config, BaseName = identity.Name, BaseConfigHash = identity.ConfigHash, BaseLmHeadHash = identity.LmHeadHash,
             DataFingerprint = Fingerprint(samples),
         };
-        return new DraftTrainer(runFolder, dataFolder, baseModel, samples, state);
+        var trainer = new DraftTrainer(runFolder, dataFolder, baseModel, samples, state);
+        if (config.InitFrom is not string init) return trainer;
+        try { trainer.Initialized = DraftInitialization.From(trainer.Network, init, baseModel); }
+        catch { trainer.Dispose(); throw; }
+        return trainer;
     }
+
+    /// <summary>The tensors a new run took from its <see cref="DraftTrainConfig.InitFrom"/> draft and those it left fresh.</summary>
+    public (List<string> Taken, List<string> Fresh)? Initialized { get; private set; }
 
     /// <summary>Continues the run in <paramref name="runFolder"/>; only its length may change.</summary>
     public static DraftTrainer Resume(string runFolder, LlamaModel baseModel, string dataFolder, long? steps, double? epochs)
