@@ -15,13 +15,13 @@ static class ConvertCommand
 
     static Command Draft()
     {
-        var from = new Option<string>("--from") { Description = "import a checkpoint of this layout: eagle, ctc-drafter or medusa" };
-        var to = new Option<string>("--to") { Description = "export --draft in this official layout: eagle (also for ctc drafts) or medusa" };
+        var from = new Option<string>("--from") { Description = "import a checkpoint of this layout: eagle, ctc-drafter, medusa or eagle3" };
+        var to = new Option<string>("--to") { Description = "export --draft in this official layout: eagle (also for ctc drafts), medusa or eagle3" };
         var checkpoint = new Option<string>("--checkpoint") { Description = "with --from: the checkpoint folder (config.json + model.safetensors, pytorch_model.bin, medusa_lm_head.pt ...) or its weights file" };
         var draft = new Option<string>("--draft") { Description = "with --to: the draft folder to export" };
         var baseModel = new Option<string>("--base") { Description = "the base model folder or .gguf file the draft belongs to", Required = true };
         var output = new Option<string>("--out") { Description = "the folder to write (replaced if it exists)", Required = true };
-        var cmd = new Command("draft", "Import an EAGLE-1, CTC-drafter or Medusa-1 checkpoint as a draft folder bound to its base, or export a draft folder in the official layout.")
+        var cmd = new Command("draft", "Import an EAGLE-1, CTC-drafter, Medusa-1 or EAGLE-3 checkpoint as a draft folder bound to its base, or export a draft folder in the official layout.")
         {
             from, to, checkpoint, draft, baseModel, output,
         };
@@ -38,9 +38,15 @@ static class ConvertCommand
                 {
                     "eagle" or "ctc-drafter" => EagleCheckpoint.Import(source, b, ctc: layout == "ctc-drafter", outDir),
                     "medusa" => MedusaCheckpoint.Import(source, b, outDir),
-                    _ => throw new ArgumentException($"--from {layout}: unknown layout (eagle, ctc-drafter, medusa)"),
+                    "eagle3" => Eagle3Checkpoint.Import(source, b, outDir),
+                    _ => throw new ArgumentException($"--from {layout}: unknown layout (eagle, ctc-drafter, medusa, eagle3)"),
                 };
-                string shape = c.Kind == DraftKind.Medusa ? $"{c.MedusaHeads} heads of {c.MedusaLayers} ResBlocks" : $"one layer, blank {c.Blank.ToString().ToLowerInvariant()}";
+                string shape = c.Kind switch
+                {
+                    DraftKind.Medusa => $"{c.MedusaHeads} heads of {c.MedusaLayers} ResBlocks",
+                    DraftKind.Eagle3 => $"one layer over base layers {string.Join(", ", c.FeatureLayers)}, draft vocabulary {c.DraftVocabSize}",
+                    _ => $"one layer, blank {c.Blank.ToString().ToLowerInvariant()}",
+                };
                 Console.WriteLine($"wrote {outDir}: {c.Kind.Name()} draft ({shape}) for base '{c.BaseModel.Name}'");
             }
             else
@@ -49,7 +55,8 @@ static class ConvertCommand
                 {
                     case "eagle": EagleCheckpoint.Export(source, b, outDir); break;
                     case "medusa": MedusaCheckpoint.Export(source, b, outDir); break;
-                    default: throw new ArgumentException($"--to {target}: unknown layout (eagle, medusa)");
+                    case "eagle3": Eagle3Checkpoint.Export(source, b, outDir); break;
+                    default: throw new ArgumentException($"--to {target}: unknown layout (eagle, medusa, eagle3)");
                 }
                 Console.WriteLine($"wrote {outDir}: {target} layout of {source}");
             }

@@ -6,10 +6,11 @@ using static CtcDrafter.Model.JsonFields;
 namespace CtcDrafter.Drafters;
 
 /// <summary>
-/// Kinds of trained draft modules: the feature chains (ctc, eagle), Medusa heads, and the non-autoregressive CTC
-/// draft (ctc-nar), whose frames all come from one pass.
+/// Kinds of trained draft modules: the feature chains (ctc, eagle), Medusa heads, the non-autoregressive CTC
+/// draft (ctc-nar), whose frames all come from one pass, and EAGLE-3 (eagle3), a chain over three base layers'
+/// states with its own head over a draft vocabulary.
 /// </summary>
-public enum DraftKind { Ctc, Eagle, Medusa, CtcNar }
+public enum DraftKind { Ctc, Eagle, Medusa, CtcNar, Eagle3 }
 
 /// <summary>The names of <see cref="DraftKind"/> in config files, on the command line and in reports.</summary>
 public static class DraftKinds
@@ -62,6 +63,13 @@ public sealed record DraftConfig
     public int Frames => FutureTokens * Upsampling;
     /// <summary>The most frames a ctc-nar draft may declare.</summary>
     public const int MaxFrames = 64;
+    /// <summary>
+    /// eagle3: the base states its fc reads, one after another (<see cref="Model.BaseFeatures"/>: the inputs of these base
+    /// layers; EAGLE-3's low, middle and high choice by default).
+    /// </summary>
+    public int[] FeatureLayers { get; init; } = [];
+    /// <summary>eagle3: the draft vocabulary its head scores (draft id d is base token d + d2t[d]); the base's vocabulary by default.</summary>
+    public int DraftVocabSize { get; init; }
     /// <summary>medusa: the number of heads (head k predicts the token k + 1 after the root).</summary>
     public int MedusaHeads { get; init; }
     /// <summary>medusa: ResBlocks per head, applied in turn before the head's projection (Medusa's medusa_num_layers).</summary>
@@ -78,10 +86,10 @@ public sealed record DraftConfig
     /// The score temperature of a draft whose config names none. ctc and eagle drafts are trained mostly to regress
     /// the base model's next feature, which leaves their distributions flat, and a best-first tree scored with flat
     /// probabilities spends its nodes beside the chain: 0.3 was the best of 1, 0.5, 0.3 and 0.2 on ref-m's drafts
-    /// (docs/ENGINE.md). Medusa heads and ctc-nar frames are trained on the tokens alone: 1. Drafts trained by
+    /// (docs/ENGINE.md). Medusa heads, ctc-nar frames and EAGLE-3 are trained on the tokens alone: 1. Drafts trained by
     /// `train-draft` name the temperature fitted on their held-out split.
     /// </summary>
-    public float DefaultScoreTemperature => Kind is DraftKind.Medusa or DraftKind.CtcNar ? 1f : 0.3f;
+    public float DefaultScoreTemperature => Kind is DraftKind.Medusa or DraftKind.CtcNar or DraftKind.Eagle3 ? 1f : 0.3f;
 
     /// <summary>Id of the blank in the draft's distributions, or null when it has none.</summary>
     public int? BlankId => Blank switch { BlankMode.Own => VocabSize, BlankMode.Unk => 0, _ => null };
@@ -92,6 +100,9 @@ public sealed record DraftConfig
         NumLayers = 1, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize, NumHeads = NumHeads,
         NumKvHeads = NumKvHeads, HeadDim = HeadDim, RmsNormEps = RmsNormEps, RopeTheta = RopeTheta, QkvBias = QkvBias,
     };
+
+    /// <summary>The most base layers an eagle3 draft may read.</summary>
+    public const int MaxFeatureLayers = 8;
 
     /// <summary>The most Medusa heads a draft may declare (a tree is never deeper than this).</summary>
     public const int MaxMedusaHeads = 64;
@@ -126,6 +137,8 @@ public sealed record DraftConfig
                 QkvBias = Flag(o, "qkv_bias") ?? false,
                 FutureTokens = Int(o, "future_tokens") ?? 0,
                 Upsampling = Int(o, "upsampling") ?? 0,
+                FeatureLayers = IntList(o, "feature_layers") ?? [],
+                DraftVocabSize = Int(o, "draft_vocab_size") ?? RequiredInt(o, "vocab_size"),
                 MedusaHeads = Int(o, "medusa_heads") ?? 0,
                 MedusaLayers = Int(o, "medusa_layers") ?? 1,
                 ScoreTemperature = (float?)Number(o, "score_temperature"),
@@ -139,6 +152,11 @@ public sealed record DraftConfig
             if (c.Kind == DraftKind.Medusa && c.QkvBias) throw new ModelFormatException(path, "qkv_bias: a medusa draft has no attention layer");
             if (c.MedusaHeads > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_heads {c.MedusaHeads} is beyond the limit of {MaxMedusaHeads}");
             if (c.MedusaLayers is < 1 or > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_layers {c.MedusaLayers} must be between 1 and {MaxMedusaHeads}");
+            if (c.Kind == DraftKind.Eagle3 && (c.FeatureLayers.Length is < 1 or > MaxFeatureLayers || c.FeatureLayers.Any(l => l < 0)))
+                throw new ModelFormatException(path, $"an eagle3 draft needs feature_layers: 1 to {MaxFeatureLayers} base layer indices (the layers whose inputs its fc reads)");
+            if (c.Kind == DraftKind.Eagle3 && (c.DraftVocabSize < 1 || c.DraftVocabSize > c.VocabSize))
+                throw new ModelFormatException(path, $"draft_vocab_size {c.DraftVocabSize} must be between 1 and the vocabulary's {c.VocabSize}");
+            if (c.Kind == DraftKind.Eagle3 && c.QkvBias) throw new ModelFormatException(path, "qkv_bias: an eagle3 draft layer has no q/k/v biases here");
             if (c.ScoreTemperature is { } t && !(float.IsFinite(t) && t > 0))
                 throw new ModelFormatException(path, $"score_temperature {t} must be a positive number");
             if (c.Kind.HasBlank() != (c.Blank != BlankMode.None))
@@ -176,6 +194,11 @@ public sealed record DraftConfig
         };
         if (ScoreTemperature is { } t) o["score_temperature"] = t;
         if (QkvBias) o["qkv_bias"] = true;
+        if (Kind == DraftKind.Eagle3)
+        {
+            o["feature_layers"] = new JsonArray([.. FeatureLayers.Select(l => JsonValue.Create(l))]);
+            o["draft_vocab_size"] = DraftVocabSize;
+        }
         if (Kind == DraftKind.CtcNar)
         {
             o["future_tokens"] = FutureTokens;

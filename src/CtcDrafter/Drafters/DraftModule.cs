@@ -40,7 +40,12 @@ internal abstract class DraftModule : IDisposable
     public static DraftModule Load(string folder, LlamaModel baseModel)
     {
         DraftConfig config = DraftConfig.Load(folder);
-        return config.Kind == DraftKind.Medusa ? new MedusaHeadsDraft(folder, baseModel, config) : new FeatureLayerDraft(folder, baseModel, config);
+        return config.Kind switch
+        {
+            DraftKind.Medusa => new MedusaHeadsDraft(folder, baseModel, config),
+            DraftKind.Eagle3 => new Eagle3Draft(folder, baseModel, config),
+            _ => new FeatureLayerDraft(folder, baseModel, config),
+        };
     }
 
     /// <summary>A matrix of the draft file in the format it computes in.</summary>

@@ -11,12 +11,12 @@ public static class DrafterFactory
     /// "ctc-nar-topk" drafts a top-k tree per frame for the CTC transform instead of prefix beam search.
     /// </summary>
     public static readonly IReadOnlyList<string> Methods =
-        ["vanilla", "prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nocollapse", "ctc-nar", "ctc-nar-topk"];
+        ["vanilla", "prompt-lookup", "medusa", "eagle", "eagle3", "ctc", "ctc-strict", "ctc-nocollapse", "ctc-nar", "ctc-nar-topk"];
 
     /// <summary>The kind of trained draft a method runs on ("ctc" for the ablation too), or null when it needs none.</summary>
     public static string? TrainedKind(string method) => method switch
     {
-        "medusa" or "eagle" or "ctc" or "ctc-nar" => method,
+        "medusa" or "eagle" or "eagle3" or "ctc" or "ctc-nar" => method,
         "ctc-strict" or "ctc-nocollapse" => "ctc",
         "ctc-nar-topk" => "ctc-nar",
         _ => null,
@@ -27,7 +27,7 @@ public static class DrafterFactory
     {
         "vanilla" => new NoDrafter(),
         "prompt-lookup" => new PromptLookupDrafter(),
-        "medusa" or "eagle" or "ctc" or "ctc-strict" or "ctc-nocollapse" or "ctc-nar" or "ctc-nar-topk" => Trained(method, model, draftFolder),
+        "medusa" or "eagle" or "eagle3" or "ctc" or "ctc-strict" or "ctc-nocollapse" or "ctc-nar" or "ctc-nar-topk" => Trained(method, model, draftFolder),
         _ => throw new ArgumentException($"unknown method '{method}' (known: {string.Join(", ", Methods)})"),
     };
 
@@ -45,6 +45,7 @@ public static class DrafterFactory
         {
             MedusaHeadsDraft heads => new MedusaDrafter(heads),
             FeatureLayerDraft nar when nar.Config.Kind == DraftKind.CtcNar => new CtcNarDrafter(nar, beamSearch: method == "ctc-nar"),
+            Eagle3Draft eagle3 => new FeatureTreeDrafter(eagle3),
             FeatureLayerDraft layer => new FeatureTreeDrafter(layer, transform: method switch
             {
                 "ctc-strict" => CtcTransform.Strict,

@@ -5,8 +5,8 @@ using CtcDrafter.Speculative;
 namespace CtcDrafter.Drafters;
 
 /// <summary>
-/// The CTC-drafter / EAGLE drafter (docs METHOD.md sections 2 and 4). The committed pairs (h_j, x_{j+1}) are the
-/// draft layer's context (<see cref="PairContext"/>); each step grows the draft's own tree from the root in
+/// The CTC-drafter / EAGLE / EAGLE-3 drafter (docs METHOD.md sections 2 and 4). The committed pairs (base state at j,
+/// x_{j+1}) are the draft layer's context (<see cref="DraftLayerContext"/>); each step grows the draft's own tree from the root in
 /// pending KV slots (discarded afterwards): depth 1 from (h_last, root), and under each expanded node the draft's
 /// distribution given that node's own path (its parent's output feature and its token). The best-scoring nodes
 /// fill the step's node budget; a CTC draft's tree then goes through the lossless CTC transform
@@ -15,8 +15,9 @@ namespace CtcDrafter.Drafters;
 internal sealed class FeatureTreeDrafter : IDrafter
 {
 
-    readonly FeatureLayerDraft _d;
-    readonly PairContext _context;
+    readonly DraftModule _d;
+    readonly DraftLayerContext _context;
+    readonly float[]? _blankRow; // [hidden] a ctc draft's own blank row
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
     readonly float _scoreTemperature; // the tree's scores only: the tokens, and the parity with training, are unchanged
@@ -29,21 +30,22 @@ internal sealed class FeatureTreeDrafter : IDrafter
     readonly float[] _headOut;  // [rows, vocab] LM-head logits of one level
 
     /// <param name="transform">What a CTC draft's tree goes through (an EAGLE draft has no blank and no transform).</param>
-    public FeatureTreeDrafter(FeatureLayerDraft module, int depth = 8, int topK = 8, CtcTransform transform = CtcTransform.KeepRepeats)
+    public FeatureTreeDrafter(DraftModule module, int depth = 8, int topK = 8, CtcTransform transform = CtcTransform.KeepRepeats)
     {
         _d = module;
+        _blankRow = (module as FeatureLayerDraft)?.BlankRow;
         _transform = module.Config.BlankId is null ? CtcTransform.None : transform;
         Transform = TreeTransform.Ctc(_transform, module.Config.BlankId);
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
         _scoreTemperature = module.Config.ScoreTemperature ?? module.Config.DefaultScoreTemperature;
-        _context = new PairContext(module, 1 + depth * topK);
+        _context = DraftLayerContext.For(module, 1 + depth * topK);
         _layer = _context.Layer;
         _logits = new float[_vocab + 1];
         _features = new float[_layer.MaxTokens * _hidden];
         _headOut = new float[_layer.MaxTokens * _vocab];
     }
 
-    public string Name => _d.Config.Kind != DraftKind.Ctc ? "eagle" : _transform switch
+    public string Name => _d.Config.Kind != DraftKind.Ctc ? _d.Config.Kind.Name() : _transform switch
     {
         CtcTransform.Strict => "ctc-strict",
         CtcTransform.None => "ctc-nocollapse",
@@ -51,6 +53,8 @@ internal sealed class FeatureTreeDrafter : IDrafter
     };
 
     public IDrafter Spawn() => new FeatureTreeDrafter(_d, _depth, _topK, _transform);
+
+    public IReadOnlyList<int> Features => _d.Config.Kind == DraftKind.Eagle3 ? _d.Config.FeatureLayers : BaseFeatures.FinalOnly;
 
     public void Reset() => _context.Reset();
 
@@ -86,13 +90,13 @@ internal sealed class FeatureTreeDrafter : IDrafter
     {
         int L = _layer.Cache.Length, H = _hidden;
         var all = new List<Candidate>();
-        _context.Pair(root, _context.Pending, 0);
+        _context.Root(root, 0);
         RunPending(1, [L], [-1], pendingOffset: 0);
         var frontier = new List<(int Candidate, int Slot)> { (-1, 0) };
         for (int d = 1, used = 1; ; d++)
         {
             int first = all.Count;
-            _d.LmHead.MatMul(_features.AsSpan(frontier[0].Slot * H, frontier.Count * H), _headOut, frontier.Count);
+            _context.Logits(_features.AsSpan(frontier[0].Slot * H, frontier.Count * H), _headOut, frontier.Count);
             for (int r = 0; r < frontier.Count; r++)
             {
                 (int parent, int slot) = frontier[r];
@@ -107,7 +111,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
             int[] expand = Enumerable.Range(first, all.Count - first).Where(i => all[i].Token != _blank && all[i].Score >= cut)
                 .OrderByDescending(i => all[i].Score).Take(width).ToArray();
             if (expand.Length == 0) return all;
-            for (int k = 0; k < expand.Length; k++) _context.Pair(all[expand[k]].Token, _features.AsSpan(all[expand[k]].Slot * H, H), k);
+            for (int k = 0; k < expand.Length; k++) _context.Child(all[expand[k]].Token, _features.AsSpan(all[expand[k]].Slot * H, H), k);
             RunPending(expand.Length, Enumerable.Repeat(L + d, expand.Length).ToArray(),
                 expand.Select(i => all[i].Slot).ToArray(), used);
             frontier = expand.Select((c, k) => (c, used + k)).ToList();
@@ -115,11 +119,10 @@ internal sealed class FeatureTreeDrafter : IDrafter
         }
     }
 
-    /// <summary>fc, then the draft layer over <paramref name="rows"/> pairs as pending slots; their output features are kept.</summary>
+    /// <summary>The draft layer over <paramref name="rows"/> pairs as pending slots; their output features are kept.</summary>
     void RunPending(int rows, int[] positions, int[] parents, int pendingOffset)
     {
-        _context.Fc(rows);
-        _layer.ForwardVectors(_context.Z(rows), positions, parents, pendingOffset);
+        _context.Run(rows, positions, parents, pendingOffset);
         _layer.Hidden(rows).CopyTo(_features.AsSpan(pendingOffset * _hidden));
     }
 
@@ -151,28 +154,26 @@ internal sealed class FeatureTreeDrafter : IDrafter
         int L = _layer.Cache.Length, H = _hidden;
         var dists = new List<DepthDistribution>(depth);
         int token = root;
-        ReadOnlySpan<float> feature = _context.Pending;
         var f = new float[H];
         for (int d = 0; d < depth; d++)
         {
-            _context.Pair(token, feature, 0);
-            _context.Fc(1);
-            _layer.ForwardVectors(_context.Z(1), [L + d], [-1], [], []);
+            if (d == 0) _context.Root(token, 0);
+            else _context.Child(token, f, 0);
+            _context.Run(1, [L + d], [-1], 0);
             _layer.Cache.Advance(1); // scratch: the chain's later steps attend to it; truncated below
             _layer.Hidden(1).CopyTo(f);
             DepthDistribution dist = Distribution(f, topK);
             dists.Add(dist);
             token = dist.Tokens.First(t => t != _blank); // the chain continues with a real token
-            feature = f;
         }
         _layer.Cache.Truncate(L);
         return dists;
     }
 
-    /// <summary>Draft logits through the base's frozen LM head (plus the blank row), softmax, top-k.</summary>
+    /// <summary>Draft logits through the draft's head (plus the blank row), softmax, top-k.</summary>
     DepthDistribution Distribution(float[] feature, int topK)
     {
-        _d.LmHead.MatMul(feature, _headOut, 1);
+        _context.Logits(feature, _headOut, 1);
         return Distribution(_headOut.AsSpan(0, _vocab), feature, topK);
     }
 
@@ -184,7 +185,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
     {
         headLogits.CopyTo(_logits);
         int n = _vocab;
-        if (_d.BlankRow is not null) _logits[n++] = TensorPrimitives.Dot(_d.BlankRow, feature);
+        if (_blankRow is not null) _logits[n++] = TensorPrimitives.Dot(_blankRow, feature);
         if (temperature != 1f) TensorPrimitives.Divide(_logits.AsSpan(0, n), temperature, _logits.AsSpan(0, n));
         return DepthDistribution.TopK(_logits.AsSpan(0, n), topK);
     }

@@ -4,8 +4,8 @@ namespace CtcDrafter.Drafters;
 
 /// <summary>
 /// Proposes candidate continuations for the base model to verify. A drafter follows one sequence: the generator
-/// resets it, shows it every committed token with the base model's final hidden state at that token, and asks
-/// it for a tree under each new root.
+/// resets it, shows it every committed token with the base model's states at that token (the final hidden state,
+/// or the layers <see cref="Features"/> names), and asks it for a tree under each new root.
 /// </summary>
 public interface IDrafter
 {
@@ -16,7 +16,14 @@ public interface IDrafter
     void Reset();
 
     /// <summary>
-    /// Committed tokens, in order, with the base model's post-norm hidden state at each: [tokens.Length, hidden].
+    /// The base states <see cref="Observe"/> receives per token (<see cref="Model.BaseFeatures"/>): the final post-norm
+    /// hidden state unless the drafter reads other layers (EAGLE-3).
+    /// </summary>
+    IReadOnlyList<int> Features => Model.BaseFeatures.FinalOnly;
+
+    /// <summary>
+    /// Committed tokens, in order, with the base model's states at each, the <see cref="Features"/> one after another:
+    /// [tokens.Length, Features.Count * hidden].
     /// </summary>
     void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden);
 

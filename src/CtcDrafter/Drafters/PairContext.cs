@@ -4,12 +4,12 @@ using CtcDrafter.Model;
 namespace CtcDrafter.Drafters;
 
 /// <summary>
-/// The committed side of a feature draft (ctc, eagle, ctc-nar; docs METHOD.md section 2): draft position j consumes
-/// the pair (h_j, x_{j+1}), the base model's final hidden state at j and the next token, as z = fc([embed; h]) + bias.
-/// Committed pairs go through the draft layer once and stay in its own KV cache; a drafter's step runs its own
-/// vectors after them in pending slots, which the next step overwrites.
+/// The committed side of an EAGLE-1 layout draft (ctc, eagle, ctc-nar; docs METHOD.md section 2): draft position j
+/// consumes the pair (h_j, x_{j+1}), the base model's final hidden state at j and the next token, as
+/// z = fc([embed; h]) + bias; a child pair's h is its parent's draft output. A ctc-nar drafter runs its own frame
+/// vectors after the root pair (<see cref="Z"/>).
 /// </summary>
-internal sealed class PairContext
+internal sealed class PairContext : DraftLayerContext
 {
     readonly FeatureLayerDraft _d;
     readonly int _hidden;
@@ -30,25 +30,24 @@ internal sealed class PairContext
         _z = new float[Layer.MaxTokens * _hidden];
     }
 
-    /// <summary>The draft layer and its KV cache (the committed pairs).</summary>
-    public Transformer Layer { get; }
+    public override Transformer Layer { get; }
 
     /// <summary>The base feature at the last committed token: the feature of the next step's root pair.</summary>
     public ReadOnlySpan<float> Pending => _pending;
 
-    /// <summary>Whether a token has been committed, so that a root pair exists.</summary>
-    public bool HasPending { get; private set; }
+    public override bool HasPending => _hasPending;
+    bool _hasPending;
 
     /// <summary>fc outputs of the last <see cref="Fc"/>: [rows, hidden]; a drafter may change them before running them.</summary>
     public Span<float> Z(int rows) => _z.AsSpan(0, rows * _hidden);
 
-    public void Reset()
+    public override void Reset()
     {
         Layer.Cache.Truncate(0);
-        HasPending = false;
+        _hasPending = false;
     }
 
-    public void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden)
+    public override void Observe(ReadOnlySpan<int> tokens, ReadOnlySpan<float> hidden)
     {
         int H = _hidden, n = tokens.Length, pairs = 0;
         for (int i = 0; i < n; i++)
@@ -61,8 +60,21 @@ internal sealed class PairContext
         }
         if (pairs > 0) RunCommitted(pairs);
         hidden.Slice((n - 1) * H, H).CopyTo(_pending);
-        HasPending = true;
+        _hasPending = true;
     }
+
+    public override void Root(int token, int row) => Pair(token, _pending, row);
+
+    public override void Child(int token, ReadOnlySpan<float> parentOutput, int row) => Pair(token, parentOutput, row);
+
+    public override void Run(int rows, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, int pendingOffset)
+    {
+        Fc(rows);
+        Layer.ForwardVectors(Z(rows), positions, parents, pendingOffset);
+    }
+
+    /// <summary>The base's frozen LM head over the draft outputs (a blank row, if any, is the drafter's).</summary>
+    public override void Logits(ReadOnlySpan<float> outputs, Span<float> logits, int rows) => _d.LmHead.MatMul(outputs, logits, rows);
 
     /// <summary>Sets row <paramref name="row"/> of the fc input to [embed(token); feature].</summary>
     public void Pair(int token, ReadOnlySpan<float> feature, int row)

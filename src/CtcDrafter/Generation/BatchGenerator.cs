@@ -50,6 +50,7 @@ public sealed class BatchGenerator : IDisposable
     readonly Queue<Job> _waiting = new();
     readonly object _gate = new();
     readonly Thread _loop;
+    readonly int[] _features; // the base states every slot keeps: those of all served drafters
     Transformer? _pass;
     float[]? _logits;
     long _uses;
@@ -66,7 +67,9 @@ public sealed class BatchGenerator : IDisposable
             if (!_methods.TryAdd(d.Name, d)) throw new ArgumentException($"method '{d.Name}' is given twice", nameof(drafters));
         DefaultMethod = _methods.Keys.First();
         _slots = new Slot[_options.Parallel];
-        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(new Session(model));
+        // Every slot keeps the base states any served drafter reads, so a slot's cached prefix serves every method.
+        _features = BaseFeatures.Union(_methods.Values.Select(d => d.Features));
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(new Session(model, _features));
         _loop = new Thread(Run) { IsBackground = true, Name = "ctcdrafter batch" };
         _loop.Start();
     }
@@ -234,7 +237,7 @@ public sealed class BatchGenerator : IDisposable
         }
         if (parts.Count == 0) return;
 
-        _pass ??= _model.NewPass(_slots.Length * Math.Max(Transformer.PrefillChunk, _options.MaxTreeNodes));
+        _pass ??= _model.NewPass(_slots.Length * Math.Max(Transformer.PrefillChunk, _options.MaxTreeNodes), _features);
         _logits ??= new float[_slots.Length * _options.MaxTreeNodes * _model.Config.VocabSize]; // [logit rows, vocab]
         long start = Stopwatch.GetTimestamp();
         try { _pass.Forward(parts, _logits); }

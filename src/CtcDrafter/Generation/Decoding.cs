@@ -31,6 +31,8 @@ internal sealed class Decoding
     readonly OutputText _output;
     readonly TokenLogprobs? _logprobs;
     readonly List<int> _tokens = [];
+    readonly int[]? _selection;  // where the drafter's features sit among the session's kept states (null: all, in order)
+    float[] _observed = [];      // the drafter's features of the tokens it observes, gathered by _selection
     readonly long _started = Stopwatch.GetTimestamp();
     long _firstToken;
     int _root;                  // the pending token: emitted, not yet in the cache
@@ -50,6 +52,7 @@ internal sealed class Decoding
         _stats = new StatsRecorder(drafter.Name, _prompt.Count) { PrefillTokens = _prompt.Count - cached };
         _output = new OutputText(session.Model.Tokenizer, request.StopStrings, onText);
         _logprobs = request.Logprobs is int top ? new TokenLogprobs(top, request.Sampling) : null;
+        _selection = BaseFeatures.Selection(session.Features, drafter.Features);
     }
 
     /// <summary>Why the generation ended, once it has.</summary>
@@ -103,30 +106,30 @@ internal sealed class Decoding
         ForwardPart part = _part ?? throw new InvalidOperationException("no planned pass to complete");
         _part = null;
         CheckFinite(logits[..(part.LogitRows * _vocab)], part.Positions[part.LogitsFrom == part.Rows ? 0 : part.LogitsFrom]);
-        if (_tree is null) CompleteChunk(part, pass.Hidden(firstRow, part.Rows), logits);
-        else CompleteStep(_tree, pass.Hidden(firstRow, part.Rows), logits, forward);
+        if (_tree is null) CompleteChunk(part, pass.Features(firstRow, part.Rows), logits);
+        else CompleteStep(_tree, pass.Features(firstRow, part.Rows), logits, forward);
     }
 
-    void CompleteChunk(ForwardPart chunk, ReadOnlySpan<float> hidden, ReadOnlySpan<float> logits)
+    void CompleteChunk(ForwardPart chunk, ReadOnlySpan<float> features, ReadOnlySpan<float> logits)
     {
-        _session.CommitChunk(chunk, hidden);
+        _session.CommitChunk(chunk, features);
         if (Prefilling) return;
         _drafter.Reset();
-        _drafter.Observe([.. _prompt], _session.Hidden(_prompt.Count));
+        _drafter.Observe([.. _prompt], DrafterFeatures(_session.StatesOf(_prompt.Count)));
         _root = _sampler.Next(logits[.._vocab], _probs);
         _firstToken = Stopwatch.GetTimestamp();
         _stats.PrefillMs = Stopwatch.GetElapsedTime(_started, _firstToken).TotalMilliseconds;
         Finish = Emit(_root, logits[.._vocab], 0);
     }
 
-    void CompleteStep(DraftTree tree, ReadOnlySpan<float> treeHidden, ReadOnlySpan<float> logits, TimeSpan verify)
+    void CompleteStep(DraftTree tree, ReadOnlySpan<float> treeFeatures, ReadOnlySpan<float> logits, TimeSpan verify)
     {
         long t2 = Stopwatch.GetTimestamp();
         Accepted accepted = _request.Sampling.IsGreedy                      // longest accepted path + bonus token
             ? Acceptance.Greedy(tree, logits, _vocab)
             : Acceptance.Sample(tree, logits, _vocab, _sampler, _probs);
-        ReadOnlySpan<float> hidden = _session.Commit(tree, accepted.Path, treeHidden); // accepted K/V into the cache
-        _drafter.Observe(accepted.Path.Select(tree.Token).ToArray(), hidden);
+        ReadOnlySpan<float> states = _session.Commit(tree, accepted.Path, treeFeatures); // accepted K/V into the cache
+        _drafter.Observe(accepted.Path.Select(tree.Token).ToArray(), DrafterFeatures(states));
         TimeSpan drafting = _drafting + Stopwatch.GetElapsedTime(t2);
 
         _budget.Record(accepted.Path.Length - 1, drafting.TotalMilliseconds);
@@ -136,6 +139,17 @@ internal sealed class Decoding
         for (int k = 1; k < path.Length && finish is null; k++) finish = Emit(tree.Token(path[k]), logits.Slice(path[k - 1] * _vocab, _vocab), k);
         Finish = finish ?? Emit(accepted.Bonus, logits.Slice(path[^1] * _vocab, _vocab), 0);
         _root = accepted.Bonus;
+    }
+
+    // The drafter's features of tokens whose session states are `states` [n, session width].
+    ReadOnlySpan<float> DrafterFeatures(ReadOnlySpan<float> states)
+    {
+        if (_selection is null) return states;
+        int H = _session.Model.Config.HiddenSize, n = states.Length / (_session.Features.Count * H);
+        if (_observed.Length < n * _selection.Length * H) _observed = new float[n * _selection.Length * H];
+        Span<float> output = _observed.AsSpan(0, n * _selection.Length * H);
+        BaseFeatures.Gather(states, _session.Features.Count, _selection, H, output);
+        return output;
     }
 
     /// <summary>Ends the generation here (its time limit passed), keeping what it has emitted.</summary>

@@ -51,8 +51,8 @@ public sealed class Generator
     public GenerationResult Generate(GenerationRequest request, Action<TextPiece>? onText = null)
     {
         TreeBudget budget = Budget;
-        _session ??= new Session(_model);
-        _pass ??= _model.NewPass(Math.Max(Transformer.PrefillChunk, Math.Max(_maxTreeNodes, budget.MaxNodes)));
+        _session ??= new Session(_model, _drafter.Features);
+        _pass ??= _model.NewPass(Math.Max(Transformer.PrefillChunk, Math.Max(_maxTreeNodes, budget.MaxNodes)), _drafter.Features);
         _logits ??= new float[Math.Max(_maxTreeNodes, budget.MaxNodes) * _model.Config.VocabSize]; // [tree nodes, vocab]
         var decoding = new Decoding(_session, _drafter, budget, request, onText);
         while (decoding.Plan(decoding.Drafting ? budget.Next() : 0) is ForwardPart part)

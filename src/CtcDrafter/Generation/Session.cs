@@ -4,8 +4,8 @@ using CtcDrafter.Speculative;
 namespace CtcDrafter.Generation;
 
 /// <summary>
-/// One running sequence of a model: its KV cache, the tokens the cache holds and the base model's final hidden
-/// state at each of them. It lives across generations, so a prompt that extends the previous one (the next turn
+/// One running sequence of a model: its KV cache, the tokens the cache holds and the base model's states its
+/// drafters read at each of them (<see cref="BaseFeatures"/>). It lives across generations, so a prompt that extends the previous one (the next turn
 /// of a chat) prefills only what is new; since a forward pass computes every row exactly as it would alone, the
 /// reused cache is bitwise the cache a fresh prefill would build. The session makes the rows a forward pass runs
 /// for it (<see cref="ForwardPart"/>) and takes what the pass computed; the pass itself may be shared with other
@@ -14,14 +14,22 @@ namespace CtcDrafter.Generation;
 internal sealed class Session
 {
     readonly List<int> _tokens = [];
-    readonly float[] _hidden; // [capacity, hidden] final hidden state at every cached token
+    readonly float[] _features; // [capacity, width] the kept base states at every cached token
+    readonly int _width;        // sources * hidden
 
-    public Session(LlamaModel model)
+    /// <param name="features">The base states kept per token: those of the passes that run the session's rows.</param>
+    public Session(LlamaModel model, IReadOnlyList<int> features)
     {
         Model = model;
+        Features = [.. features];
+        BaseFeatures.Check(Features, model.Config.NumLayers);
         Cache = Transformer.NewCache(model.Config, model.ContextLength);
-        _hidden = new float[(long)Cache.Capacity * model.Config.HiddenSize];
+        _width = Features.Count * model.Config.HiddenSize;
+        _features = new float[(long)Cache.Capacity * _width];
     }
+
+    /// <summary>The base states kept per token, in the order of each row's columns.</summary>
+    public IReadOnlyList<int> Features { get; }
 
     public LlamaModel Model { get; }
     public KvCache Cache { get; }
@@ -60,10 +68,10 @@ internal sealed class Session
         return new ForwardPart(Cache, ids, positions, parents, last ? count - 1 : count);
     }
 
-    /// <summary>Commits a prompt chunk the pass has run; <paramref name="hidden"/> its rows' hidden states [rows, hidden].</summary>
-    public void CommitChunk(ForwardPart chunk, ReadOnlySpan<float> hidden)
+    /// <summary>Commits a prompt chunk the pass has run; <paramref name="features"/> its rows' kept states [rows, width].</summary>
+    public void CommitChunk(ForwardPart chunk, ReadOnlySpan<float> features)
     {
-        hidden.CopyTo(_hidden.AsSpan(Cache.Length * Model.Config.HiddenSize));
+        features.CopyTo(_features.AsSpan(Cache.Length * _width));
         Cache.Advance(chunk.Rows);
         _tokens.AddRange(chunk.Tokens);
     }
@@ -76,24 +84,24 @@ internal sealed class Session
     }
 
     /// <summary>
-    /// Commits the accepted root-to-node <paramref name="path"/> of the verified tree, whose rows' hidden states
-    /// the pass left in <paramref name="treeHidden"/> [tree nodes, hidden]; returns the base model's hidden
-    /// states at the path's nodes [path.Length, hidden].
+    /// Commits the accepted root-to-node <paramref name="path"/> of the verified tree, whose rows' kept states
+    /// the pass left in <paramref name="treeFeatures"/> [tree nodes, width]; returns the states at the path's nodes
+    /// [path.Length, width].
     /// </summary>
-    public ReadOnlySpan<float> Commit(DraftTree tree, int[] path, ReadOnlySpan<float> treeHidden)
+    public ReadOnlySpan<float> Commit(DraftTree tree, int[] path, ReadOnlySpan<float> treeFeatures)
     {
-        int H = Model.Config.HiddenSize, L = Cache.Length;
+        int W = _width, L = Cache.Length;
         for (int i = 0; i < path.Length; i++)
         {
-            treeHidden.Slice(path[i] * H, H).CopyTo(_hidden.AsSpan((L + i) * H, H));
+            treeFeatures.Slice(path[i] * W, W).CopyTo(_features.AsSpan((L + i) * W, W));
             _tokens.Add(tree.Token(path[i]));
         }
         Cache.Commit(path);
-        return _hidden.AsSpan(L * H, path.Length * H);
+        return _features.AsSpan(L * W, path.Length * W);
     }
 
-    /// <summary>Hidden states at cached tokens 0 .. count - 1: [count, hidden].</summary>
-    public ReadOnlySpan<float> Hidden(int count) => _hidden.AsSpan(0, count * Model.Config.HiddenSize);
+    /// <summary>Kept states at cached tokens 0 .. count - 1: [count, width].</summary>
+    public ReadOnlySpan<float> StatesOf(int count) => _features.AsSpan(0, count * _width);
 
     internal static void CheckPrompt(IReadOnlyList<int> prompt, int vocab, int context)
     {

@@ -56,6 +56,16 @@ internal static class JsonFields
         };
     }
 
+    /// <summary>A list of integers, or null when absent; anything else is an error naming the field.</summary>
+    public static int[]? IntList(JsonObject o, string name) => o[name] switch
+    {
+        null => null,
+        JsonArray a => a.Select(x => x is JsonValue v && v.GetValueKind() == JsonValueKind.Number
+            && int.TryParse(v.ToJsonString(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int i) ? i
+            : throw new FormatException($"field '{name}' must be a list of integers, got {o[name]!.ToJsonString()}")).ToArray(),
+        var n => throw new FormatException($"field '{name}' must be a list of integers, got {n.ToJsonString()}"),
+    };
+
     /// <summary>A nested object, or null when absent; another JSON type is an error naming the field.</summary>
     public static JsonObject? Object(JsonObject o, string name, string? field = null) => o[name] switch
     {

@@ -139,7 +139,8 @@ public sealed class LlamaModel : IDisposable
     internal Transformer NewTransformer(int maxTokens = Transformer.PrefillChunk) => new(Weights.Stack, Config, ContextLength, maxTokens);
 
     /// <summary>A forward pass of up to <paramref name="maxRows"/> rows over sequences whose caches live elsewhere (<see cref="Transformer.Forward(IReadOnlyList{ForwardPart}, Span{float})"/>).</summary>
-    internal Transformer NewPass(int maxRows) => new(Weights.Stack, Config, ContextLength, maxRows, ownCache: false);
+    /// <param name="features">The base states the pass keeps per row for the drafters (<see cref="BaseFeatures"/>).</param>
+    internal Transformer NewPass(int maxRows, IReadOnlyList<int>? features = null) => new(Weights.Stack, Config, ContextLength, maxRows, ownCache: false, features);
 
     public void Dispose() => Weights.Dispose();
 }

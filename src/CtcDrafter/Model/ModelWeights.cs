@@ -6,6 +6,11 @@ namespace CtcDrafter.Model;
 internal sealed class LayerWeights
 {
     public required float[]? AttnNorm { get; init; } // [hidden]; null in draft layers (no input norm)
+    /// <summary>
+    /// [hidden]: an EAGLE-3 draft layer, whose attention input is [EmbedNorm(token embedding); AttnNorm(x)] of 2 * hidden
+    /// (so Wq, Wk, Wv take 2 * hidden columns); null in every other layer.
+    /// </summary>
+    public float[]? EmbedNorm { get; init; }
     public required WeightMatrix Wq { get; init; }    // [heads * headDim, hidden]
     public float[]? Bq { get; init; }                 // [heads * headDim]; q/k/v biases (Qwen2), else null
     public float[]? Bk { get; init; }                 // [kvHeads * headDim]

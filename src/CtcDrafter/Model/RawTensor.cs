@@ -2,7 +2,8 @@ namespace CtcDrafter.Model;
 
 /// <summary>Element types a model file may hold: plain floats, and GGUF's blocks: Q8_0 (32 int8 weights of one row
 /// after an fp16 scale: 34 bytes), Q4_0 (32 weights in 18 bytes), Q4_K and Q6_K (256 weights in 144 and 210 bytes).</summary>
-internal enum TensorDType { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K }
+/// <summary>Element types of stored tensors: floats and ggml blocks for weights, I64 and BOOL for index tables (EAGLE-3's d2t, t2d).</summary>
+internal enum TensorDType { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, I64, BOOL }
 
 /// <summary>A tensor as it lies in a (memory-mapped) file: no copy, no conversion.</summary>
 internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] shape, byte* data)
@@ -29,6 +30,8 @@ internal readonly unsafe struct RawTensor(string name, TensorDType dtype, int[] 
     {
         TensorDType.F32 => (1, 4),
         TensorDType.F16 or TensorDType.BF16 => (1, 2),
+        TensorDType.I64 => (1, 8),
+        TensorDType.BOOL => (1, 1),
         TensorDType.Q8_0 => (32, 34),
         TensorDType.Q4_0 => (32, 18),
         TensorDType.Q4_K => (256, 144),

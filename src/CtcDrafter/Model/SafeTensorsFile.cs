@@ -81,7 +81,9 @@ internal sealed unsafe class SafeTensorsFile : IDisposable
                 "F32" => TensorDType.F32,
                 "F16" => TensorDType.F16,
                 "BF16" => TensorDType.BF16,
-                _ => throw new ModelFormatException(Path, $"tensor '{name}' has unsupported dtype {dtypeName} (supported: F32, F16, BF16)"),
+                "I64" => TensorDType.I64,
+                "BOOL" => TensorDType.BOOL,
+                _ => throw new ModelFormatException(Path, $"tensor '{name}' has unsupported dtype {dtypeName} (supported: F32, F16, BF16, and I64, BOOL for index tables)"),
             };
             int[] shape = e.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
             long bytes = RawTensor.CheckedByteLength(shape, dtype)

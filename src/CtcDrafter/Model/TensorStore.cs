@@ -31,8 +31,16 @@ internal abstract class TensorStore : IDisposable
     /// <summary>The shape of a tensor as the file has it, or null when there is none of that name.</summary>
     public int[]? ShapeOf(string name) => _byName.TryGetValue(name, out var e) ? e.Tensor.Shape : null;
 
-    /// <summary>The tensor, checked to have the expected shape.</summary>
+    /// <summary>The tensor, checked to have the expected shape and a weight's type (a float or block type).</summary>
     public RawTensor Get(string name, params int[] shape)
+    {
+        RawTensor t = Find(name, shape);
+        if (t.DType is TensorDType.I64 or TensorDType.BOOL)
+            throw new ModelFormatException(_byName[name].File, $"tensor '{Describe(name)}' is {t.DType}: a weight is stored in a float or block type");
+        return t;
+    }
+
+    RawTensor Find(string name, int[] shape)
     {
         if (!_byName.TryGetValue(name, out var e))
             throw new ModelFormatException(Source, $"tensor '{Describe(name)}' is missing from the model files");
@@ -48,6 +56,17 @@ internal abstract class TensorStore : IDisposable
         RawTensor t = Get(name, length);
         var v = new float[length];
         Conversions.ReadF32(t, 0, v);
+        return v;
+    }
+
+    /// <summary>The I64 or BOOL tensor <paramref name="name"/> of <paramref name="length"/> entries, as integers (BOOL: 0 or 1).</summary>
+    public unsafe long[] GetIndices(string name, int length)
+    {
+        RawTensor t = Find(name, [length]);
+        var v = new long[length];
+        if (t.DType == TensorDType.I64) new ReadOnlySpan<long>(t.Data, length).CopyTo(v);
+        else if (t.DType == TensorDType.BOOL) for (int i = 0; i < length; i++) v[i] = t.Data[i] != 0 ? 1 : 0;
+        else throw new ModelFormatException(Source, $"tensor '{Describe(name)}' is {t.DType}; an index table is I64 or BOOL");
         return v;
     }
 

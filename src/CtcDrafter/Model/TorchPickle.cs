@@ -47,6 +47,8 @@ internal static class TorchPickle
         ["torch.FloatStorage"] = new StorageType(TensorDType.F32),
         ["torch.HalfStorage"] = new StorageType(TensorDType.F16),
         ["torch.BFloat16Storage"] = new StorageType(TensorDType.BF16),
+        ["torch.LongStorage"] = new StorageType(TensorDType.I64),
+        ["torch.BoolStorage"] = new StorageType(TensorDType.BOOL),
     };
 
     /// <summary>The name-to-tensor dict of a state-dict pickle; <paramref name="path"/> names the file in messages.</summary>
@@ -194,7 +196,7 @@ internal static class TorchPickle
     static object Lookup(string module, string name, string path) =>
         Allowed.TryGetValue($"{module}.{name}", out object? g) ? g
             : throw new ModelFormatException(path, $"the pickle refers to '{module}.{name}', which is not allowed (only torch._utils._rebuild_tensor_v2, " +
-                "torch.FloatStorage/HalfStorage/BFloat16Storage and collections.OrderedDict): refusing the file, nothing in it was run");
+                "torch.FloatStorage/HalfStorage/BFloat16Storage/LongStorage/BoolStorage and collections.OrderedDict): refusing the file, nothing in it was run");
 
     /// <summary>torch.save's persistent id of a storage: ('storage', type, key, location, elements).</summary>
     static Storage PersistentStorage(object? pid, Func<string, ModelFormatException> bad) =>

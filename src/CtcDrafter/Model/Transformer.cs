@@ -59,14 +59,22 @@ internal sealed class Transformer
     readonly int[] _visible;   // [maxT, maxT] pending slots each row attends to
     readonly int[] _visibleCount; // [maxT]
     readonly int[] _pendingParents; // [maxT] parent (pending slot or -1) of each pending slot, offset by its part's first row
+    readonly int[] _sources;   // the base states kept per row (BaseFeatures): layer inputs, or the final hidden state
+    readonly float[]? _features; // [maxT, sources * hidden] those states, when they are not just the final hidden state
+    readonly float[]? _e;      // [maxT, hidden]   token embeddings fed beside the vectors (EAGLE-3 draft layer)
+    readonly float[]? _xn2;    // [maxT, 2 * hidden] its attention input [EmbedNorm(e); AttnNorm(x)]
     int _longest;              // the longest committed cache among the rows of the current pass
 
     /// <param name="capacity">Positions the sequence may hold (the context).</param>
     /// <param name="ownCache">False for an instance that only runs batched passes over other caches.</param>
-    public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128, bool ownCache = true)
+    /// <param name="features">The base states <see cref="Features"/> keeps for each row (<see cref="BaseFeatures"/>); the final hidden state by default.</param>
+    public Transformer(DecoderStack stack, ModelConfig config, int capacity, int maxTokens = 128, bool ownCache = true,
+        IReadOnlyList<int>? features = null)
     {
         (_w, Config, MaxTokens) = (stack, config, maxTokens);
         if (stack.Layers.Length != config.NumLayers) throw new ArgumentException($"{stack.Layers.Length} layers for a config of {config.NumLayers}");
+        _sources = [.. features ?? BaseFeatures.FinalOnly];
+        BaseFeatures.Check(_sources, config.NumLayers);
         int h = config.HiddenSize, t = maxTokens;
         Cache = NewCache(config, ownCache ? capacity : 0);
         _rope = new RopeTable(config.HeadDim, capacity, config.InverseFrequencies());
@@ -85,6 +93,8 @@ internal sealed class Transformer
         _visible = new int[t * t];
         _visibleCount = new int[t];
         _pendingParents = new int[t];
+        if (!_sources.SequenceEqual(BaseFeatures.FinalOnly)) _features = new float[t * _sources.Length * h];
+        if (stack.Layers.Any(l => l.EmbedNorm is not null)) (_e, _xn2) = (new float[t * h], new float[t * 2 * h]);
     }
 
     /// <summary>An empty KV cache of <paramref name="capacity"/> positions for this decoder's shape.</summary>
@@ -95,6 +105,19 @@ internal sealed class Transformer
 
     /// <summary>Final hidden states of rows first .. first + count - 1 of the last forward call: [count, hidden].</summary>
     public ReadOnlySpan<float> Hidden(int first, int count) => _xn.AsSpan(first * Config.HiddenSize, count * Config.HiddenSize);
+
+    /// <summary>The base states this pass keeps per row, in the order of <see cref="Features"/>'s columns.</summary>
+    public IReadOnlyList<int> FeatureSources => _sources;
+
+    /// <summary>
+    /// The kept base states of rows first .. first + count - 1 of the last forward call, each row its sources one after
+    /// another: [count, sources * hidden].
+    /// </summary>
+    public ReadOnlySpan<float> Features(int first, int count)
+    {
+        int w = _sources.Length * Config.HiddenSize;
+        return _features is null ? Hidden(first, count) : _features.AsSpan(first * w, count * w);
+    }
 
     /// <summary>
     /// Runs T = tokens.Length new tokens. Token i sits at RoPE position <c>positions[i]</c>, attends to every
@@ -170,6 +193,7 @@ internal sealed class Transformer
         ReadOnlySpan<int> logitRows, Span<float> logits)
     {
         int T = LoadVectors(inputs);
+        if (_e is not null) throw new InvalidOperationException("an EAGLE-3 layer needs the tokens' embeddings beside its vectors");
         _longest = 0;
         Place(0, Cache, T, 0, positions, parents);
         Run(T, logitRows, logits);
@@ -180,10 +204,18 @@ internal sealed class Transformer
     /// to pending slots <paramref name="pendingOffset"/> .. + T - 1, and <c>parents[i]</c> names an earlier
     /// pending slot (&lt; pendingOffset + i) or -1. Earlier calls' pending slots keep their K/V, so each vector
     /// attends to the committed cache, itself and its ancestors among all pending slots. Hidden states only.
+    /// An EAGLE-3 draft layer also takes each row's token embedding, <paramref name="embeddings"/> [T, hidden].
     /// </summary>
-    public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, int pendingOffset)
+    public void ForwardVectors(ReadOnlySpan<float> inputs, ReadOnlySpan<int> positions, ReadOnlySpan<int> parents, int pendingOffset,
+        ReadOnlySpan<float> embeddings = default)
     {
         int T = LoadVectors(inputs);
+        if (_e is not null)
+        {
+            if (embeddings.Length != inputs.Length) throw new ArgumentException($"an EAGLE-3 layer needs one embedding per input vector: {embeddings.Length} values for {inputs.Length}", nameof(embeddings));
+            embeddings.CopyTo(_e);
+        }
+        else if (!embeddings.IsEmpty) throw new ArgumentException("this decoder takes no embeddings beside its vectors", nameof(embeddings));
         _longest = 0;
         Place(0, Cache, T, pendingOffset, positions, parents);
         Run(T, [], []);
@@ -257,12 +289,13 @@ internal sealed class Transformer
         for (int l = 0; l < _w.Layers.Length; l++)
         {
             LayerWeights lw = _w.Layers[l];
-            // Attention block: x += Wo · attn(rope(Wq·n(x)), rope(Wk·n(x)), Wv·n(x)); draft layers have no input norm.
-            if (lw.AttnNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
-            else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.AttnNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
-            lw.Wq.MatMul(_xn.AsSpan(0, T * H), _q, T);
-            lw.Wk.MatMul(_xn.AsSpan(0, T * H), _k, T);
-            lw.Wv.MatMul(_xn.AsSpan(0, T * H), _v, T);
+            Keep(l, T, _x);
+            // Attention block: x += Wo · attn(rope(Wq·a), rope(Wk·a), Wv·a) with a = n(x); draft layers have no input
+            // norm (a = x), and an EAGLE-3 draft layer's a = [n_e(embedding); n(x)].
+            ReadOnlySpan<float> a = AttentionInput(lw, T);
+            lw.Wq.MatMul(a, _q, T);
+            lw.Wk.MatMul(a, _k, T);
+            lw.Wv.MatMul(a, _v, T);
             if (lw.Bq is not null) AddBiases(lw, T);
             for (int i = 0; i < T; i++)
             {
@@ -286,6 +319,7 @@ internal sealed class Transformer
 
         if (_w.FinalNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
         else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), _w.FinalNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+        Keep(BaseFeatures.Final, T, _xn);
         if (logitRows.Length == 0) return;
         for (int r = 0; r < logitRows.Length; r++)
         {
@@ -293,6 +327,34 @@ internal sealed class Transformer
             _xn.AsSpan(logitRows[r] * H, H).CopyTo(_rows.AsSpan(r * H, H));
         }
         _w.LmHead!.MatMul(_rows.AsSpan(0, logitRows.Length * H), logits[..(logitRows.Length * V)], logitRows.Length);
+    }
+
+    // The rows' attention input [T, hidden] (or [T, 2 * hidden] in an EAGLE-3 draft layer).
+    ReadOnlySpan<float> AttentionInput(LayerWeights lw, int T)
+    {
+        int H = Config.HiddenSize;
+        if (lw.EmbedNorm is not null)
+        {
+            for (int i = 0; i < T; i++)
+            {
+                Norm.RmsNorm(_e.AsSpan(i * H, H), lw.EmbedNorm, _xn2.AsSpan(i * 2 * H, H), Config.RmsNormEps);
+                Norm.RmsNorm(_x.AsSpan(i * H, H), lw.AttnNorm, _xn2.AsSpan(i * 2 * H + H, H), Config.RmsNormEps);
+            }
+            return _xn2.AsSpan(0, T * 2 * H);
+        }
+        if (lw.AttnNorm is null) _x.AsSpan(0, T * H).CopyTo(_xn);
+        else for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.AttnNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
+        return _xn.AsSpan(0, T * H);
+    }
+
+    // Copies the T rows of `state` [T, hidden] into the kept features' column of each source equal to `source`.
+    void Keep(int source, int T, float[] state)
+    {
+        if (_features is null) return;
+        int H = Config.HiddenSize, w = _sources.Length * H;
+        for (int s = 0; s < _sources.Length; s++)
+            if (_sources[s] == source)
+                for (int i = 0; i < T; i++) state.AsSpan(i * H, H).CopyTo(_features.AsSpan(i * w + s * H, H));
     }
 
     /// <summary>K/V of row i (of _k, _v) into its pending slot of its cache.</summary>

@@ -23,6 +23,8 @@ sealed class DraftFixtures
     public string Base { get; }
     /// <summary>Another base: hidden 32.</summary>
     public string OtherBase { get; }
+    /// <summary>A base of the same width and vocabulary with 8 layers (EAGLE-3's drafts).</summary>
+    public string DeepBase { get; }
     public JsonObject Expected { get; }
 
     public string Checkpoint(string name) => Path.Combine(_dir.Path, "out", name);
@@ -32,14 +34,18 @@ sealed class DraftFixtures
         AppDomain.CurrentDomain.ProcessExit += (_, _) => _dir.Dispose();
         Base = TestModels.Write(_dir, TestModels.Small(), name: "base");
         OtherBase = TestModels.Write(_dir, RandomModel.Config(hidden: 32, ffn: 48, layers: 1, heads: 2, kvHeads: 1, vocab: 97, context: 256), name: "other");
-        var r = PythonScripts.Run(PythonScripts.Fixture("write_drafts.py"), Base, Path.Combine(_dir.Path, "out"));
+        DeepBase = TestModels.Write(_dir, RandomModel.Config(hidden: 64, ffn: 96, layers: 8, heads: 4, kvHeads: 2, vocab: 97, context: 256), name: "deep");
+        var r = PythonScripts.Run(PythonScripts.Fixture("write_drafts.py"), Base, Path.Combine(_dir.Path, "out"), DeepBase);
         if (r.ExitCode != 0) throw new InvalidOperationException($"write_drafts.py failed: {r.Stderr}");
         Expected = (JsonObject)JsonNode.Parse(File.ReadAllText(Checkpoint("expected.json")))!;
     }
 
     public int[] Tokens => Expected["tokens"]!.AsArray().Select(t => (int)t!).ToArray();
-    public float[] Features => Expected["features"]!.AsArray().SelectMany(row => row!.AsArray().Select(v => (float)v!)).ToArray();
+    public float[] Features => Rows("features");
     public int Root => (int)Expected["root"]!;
+
+    /// <summary>Rows of floats under <paramref name="key"/>, flattened.</summary>
+    public float[] Rows(string key) => Expected[key]!.AsArray().SelectMany(row => row!.AsArray().Select(v => (float)v!)).ToArray();
 
     /// <summary>The distributions the script computed for <paramref name="key"/>: [depth or head][vocab].</summary>
     public float[][] Distributions(string key) =>

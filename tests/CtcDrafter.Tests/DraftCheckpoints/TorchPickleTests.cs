@@ -106,7 +106,7 @@ public class TorchPickleTests
     {
         Assert.Contains("opcode 0x69 ('i') is not one torch.save writes", Refused(new Pickle().Op(0x80, 2, 0x28).Op("ios\nsystem\n"u8.ToArray()).Op(0x2e).Bytes));
         Assert.Contains("REDUCE of a StorageType", Refused(new Pickle().Op(0x80, 2).Global("torch", "FloatStorage").Op(0x29, 0x52, 0x2e).Bytes));
-        Assert.Contains("'torch.LongStorage', which is not allowed", Refused(StateDict("LongStorage")));
+        Assert.Contains("'torch.DoubleStorage', which is not allowed", Refused(StateDict("DoubleStorage")));
         Assert.Contains("truncated", Refused(StateDict()[..40]));
         Assert.Contains("storage 'archive/data/0' holds 8 bytes; data.pkl says 7 F32 elements (28 bytes)", Refused(StateDict(), ("data/0", new byte[8])));
         Assert.Contains("storage 'archive/data/0' is missing", Refused(StateDict()));

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Writes draft checkpoints in the official layouts, and what they compute, for the import tests.
 
-    write_drafts.py BASE_DIR OUT_DIR
+    write_drafts.py BASE_DIR OUT_DIR DEEP_BASE_DIR
 
-BASE_DIR is a small LLaMA folder (model.safetensors, F32). Under OUT_DIR, with random weights bound to that base:
+BASE_DIR and DEEP_BASE_DIR are small LLaMA folders (model.safetensors, F32) of one width and vocabulary, the deep one
+with 8 layers for EAGLE-3's low, middle and high layers. Under OUT_DIR, with random weights bound to those bases:
   eagle-bin/     EAGLE-1: config.json + pytorch_model.bin (torch.save, float32), embed_tokens.weight = the base's
   eagle-bin-shards/  the same as two torch.save shards and pytorch_model.bin.index.json
   eagle-st/      the same weights as model.safetensors (float16)
@@ -14,7 +15,13 @@ BASE_DIR is a small LLaMA folder (model.safetensors, F32). Under OUT_DIR, with r
   medusa-pt/     Medusa-1: medusa_lm_head.pt (float16, 5 heads) + config.json saying medusa_num_heads 2
   medusa2-pt/    Medusa-1 with medusa_num_layers 2 (one ResBlock repeated, as Medusa builds it: shared storages)
   medusa-st/, medusa2-st/  the same heads as medusa_lm_head.safetensors
-  expected.json  the committed tokens and features, the root, and each draft's next-token distributions computed
+  eagle3-bin/    EAGLE-3 for the deep base: pytorch_model.bin (float32) with d2t (int64) and t2d (bool) over a draft
+                 vocabulary of 60 tokens, no layer ids in config.json (EAGLE-3's default: inputs of layers 2, L/2, L-3)
+  eagle3-st/     EAGLE-3 over the whole vocabulary as model.safetensors (float16), reading layers 1, 4, 7 named as
+                 SGLang names them (eagle_config.eagle_aux_hidden_state_layer_ids = outputs of layers 0, 3, 6)
+  eagle3-vllm-st/  the same weights with the layers named as vLLM names them (top-level ids = inputs of 1, 4, 7)
+  expected.json  the deep base's residual stream at the input of each layer and its final hidden state for
+                 base_tokens; the committed tokens and features, the root, and each draft's next-token distributions computed
                  here by an independent PyTorch implementation of the modules (float32)
 
 Nothing here reads the engine's code: the modules follow the EAGLE and Medusa papers' code as published.
@@ -35,7 +42,7 @@ F = torch.nn.functional
 
 
 def write_safetensors(path, tensors):
-    names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
+    names = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16", torch.int64: "I64", torch.bool: "BOOL"}
     header, blobs, offset = {}, [], 0
     for name, t in tensors.items():
         t = t.contiguous()
@@ -122,6 +129,92 @@ class Eagle1:
         return out
 
 
+def attention(x, w, p, cfg, bias=None):
+    """Causal self-attention at positions 0..T-1 over inputs x [T, in] with weights named p + "{q,k,v,o}_proj.weight"."""
+    nh, nkv = cfg["num_attention_heads"], cfg["num_key_value_heads"]
+    d = cfg.get("head_dim") or cfg["hidden_size"] // nh
+    T = x.shape[0]
+    q = rotate(F.linear(x, w[p + "q_proj.weight"]).view(T, nh, d), cfg["rope_theta"])
+    k = rotate(F.linear(x, w[p + "k_proj.weight"]).view(T, nkv, d), cfg["rope_theta"]).repeat_interleave(nh // nkv, 1)
+    v = F.linear(x, w[p + "v_proj.weight"]).view(T, nkv, d).repeat_interleave(nh // nkv, 1)
+    scores = torch.einsum("thd,shd->hts", q, k) / math.sqrt(d)
+    scores = scores.masked_fill(torch.ones(T, T).triu(1).bool(), float("-inf"))
+    return F.linear(torch.einsum("hts,shd->thd", scores.softmax(-1), v).reshape(T, nh * d), w[p + "o_proj.weight"])
+
+
+def mlp(x, w, p):
+    return F.linear(F.silu(F.linear(x, w[p + "gate_proj.weight"])) * F.linear(x, w[p + "up_proj.weight"]), w[p + "down_proj.weight"])
+
+
+def base_states(cfg, w, tokens):
+    """A Hugging Face LLaMA's residual stream at the input of every layer, and its final hidden state (after the norm)."""
+    x, states, eps = w["model.embed_tokens.weight"][tokens], [], cfg["rms_norm_eps"]
+    for l in range(cfg["num_hidden_layers"]):
+        states.append(x)
+        p = f"model.layers.{l}."
+        x = x + attention(rms_norm(x, w[p + "input_layernorm.weight"], eps), w, p + "self_attn.", cfg)
+        x = x + mlp(rms_norm(x, w[p + "post_attention_layernorm.weight"], eps), w, p + "mlp.")
+    return states, rms_norm(x, w["model.norm.weight"], eps)
+
+
+class Eagle3:
+    """EAGLE-3's draft as its code computes it: z = fc(cat of the base's layer states) or, deeper, the draft's own output;
+    x = z + attn([input_layernorm(embed(token)); hidden_norm(z)]); x += mlp(post_attention_layernorm(x)); logits over the
+    draft vocabulary = lm_head(norm(x)), draft id d standing for token d + d2t[d]."""
+
+    def __init__(self, cfg, embed, layers, draft_vocab):
+        self.embed, self.cfg = embed, cfg
+        V, H = embed.shape
+        f, nh, nkv = cfg["intermediate_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
+        d = H // nh
+        r = lambda *s: torch.randn(*s) / math.sqrt(s[-1])
+        p = "midlayer."
+        self.w = {
+            "fc.weight": r(H, layers * H),
+            p + "input_layernorm.weight": 1 + 0.1 * torch.randn(H), p + "hidden_norm.weight": 1 + 0.1 * torch.randn(H),
+            p + "self_attn.q_proj.weight": r(nh * d, 2 * H) * 2, p + "self_attn.k_proj.weight": r(nkv * d, 2 * H) * 2,
+            p + "self_attn.v_proj.weight": r(nkv * d, 2 * H), p + "self_attn.o_proj.weight": r(H, nh * d),
+            p + "post_attention_layernorm.weight": 1 + 0.1 * torch.randn(H),
+            p + "mlp.gate_proj.weight": r(f, H), p + "mlp.up_proj.weight": r(f, H), p + "mlp.down_proj.weight": r(H, f),
+            "norm.weight": 1 + 0.1 * torch.randn(H), "lm_head.weight": r(draft_vocab, H) * 4,
+        }
+        ids = torch.randperm(V)[:draft_vocab].sort().values
+        self.w["d2t"] = ids - torch.arange(draft_vocab)
+        self.w["t2d"] = torch.zeros(V, dtype=torch.bool)
+        self.w["t2d"][ids] = True
+
+    def cast(self, dtype):
+        return {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in self.w.items()}
+
+    def distribution(self, out, w):
+        """The draft's next-token distribution over the base vocabulary from a layer output [H]."""
+        c = self.cfg
+        probs = F.linear(rms_norm(out, w["norm.weight"], c["rms_norm_eps"]), w["lm_head.weight"]).softmax(-1)
+        full = torch.zeros(self.embed.shape[0])
+        full[torch.arange(probs.shape[0]) + w["d2t"]] = probs
+        return full
+
+    def chain(self, states, tokens, root, depth, weights=None):
+        """The greedy chain after committing tokens with their base states [T, layers * H]: depth distributions under root."""
+        w = {k: (v.float() if v.is_floating_point() else v) for k, v in (weights or self.w).items()}
+        c, p = self.cfg, "midlayer."
+        zs, xs = [F.linear(g, w["fc.weight"]) for g in states[:-1]], list(tokens[1:])  # committed pairs (g_{i-1}, x_i)
+        z, x, out = F.linear(states[-1], w["fc.weight"]), root, []
+        for _ in range(depth):
+            zs.append(z)
+            xs.append(x)
+            Z = torch.stack(zs)
+            a = torch.cat([rms_norm(self.embed[torch.tensor(xs)], w[p + "input_layernorm.weight"], c["rms_norm_eps"]),
+                           rms_norm(Z, w[p + "hidden_norm.weight"], c["rms_norm_eps"])], -1)
+            h = Z + attention(a, w, p + "self_attn.", c)
+            h = h + mlp(rms_norm(h, w[p + "post_attention_layernorm.weight"], c["rms_norm_eps"]), w, p + "mlp.")
+            probs = self.distribution(h[-1], w)
+            out.append(probs.tolist())
+            x = int(probs.argmax())
+            z = h[-1]  # the draft's own output is the next step's feature, without fc
+        return out
+
+
 class ResBlock(torch.nn.Module):
     def __init__(self, H):
         super().__init__()
@@ -141,7 +234,7 @@ def medusa_heads(H, V, heads, layers):
 
 
 def main():
-    base_dir, out = sys.argv[1], sys.argv[2]
+    base_dir, out, deep_dir = sys.argv[1], sys.argv[2], sys.argv[3]
     with open(os.path.join(base_dir, "config.json")) as f:
         base = json.load(f)
     w = {k: torch.from_numpy(v) for k, v in read_safetensors(os.path.join(base_dir, "model.safetensors")).items()}
@@ -222,6 +315,34 @@ def main():
         m = m.float()
         with torch.no_grad():
             expected[name] = [m[i](features[-1]).softmax(-1).tolist() for i in range(heads)]
+
+    with open(os.path.join(deep_dir, "config.json")) as f:
+        deep = json.load(f)
+    dw = {k: torch.from_numpy(v) for k, v in read_safetensors(os.path.join(deep_dir, "model.safetensors")).items()}
+    assert tuple(dw["model.embed_tokens.weight"].shape) == (V, H)
+    base_tokens = torch.randint(0, V, (9,))
+    with torch.no_grad():
+        layer_inputs, final = base_states(deep, dw, base_tokens)
+    expected["base_tokens"] = base_tokens.tolist()
+    expected["base_layer_inputs"] = [s.tolist() for s in layer_inputs]
+    expected["base_final"] = final.tolist()
+
+    e3cfg = dict(cfg, architectures=["LlamaForCausalLMEagle3"], torch_dtype="float32", num_key_value_heads=2)
+    states = torch.randn(len(tokens), 3 * H)
+    expected["eagle3_features"] = states.tolist()
+    deep_embed = dw["model.embed_tokens.weight"]
+    eagle3 = Eagle3(e3cfg, deep_embed, 3, 60)
+    torch.save(eagle3.w, os.path.join(folder("eagle3-bin", dict(e3cfg, draft_vocab_size=60)), "pytorch_model.bin"))
+    with torch.no_grad():
+        expected["eagle3"] = eagle3.chain(states, tokens, root, depth)
+    full = Eagle3(e3cfg, deep_embed, 3, V)
+    half = full.cast(torch.float16)
+    write_safetensors(os.path.join(folder("eagle3-st", dict(e3cfg, draft_vocab_size=V, eagle_config={"eagle_aux_hidden_state_layer_ids": [0, 3, 6]})),
+                                   "model.safetensors"), half)
+    write_safetensors(os.path.join(folder("eagle3-vllm-st", dict(e3cfg, draft_vocab_size=V, eagle_aux_hidden_state_layer_ids=[1, 4, 7])),
+                                   "model.safetensors"), half)
+    with torch.no_grad():
+        expected["eagle3-st"] = full.chain(states, tokens, root, depth, weights=half)
 
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump(expected, f)
