@@ -104,7 +104,9 @@ internal static class TrainDraftCommand
 
     static DraftKind ParseKind(string? kind) => kind is null
         ? throw new TrainingInputException("a new run needs --kind ctc, eagle, medusa or ctc-nar")
-        : DraftKinds.Parse(kind) ?? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, medusa, ctc-nar)");
+        : DraftKinds.Parse(kind) is not { } k ? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, medusa, ctc-nar)")
+        : k == DraftKind.Eagle3 ? throw new TrainingInputException("--kind eagle3: training EAGLE-3 drafts is not available yet; import a published one with ctcdrafter convert draft --from eagle3")
+        : k;
 
     static BlankMode ParseBlank(string blank) => blank switch
     {

@@ -88,6 +88,7 @@ internal static class EagleCheckpoint
         DraftConfig d = DraftConfig.Load(draft);
         if (d.Kind == DraftKind.Medusa) throw new ModelFormatException(draft, "draft kind medusa: export it with --to medusa");
         if (d.Kind == DraftKind.CtcNar) throw new ModelFormatException(draft, "draft kind ctc-nar has no official checkpoint layout to export to");
+        if (d.Kind == DraftKind.Eagle3) throw new ModelFormatException(draft, "draft kind eagle3 has no EAGLE-1 layout: export it with --to eagle3");
         d.BaseModel.Check(BaseIdentity.Of(baseModel), Path.Combine(draft, "config.json"));
         ModelConfig lc = d.LayerConfig(baseModel.Config) with
         {

@@ -3,6 +3,7 @@ using CtcDrafter.Generation;
 using CtcDrafter.Model;
 using CtcDrafter.Sampling;
 using CtcDrafter.Speculative;
+using CtcDrafter.Tests.Cli;
 using CtcDrafter.Tests.Model;
 
 namespace CtcDrafter.Tests.DraftCheckpoints;
@@ -145,6 +146,21 @@ public class Eagle3Tests
         await Task.WhenAll(runs);
         for (int i = 0; i < prompts.Length; i++)
             Assert.Equal(new Generator(m).Generate(new GenerationRequest(prompts[i], 24, SamplingOptions.Greedy)).Tokens, runs[i].Result.Tokens);
+    }
+
+    [TorchFact]
+    public void ConvertDraftImportsAndExportsEagle3()
+    {
+        using var dir = new TempDir();
+        var r = CliRunner.Run("convert", "draft", "--from", "eagle3", "--checkpoint", Fx.Checkpoint("eagle3-bin"), "--base", Fx.DeepBase, "--out", dir["draft"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.Contains("eagle3 draft (one layer over base layers 2, 4, 5, draft vocabulary 60)", r.Stdout);
+        r = CliRunner.Run("convert", "draft", "--to", "eagle3", "--draft", dir["draft"], "--base", Fx.DeepBase, "--out", dir["out"]);
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        Assert.True(File.Exists(Path.Combine(dir["out"], "model.safetensors")));
+        r = CliRunner.Run("convert", "draft", "--to", "eagle", "--draft", dir["draft"], "--base", Fx.DeepBase, "--out", dir["wrong"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("has no EAGLE-1 layout: export it with --to eagle3", r.Stderr);
     }
 
     /// <summary>Copies eagle3-bin's config and tensors (as safetensors) with <paramref name="edit"/> applied.</summary>
