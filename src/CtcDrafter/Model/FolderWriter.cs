@@ -16,11 +16,16 @@ internal static class FolderWriter
         string full = Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar);
         string parent = Path.GetDirectoryName(full)!, name = Path.GetFileName(full);
         if (File.Exists(full)) throw new IOException($"{folder}: a file is in the way of the output folder");
+        Directory.CreateDirectory(parent);
+        // Left by a writer that was killed: its unfinished files, and the folder it was replacing. Killed between its
+        // two moves, it left no folder at all: the replaced one goes back first.
+        foreach (string stale in Directory.GetDirectories(parent, $".{name}.tmp-*"))
+            Directory.Delete(stale, recursive: true);
+        foreach (string replaced in Directory.GetDirectories(parent, $".{name}.old-*"))
+            if (!Directory.Exists(full)) Directory.Move(replaced, full);
+            else Directory.Delete(replaced, recursive: true);
         if (!replace && Directory.Exists(full) && Directory.EnumerateFileSystemEntries(full).Any())
             throw new IOException($"{folder}: the output folder exists and is not empty");
-        Directory.CreateDirectory(parent);
-        foreach (string stale in Directory.GetDirectories(parent, $".{name}.tmp-*"))
-            Directory.Delete(stale, recursive: true); // left by a writer that was killed
         string temp = Path.Combine(parent, $".{name}.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(temp);
         try
