@@ -147,6 +147,7 @@ internal sealed class DraftTrainer : IDisposable
         Network.train();
         while (State.Step < State.TotalSteps)
         {
+            ThreadControl.Apply(_runFolder);
             var clock = Stopwatch.StartNew();
             long warmup = (long)Math.Round(config.WarmupFraction * State.TotalSteps);
             double lr = LearningRateSchedule.At(State.Step, State.TotalSteps, warmup, config.LearningRate, config.MinLearningRate, config.Cosine);
