@@ -9,12 +9,12 @@ using TorchSharp;
 
 namespace CtcDrafter.Train.Cli;
 
-/// <summary><c>train-draft</c>: trains a ctc, eagle, medusa or ctc-nar draft on distilled data and exports a draft folder.</summary>
+/// <summary><c>train-draft</c>: trains a ctc, eagle, eagle3, medusa or ctc-nar draft on distilled data and exports a draft folder.</summary>
 internal static class TrainDraftCommand
 {
     public static Command Create()
     {
-        var kind = new Option<string?>("--kind") { Description = "ctc, eagle, medusa or ctc-nar (a new run needs it)" };
+        var kind = new Option<string?>("--kind") { Description = "ctc, eagle, eagle3, medusa or ctc-nar (a new run needs it)" };
         var baseFolder = new Option<string>("--base") { Description = "The base model folder the data was distilled from", Required = true };
         var data = new Option<string>("--data") { Description = "The distillation folder (ctcdrafter-train distill --out)", Required = true };
         var output = new Option<string>("--out") { Description = "The draft folder to write", Required = true };
@@ -28,6 +28,7 @@ internal static class TrainDraftCommand
         var blank = new Option<string>("--blank") { Description = "ctc blank: own (an extra output row) or unk (token 0, as the paper)", DefaultValueFactory = _ => "own" };
         var heads = new Option<int>("--medusa-heads") { Description = "Medusa heads", DefaultValueFactory = _ => 4 };
         var futureTokens = new Option<int>("--future-tokens") { Description = "ctc-nar: K, the tokens after the root its frames spell", DefaultValueFactory = _ => 4 };
+        var testSteps = new Option<int>("--test-steps") { Description = "eagle3: chain steps of the training-time test", DefaultValueFactory = _ => 7 };
         var upsampling = new Option<int>("--upsampling") { Description = "ctc-nar: r, frames per token (r * K frames)", DefaultValueFactory = _ => 2 };
         var ctcWindows = new Option<int>("--ctc-windows") { Description = "ctc: CTC windows per batch; ctc-nar: root pairs per batch", DefaultValueFactory = _ => 512 };
         var noise = new Option<double>("--noise") { Description = "Input-feature noise amplitude factor (uniform, x 512 / length)", DefaultValueFactory = _ => 0.2 };
@@ -40,9 +41,9 @@ internal static class TrainDraftCommand
         var init = new Option<string?>("--init") { Description = "Start from the tensors of this draft folder that the new network has (e.g. a ctc-nar draft from an eagle draft's fc and layer)" };
         var threads = ExportCommand.ThreadsOption();
         var dtype = ExportCommand.DTypeOption();
-        var command = new Command("train-draft", "Train a ctc, eagle, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
+        var command = new Command("train-draft", "Train a ctc, eagle, eagle3, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
         {
-            kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, ctcWindows,
+            kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, testSteps, ctcWindows,
             noise, cosine, gradClip,
             maxLength, evalInterval, seed, checkpointMinutes, init, threads, dtype,
         };
@@ -69,6 +70,7 @@ internal static class TrainDraftCommand
                     _ => BlankMode.None,
                 },
                 MedusaHeads = parse.GetValue(heads), FutureTokens = parse.GetValue(futureTokens), Upsampling = parse.GetValue(upsampling),
+                TestSteps = parse.GetValue(testSteps),
                 CtcWindows = parse.GetValue(ctcWindows), Steps = parse.GetValue(steps) ?? 0, Epochs = parse.GetValue(epochs) ?? 1.0,
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), CtcWeight = parse.GetValue(ctcWeight),
                 Noise = parse.GetValue(noise), Cosine = parse.GetValue(cosine), GradClip = parse.GetValue(gradClip),
@@ -103,9 +105,8 @@ internal static class TrainDraftCommand
     }
 
     static DraftKind ParseKind(string? kind) => kind is null
-        ? throw new TrainingInputException("a new run needs --kind ctc, eagle, medusa or ctc-nar")
-        : DraftKinds.Parse(kind) is not { } k ? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, medusa, ctc-nar)")
-        : k == DraftKind.Eagle3 ? throw new TrainingInputException("--kind eagle3: training EAGLE-3 drafts is not available yet; import a published one with ctcdrafter convert draft --from eagle3")
+        ? throw new TrainingInputException("a new run needs --kind ctc, eagle, eagle3, medusa or ctc-nar")
+        : DraftKinds.Parse(kind) is not { } k ? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, eagle3, medusa, ctc-nar)")
         : k;
 
     static BlankMode ParseBlank(string blank) => blank switch

@@ -84,6 +84,44 @@ public class DraftParityTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void EngineEagle3DrafterMatchesTheTorchSharpNetwork(bool bfloat16)
+    {
+        using var temp = new TempFolder();
+        // Eight layers, so that EAGLE-3's low, middle and high layers (2, 4, 5) are three different ones.
+        RandomModel.Write(temp["base"], RandomModel.Config(hidden: 64, ffn: 96, layers: 8, heads: 4, kvHeads: 2, vocab: Vocab, context: 256), seed: 5);
+        using var model = TinyBase.Load(temp["base"]);
+        using var frozen = FrozenBase.From(model);
+        manual_seed(7);
+        int[] layers = BaseFeatures.Eagle3Default(model.Config.NumLayers);
+        using var network = new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(model.Config), frozen, layers, testSteps: 3);
+        Randomize(network, bfloat16);
+        string folder = temp["draft"];
+        DraftExporter.Export(folder, network, BaseIdentity.Of(model), null, "card", bfloat16 ? ExportDType.BFloat16 : ExportDType.Float32);
+
+        var random = new Random(3);
+        int[] prompt = [1, .. Enumerable.Range(0, 20).Select(_ => random.Next(3, Vocab))];
+        int root = random.Next(3, Vocab);
+        float[] states = model.SequenceStates(prompt, layers); // [n, 3H]
+        using var module = DraftModule.Load(folder, model);
+        var drafter = new FeatureTreeDrafter(module, Depth);
+        Assert.Equal(layers, drafter.Features);
+        drafter.Observe(prompt, states);
+        var actual = drafter.Chain(root, Depth, Vocab).Select(Dense).ToList();
+        using var tokens = tensor([.. prompt.Skip(1).Select(t => (long)t), root], [1, prompt.Length]);
+        using var g = tensor(states, [1, prompt.Length, layers.Length * model.Config.HiddenSize]);
+        using var probs = network.ChainLogits(tokens, g, [prompt.Length - 1], Depth).softmax(-1); // [depth, 1, V]
+        for (int d = 0; d < Depth; d++)
+        {
+            float[] expected = probs[d, 0].data<float>().ToArray();
+            Assert.All(expected.Concat(actual[d]), p => Assert.True(float.IsFinite(p)));
+            float worst = expected.Zip(actual[d], (e, a) => Math.Abs(e - a)).Max();
+            Assert.True(worst <= 1e-4f, $"depth {d + 1}: largest difference {worst}");
+        }
+    }
+
     /// <summary>
     /// Random weights of about the scale of trained ones (zero-initialised ones included), so that every part of
     /// the computation shows in the distributions without saturating them.

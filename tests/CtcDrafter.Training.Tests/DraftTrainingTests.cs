@@ -15,6 +15,7 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
     [InlineData("ctc", "own")]
     [InlineData("ctc", "unk")]
     [InlineData("eagle", "own")]
+    [InlineData("eagle3", "own")]
     [InlineData("medusa", "own")]
     [InlineData("ctc-nar", "own")]
     public void EachKindTrainsExportsAndDraftsLosslessly(string kind, string blank)

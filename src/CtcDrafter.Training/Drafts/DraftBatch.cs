@@ -8,11 +8,13 @@ namespace CtcDrafter.Training.Drafts;
 /// (j = 0..L-2) is (h_j, x_{j+1}), the base feature at j and the next token; its targets are the base feature
 /// h_{j+1} and the base model's greedy token after x_{j+1}, g_{j+1} = argmax lm_head(h_{j+1}). A pair counts
 /// (weight 1) when x_{j+1} is an answer token other than the final EOS, i.e. where the draft runs at inference.
+/// An EAGLE-3 batch also holds the base's states of its chosen layers at j, g_j (<see cref="Layers"/>).
 /// </summary>
 internal sealed class DraftBatch : IDisposable
 {
     public required Tensor Tokens { get; init; }   // [B, P] int64: x_{j+1}
     public required Tensor Features { get; init; } // [B, P, H]: h_j
+    public Tensor? Layers { get; init; }           // [B, P, W]: g_j, W = feature layers * H (EAGLE-3 batches)
     public required Tensor Targets { get; init; }  // [B, P, H]: h_{j+1}
     public required Tensor Greedy { get; init; }   // [B, P] int64: g_{j+1}
     public required Tensor Weight { get; init; }   // [B, P] float32: 1 where the pair counts
@@ -23,8 +25,12 @@ internal sealed class DraftBatch : IDisposable
     public int Batch => (int)Tokens.shape[0];
     public int Pairs => (int)Tokens.shape[1];
 
-    /// <summary>The pairs of <paramref name="samples"/>, each cut to its first <paramref name="maxLength"/> tokens.</summary>
-    public static DraftBatch From(IReadOnlyList<DistillSample> samples, FrozenBase frozen, int maxLength, int eosId)
+    /// <summary>
+    /// The pairs of <paramref name="samples"/>, each cut to its first <paramref name="maxLength"/> tokens; with
+    /// <paramref name="layerStates"/> (a sample's first n tokens -> the base states [n, width] at each), their g_j too.
+    /// </summary>
+    public static DraftBatch From(IReadOnlyList<DistillSample> samples, FrozenBase frozen, int maxLength, int eosId,
+        Func<IReadOnlyList<int>, float[]>? layerStates = null, int width = 0)
     {
         int H = frozen.HiddenSize, B = samples.Count;
         int P = samples.Max(s => Math.Min(s.Length, maxLength)) - 1;
@@ -33,10 +39,12 @@ internal sealed class DraftBatch : IDisposable
         var features = new float[B * P * H];
         var targets = new float[B * P * H];
         var counts = new bool[B * P];
+        var layers = layerStates is null ? null : new float[B * P * width];
         for (int b = 0; b < B; b++)
         {
             var s = samples[b];
             int pairs = Math.Min(s.Length, maxLength) - 1;
+            layerStates?.Invoke(s.Tokens[..pairs]).CopyTo(layers.AsSpan(b * P * width, pairs * width));
             for (int j = 0; j < pairs; j++)
             {
                 int next = s.Tokens[j + 1];
@@ -51,6 +59,7 @@ internal sealed class DraftBatch : IDisposable
         {
             Tokens = tensor(tokens, [B, P]),
             Features = tensor(features, [B, P, H]),
+            Layers = layers is null ? null : tensor(layers, [B, P, width]),
             Targets = targetTensor,
             Greedy = frozen.Greedy(targetTensor),
             Weight = tensor(counts.Select(c => c ? 1f : 0f).ToArray(), [B, P]),
@@ -81,6 +90,7 @@ internal sealed class DraftBatch : IDisposable
     {
         Tokens.Dispose();
         Features.Dispose();
+        Layers?.Dispose();
         Targets.Dispose();
         Greedy.Dispose();
         Weight.Dispose();

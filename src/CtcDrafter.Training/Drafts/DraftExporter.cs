@@ -6,7 +6,7 @@ namespace CtcDrafter.Training.Drafts;
 
 /// <summary>
 /// Writes a trained draft network as an engine draft folder: model.safetensors (its trainable tensors under the
-/// engine's names), config.json (kind, layer shape, blank, the base model's identity, the score temperature, the training summary) and
+/// engine's names, and any fixed ones it adds), config.json (kind, layer shape, blank, the base model's identity, the score temperature, the training summary) and
 /// DRAFT_CARD.md, all or nothing.
 /// </summary>
 internal static class DraftExporter
@@ -23,7 +23,8 @@ internal static class DraftExporter
         var config = network.Config(identity) with { Training = training, ScoreTemperature = scoreTemperature };
         try
         {
-            DraftWriter.Write(folder, config, TensorEntries.From(tensors, dtype),
+            var entries = TensorEntries.From(tensors, dtype).Concat(network.ExtraTensors).OrderBy(e => e.Name, StringComparer.Ordinal).ToList();
+            DraftWriter.Write(folder, config, entries,
                 card is null ? null : new Dictionary<string, string> { [CardFile] = card });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

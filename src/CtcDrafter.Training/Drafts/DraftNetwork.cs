@@ -45,6 +45,9 @@ internal abstract class DraftNetwork(string name, FrozenBase frozen) : nn.Module
         return [.. temperatures.Select(t => (double)nn.functional.cross_entropy(logits / t, targets, reduction: nn.Reduction.Sum).item<float>())];
     }
 
+    /// <summary>Tensors the draft folder holds beside the trainable ones (EAGLE-3's d2t).</summary>
+    public virtual IEnumerable<CtcDrafter.Model.SafeTensorsWriter.Entry> ExtraTensors => [];
+
     /// <summary>The draft folder's config (without the training summary) for its base model.</summary>
     public abstract DraftConfig Config(BaseIdentity identity);
 

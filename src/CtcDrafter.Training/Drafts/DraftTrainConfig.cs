@@ -14,6 +14,8 @@ internal sealed record DraftTrainConfig
     [JsonPropertyName("future_tokens")] public int FutureTokens { get; init; } = 4;
     /// <summary>ctc-nar: r, frames per token (F = r * K frames).</summary>
     [JsonPropertyName("upsampling")] public int Upsampling { get; init; } = 2;
+    /// <summary>eagle3: chain steps of the training-time test (EAGLE-3 trains 7).</summary>
+    [JsonPropertyName("test_steps")] public int TestSteps { get; init; } = 7;
     /// <summary>Total optimizer steps; 0 derives them from <see cref="Epochs"/>.</summary>
     [JsonPropertyName("steps")] public long Steps { get; init; }
     [JsonPropertyName("epochs")] public double Epochs { get; init; } = 1.0;
@@ -58,6 +60,7 @@ internal sealed record DraftTrainConfig
         Check(FutureTokens >= 1 && Upsampling >= 1 && FutureTokens * Upsampling <= DraftConfig.MaxFrames,
             $"--future-tokens and --upsampling must be at least 1, with at most {DraftConfig.MaxFrames} frames (got {FutureTokens} x {Upsampling})");
         Check(MedusaHeads > 0, $"--medusa-heads must be positive (got {MedusaHeads})");
+        Check(TestSteps is >= 1 and <= 16, $"--test-steps must be between 1 and 16 (got {TestSteps})");
         Check(Steps >= 0 && (Steps > 0 || Epochs > 0), "give a positive --steps or --epochs");
         Check(BatchSize > 0, $"--batch must be positive (got {BatchSize})");
         Check(LearningRate > 0 && MinLearningRate >= 0 && MinLearningRate <= LearningRate, "--lr must be positive and above the minimum rate");

@@ -47,6 +47,8 @@ internal sealed class DraftTrainer : IDisposable
         {
             DraftKind.Medusa => new MedusaHeads(Frozen, config.MedusaHeads),
             DraftKind.CtcNar => new CtcNarDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.FutureTokens, config.Upsampling),
+            DraftKind.Eagle3 => new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(baseModel.Config), Frozen,
+                Eagle3ChainDraft.DefaultLayers(baseModel.Config.NumLayers), config.TestSteps),
             _ => new FeatureChainDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.Kind, config.Blank),
         };
         _optimizer = optim.AdamW(Network.parameters(), lr: config.LearningRate, beta1: config.Beta1, beta2: config.Beta2, weight_decay: 0);
@@ -190,6 +192,14 @@ internal sealed class DraftTrainer : IDisposable
         return batch;
     }
 
+    /// <summary>The pairs of <paramref name="samples"/>, with the base's layer states an EAGLE-3 draft reads, computed by the engine.</summary>
+    DraftBatch Batch(IReadOnlyList<DistillSample> samples)
+    {
+        if (Network is not Eagle3ChainDraft eagle3) return DraftBatch.From(samples, Frozen, State.Config.MaxLength, _base.Config.EosTokenIds[0]);
+        return DraftBatch.From(samples, Frozen, State.Config.MaxLength, _base.Config.EosTokenIds[0],
+            tokens => _base.SequenceStates(tokens, eagle3.FeatureLayers), eagle3.FeatureLayers.Length * _base.Config.HiddenSize);
+    }
+
     (double Loss, long Pairs) TrainStep(double lr)
     {
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
@@ -198,7 +208,7 @@ internal sealed class DraftTrainer : IDisposable
         long pairs;
         using (var scope = NewDisposeScope())
         {
-            using var batch = DraftBatch.From(BatchOf(State.Step), Frozen, State.Config.MaxLength, _base.Config.EosTokenIds[0]);
+            using var batch = Batch(BatchOf(State.Step));
             var random = new Random((int)(State.Config.Seed * 1_000_003 + State.Step));
             var (lossTensor, _) = Network.Loss(batch, State.Config.LossSettings, random);
             lossTensor.backward();
@@ -236,7 +246,7 @@ internal sealed class DraftTrainer : IDisposable
             for (int first = 0; first < _heldOut.Count; first += config.BatchSize)
                 using (NewDisposeScope())
                 {
-                    using var batch = DraftBatch.From(_heldOut.Skip(first).Take(config.BatchSize).ToList(), Frozen, config.MaxLength, _base.Config.EosTokenIds[0]);
+                    using var batch = Batch(_heldOut.Skip(first).Take(config.BatchSize).ToList());
                     double weight = batch.Counted.Length;
                     var (loss, _) = Network.Loss(batch, config.LossSettings, random: null);
                     lossSum += loss.item<float>() * weight;
@@ -245,7 +255,7 @@ internal sealed class DraftTrainer : IDisposable
             foreach (var sample in _heldOut)
                 using (NewDisposeScope())
                 {
-                    using var batch = DraftBatch.From([sample], Frozen, config.MaxLength, _base.Config.EosTokenIds[0]);
+                    using var batch = Batch([sample]);
                     var starts = batch.Windows(depth).Select(w => (long)w.Pair).ToList();
                     if (starts.Count == 0) continue;
                     int take = Math.Min(config.EvalAnchors, starts.Count);
@@ -292,7 +302,7 @@ internal sealed class DraftTrainer : IDisposable
             for (int first = 0; first < _heldOut.Count; first += config.BatchSize)
                 using (NewDisposeScope())
                 {
-                    using var batch = DraftBatch.From(_heldOut.Skip(first).Take(config.BatchSize).ToList(), Frozen, config.MaxLength, _base.Config.EosTokenIds[0]);
+                    using var batch = Batch(_heldOut.Skip(first).Take(config.BatchSize).ToList());
                     var (batchSums, batchCount) = Network.ScoreLosses(batch, config.LossSettings, ScoreTemperatures);
                     for (int t = 0; t < sums.Length; t++) sums[t] += batchSums[t];
                     count += batchCount;

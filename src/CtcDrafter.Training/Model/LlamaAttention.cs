@@ -7,22 +7,26 @@ namespace CtcDrafter.Training.Model;
 /// <summary>Causal self-attention with rotary positions and grouped key/value heads, no biases.</summary>
 internal sealed class LlamaAttention : nn.Module<Tensor, Tensor>
 {
-    readonly Linear _q; // [heads * headDim, hidden]
-    readonly Linear _k; // [kvHeads * headDim, hidden]
-    readonly Linear _v; // [kvHeads * headDim, hidden]
+    readonly Linear _q; // [heads * headDim, input]
+    readonly Linear _k; // [kvHeads * headDim, input]
+    readonly Linear _v; // [kvHeads * headDim, input]
     readonly Linear _o; // [hidden, heads * headDim]
     readonly RotaryEmbedding _rope;
     readonly int _heads, _kvHeads, _headDim;
 
-    public LlamaAttention(LlamaConfig config, RotaryEmbedding rope) : base(nameof(LlamaAttention))
+    /// <param name="config">The layer's shape: hidden size, heads, key/value heads.</param>
+    /// <param name="rope">The rotary tables.</param>
+    /// <param name="inputSize">The width of the attention's input: the hidden size, or 2 * hidden for EAGLE-3's draft layer.</param>
+    public LlamaAttention(LlamaConfig config, RotaryEmbedding rope, int? inputSize = null) : base(nameof(LlamaAttention))
     {
+        int input = inputSize ?? config.HiddenSize;
         _heads = config.NumAttentionHeads;
         _kvHeads = config.NumKeyValueHeads;
         _headDim = config.HeadDim;
         _rope = rope;
-        _q = nn.Linear(config.HiddenSize, _heads * _headDim, hasBias: false);
-        _k = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
-        _v = nn.Linear(config.HiddenSize, _kvHeads * _headDim, hasBias: false);
+        _q = nn.Linear(input, _heads * _headDim, hasBias: false);
+        _k = nn.Linear(input, _kvHeads * _headDim, hasBias: false);
+        _v = nn.Linear(input, _kvHeads * _headDim, hasBias: false);
         _o = nn.Linear(_heads * _headDim, config.HiddenSize, hasBias: false);
         register_module("q_proj", _q);
         register_module("k_proj", _k);
@@ -43,6 +47,48 @@ internal sealed class LlamaAttention : nn.Module<Tensor, Tensor>
     public Tensor Attend(Tensor x, Tensor? positions, Tensor? mask)
     {
         using var scope = NewDisposeScope();
+        var (q, k, v) = Project(x, positions);
+        var attended = mask is null // [b, heads, seq, d]
+            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
+            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
+        return Output(attended).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// One step of a chain drafted from every position at once (EAGLE-3's training-time test): x [batch, seq, input]
+    /// is step s of the chains, row j of step s at rotary position <paramref name="positions"/>[j]. Step 0 is causal
+    /// attention over itself; row j of a later step attends to rows 0..j of step 0 (the real pairs up to its chain's
+    /// start) and to row j of every step 1..s (its own chain, itself included), as a tree node attends to the committed
+    /// pairs, the root and its ancestors. <paramref name="steps"/> holds the keys and values of the earlier steps
+    /// ([b, heads, seq, d] each) and receives this step's, in the caller's dispose scope.
+    /// </summary>
+    public Tensor AttendSteps(Tensor x, Tensor positions, List<(Tensor K, Tensor V)> steps)
+    {
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Project(x, positions);
+        Tensor attended; // [b, heads, seq, d]
+        if (steps.Count == 0) attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        else
+        {
+            long seq = x.shape[1];
+            double scale = 1.0 / Math.Sqrt(_headDim);
+            var (k0, v0) = steps[0];
+            var future = ones(seq, seq, ScalarType.Bool).triu(1);
+            var real = matmul(q, k0.transpose(-2, -1)).mul(scale).masked_fill(future, double.NegativeInfinity); // [b, heads, seq, seq]
+            var ownK = stack([.. steps.Skip(1).Select(p => p.K), k], -2);                                      // [b, heads, seq, s, d]
+            var ownV = stack([.. steps.Skip(1).Select(p => p.V), v], -2);                                      // [b, heads, seq, s, d]
+            var own = matmul(ownK, q.unsqueeze(-1)).squeeze(-1).mul(scale);                                     // [b, heads, seq, s]
+            var p = cat([real, own], -1).softmax(-1);
+            attended = matmul(p.narrow(-1, 0, seq), v0) + matmul(p.narrow(-1, seq, own.shape[^1]).unsqueeze(-2), ownV).squeeze(-2);
+        }
+        var output = Output(attended).MoveToOuterDisposeScope();
+        steps.Add((k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope()));
+        return output;
+    }
+
+    /// <summary>x [b, seq, input] -> rotated queries [b, heads, seq, d], rotated keys and values repeated to every query head.</summary>
+    (Tensor Q, Tensor K, Tensor V) Project(Tensor x, Tensor? positions)
+    {
         long batch = x.shape[0], seq = x.shape[1];
         var q = _rope.Apply(_q.forward(x).view(batch, seq, _heads, _headDim).transpose(1, 2), positions);   // [b, heads, seq, d]
         var k = _rope.Apply(_k.forward(x).view(batch, seq, _kvHeads, _headDim).transpose(1, 2), positions); // [b, kvHeads, seq, d]
@@ -53,10 +99,13 @@ internal sealed class LlamaAttention : nn.Module<Tensor, Tensor>
             k = k.repeat_interleave(_heads / _kvHeads, dim: 1);
             v = v.repeat_interleave(_heads / _kvHeads, dim: 1);
         }
-        var attended = mask is null // [b, heads, seq, d]
-            ? nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true)
-            : nn.functional.scaled_dot_product_attention(q, k, v, attn_mask: mask);
-        var merged = attended.transpose(1, 2).reshape(batch, seq, _heads * _headDim);
-        return _o.forward(merged).MoveToOuterDisposeScope();
+        return (q, k, v);
+    }
+
+    /// <summary>attended [b, heads, seq, d] -> o_proj of the merged heads [b, seq, hidden].</summary>
+    Tensor Output(Tensor attended)
+    {
+        long batch = attended.shape[0], seq = attended.shape[2];
+        return _o.forward(attended.transpose(1, 2).reshape(batch, seq, _heads * _headDim));
     }
 }

@@ -103,6 +103,21 @@ public sealed class LlamaModel : IDisposable
     /// <summary>Final post-norm hidden states (the LM head's input) of every position: [tokens.Length, hidden].</summary>
     public float[] SequenceHiddenStates(IReadOnlyList<int> tokens) => Sequence(tokens, logits: false);
 
+    /// <summary>
+    /// The base states <paramref name="features"/> (<see cref="BaseFeatures"/>) at every position of one causal pass,
+    /// each row its sources one after another: [tokens.Length, sources * hidden]. They are the values a drafter
+    /// reading those sources sees while decoding (a forward pass computes every row as it would alone).
+    /// </summary>
+    public float[] SequenceStates(IReadOnlyList<int> tokens, IReadOnlyList<int> features)
+    {
+        Generation.Session.CheckPrompt(tokens, Config.VocabSize, ContextLength + 1);
+        var t = new Transformer(Weights.Stack, Config, ContextLength, Transformer.PrefillChunk, features: features);
+        int w = features.Count * Config.HiddenSize;
+        var result = new float[tokens.Count * w];
+        t.Prefill([.. tokens], [], afterChunk: (start, n) => t.Features(0, n).CopyTo(result.AsSpan(start * w, n * w)));
+        return result;
+    }
+
     float[] Sequence(IReadOnlyList<int> tokens, bool logits)
     {
         Generation.Session.CheckPrompt(tokens, Config.VocabSize, ContextLength + 1);
