@@ -9,12 +9,12 @@ using TorchSharp;
 
 namespace CtcDrafter.Train.Cli;
 
-/// <summary><c>train-draft</c>: trains a ctc, eagle, eagle3, medusa or ctc-nar draft on distilled data and exports a draft folder.</summary>
+/// <summary><c>train-draft</c>: trains a ctc, eagle, eagle3, eagle3-ctc, medusa or ctc-nar draft on distilled data and exports a draft folder.</summary>
 internal static class TrainDraftCommand
 {
     public static Command Create()
     {
-        var kind = new Option<string?>("--kind") { Description = "ctc, eagle, eagle3, medusa or ctc-nar (a new run needs it)" };
+        var kind = new Option<string?>("--kind") { Description = "ctc, eagle, eagle3, eagle3-ctc, medusa or ctc-nar (a new run needs it)" };
         var baseFolder = new Option<string>("--base") { Description = "The base model folder the data was distilled from", Required = true };
         var data = new Option<string>("--data") { Description = "The distillation folder (ctcdrafter-train distill --out)", Required = true };
         var output = new Option<string>("--out") { Description = "The draft folder to write", Required = true };
@@ -24,11 +24,11 @@ internal static class TrainDraftCommand
         var epochs = new Option<double?>("--epochs") { Description = "Passes over the training samples (default 1)" };
         var lr = new Option<double>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 1e-3 };
         var batch = new Option<int>("--batch") { Description = "Samples per step", DefaultValueFactory = _ => 8 };
-        var ctcWeight = new Option<double>("--ctc-weight") { Description = "Weight of the CTC loss (ctc)", DefaultValueFactory = _ => 0.01 };
+        var ctcWeight = new Option<double>("--ctc-weight") { Description = "Weight of the CTC loss (ctc, eagle3-ctc)", DefaultValueFactory = _ => 0.01 };
         var blank = new Option<string>("--blank") { Description = "ctc blank: own (an extra output row) or unk (token 0, as the paper)", DefaultValueFactory = _ => "own" };
         var heads = new Option<int>("--medusa-heads") { Description = "Medusa heads", DefaultValueFactory = _ => 4 };
         var futureTokens = new Option<int>("--future-tokens") { Description = "ctc-nar: K, the tokens after the root its frames spell", DefaultValueFactory = _ => 4 };
-        var testSteps = new Option<int>("--test-steps") { Description = "eagle3: chain steps of the training-time test", DefaultValueFactory = _ => 7 };
+        var testSteps = new Option<int>("--test-steps") { Description = "eagle3, eagle3-ctc: chain steps of the training-time test", DefaultValueFactory = _ => 7 };
         var upsampling = new Option<int>("--upsampling") { Description = "ctc-nar: r, frames per token (r * K frames)", DefaultValueFactory = _ => 2 };
         var ctcWindows = new Option<int>("--ctc-windows") { Description = "ctc: CTC windows per batch; ctc-nar: root pairs per batch", DefaultValueFactory = _ => 512 };
         var noise = new Option<double>("--noise") { Description = "Input-feature noise amplitude factor (uniform, x 512 / length)", DefaultValueFactory = _ => 0.2 };
@@ -41,7 +41,7 @@ internal static class TrainDraftCommand
         var init = new Option<string?>("--init") { Description = "Start from the tensors of this draft folder that the new network has (e.g. a ctc-nar draft from an eagle draft's fc and layer)" };
         var threads = ExportCommand.ThreadsOption();
         var dtype = ExportCommand.DTypeOption();
-        var command = new Command("train-draft", "Train a ctc, eagle, eagle3, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
+        var command = new Command("train-draft", "Train a ctc, eagle, eagle3, eagle3-ctc, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
         {
             kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, testSteps, ctcWindows,
             noise, cosine, gradClip,
@@ -66,7 +66,7 @@ internal static class TrainDraftCommand
                 Blank = ParseKind(parse.GetValue(kind)) switch
                 {
                     DraftKind.Ctc => ParseBlank(parse.GetValue(blank)!),
-                    DraftKind.CtcNar => BlankMode.Own,
+                    DraftKind.CtcNar or DraftKind.Eagle3Ctc => BlankMode.Own,
                     _ => BlankMode.None,
                 },
                 MedusaHeads = parse.GetValue(heads), FutureTokens = parse.GetValue(futureTokens), Upsampling = parse.GetValue(upsampling),
@@ -105,8 +105,8 @@ internal static class TrainDraftCommand
     }
 
     static DraftKind ParseKind(string? kind) => kind is null
-        ? throw new TrainingInputException("a new run needs --kind ctc, eagle, eagle3, medusa or ctc-nar")
-        : DraftKinds.Parse(kind) is not { } k ? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, eagle3, medusa, ctc-nar)")
+        ? throw new TrainingInputException("a new run needs --kind ctc, eagle, eagle3, eagle3-ctc, medusa or ctc-nar")
+        : DraftKinds.Parse(kind) is not { } k ? throw new TrainingInputException($"unknown --kind '{kind}' (ctc, eagle, eagle3, eagle3-ctc, medusa, ctc-nar)")
         : k;
 
     static BlankMode ParseBlank(string blank) => blank switch

@@ -85,9 +85,10 @@ public class DraftParityTests
     }
 
     [Theory]
-    [InlineData(false)]
-    [InlineData(true)]
-    public void EngineEagle3DrafterMatchesTheTorchSharpNetwork(bool bfloat16)
+    [InlineData(DraftKind.Eagle3, false)]
+    [InlineData(DraftKind.Eagle3, true)]
+    [InlineData(DraftKind.Eagle3Ctc, false)]
+    public void EngineEagle3DrafterMatchesTheTorchSharpNetwork(DraftKind kind, bool bfloat16)
     {
         using var temp = new TempFolder();
         // Eight layers, so that EAGLE-3's low, middle and high layers (2, 4, 5) are three different ones.
@@ -96,7 +97,7 @@ public class DraftParityTests
         using var frozen = FrozenBase.From(model);
         manual_seed(7);
         int[] layers = BaseFeatures.Eagle3Default(model.Config.NumLayers);
-        using var network = new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(model.Config), frozen, layers, testSteps: 3);
+        using var network = new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(model.Config), frozen, layers, testSteps: 6, kind);
         Randomize(network, bfloat16);
         string folder = temp["draft"];
         DraftExporter.Export(folder, network, BaseIdentity.Of(model), null, "card", bfloat16 ? ExportDType.BFloat16 : ExportDType.Float32);
@@ -109,10 +110,10 @@ public class DraftParityTests
         var drafter = new FeatureTreeDrafter(module, Depth);
         Assert.Equal(layers, drafter.Features);
         drafter.Observe(prompt, states);
-        var actual = drafter.Chain(root, Depth, Vocab).Select(Dense).ToList();
+        var actual = drafter.Chain(root, Depth, kind == DraftKind.Eagle3Ctc ? Vocab + 1 : Vocab).Select(Dense).ToList();
         using var tokens = tensor([.. prompt.Skip(1).Select(t => (long)t), root], [1, prompt.Length]);
         using var g = tensor(states, [1, prompt.Length, layers.Length * model.Config.HiddenSize]);
-        using var probs = network.ChainLogits(tokens, g, [prompt.Length - 1], Depth).softmax(-1); // [depth, 1, V]
+        using var probs = network.ChainLogits(tokens, g, [prompt.Length - 1], Depth).softmax(-1); // [depth, 1, classes]
         for (int d = 0; d < Depth; d++)
         {
             float[] expected = probs[d, 0].data<float>().ToArray();

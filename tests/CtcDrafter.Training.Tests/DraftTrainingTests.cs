@@ -16,6 +16,7 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
     [InlineData("ctc", "unk")]
     [InlineData("eagle", "own")]
     [InlineData("eagle3", "own")]
+    [InlineData("eagle3-ctc", "own")]
     [InlineData("medusa", "own")]
     [InlineData("ctc-nar", "own")]
     public void EachKindTrainsExportsAndDraftsLosslessly(string kind, string blank)
@@ -29,7 +30,7 @@ public class DraftTrainingTests(DistillFixture run) : IClassFixture<DistillFixtu
 
         var config = JsonNode.Parse(File.ReadAllText(Path.Combine(draft, "config.json")))!;
         Assert.Equal(kind, config["draft_kind"]!.GetValue<string>());
-        Assert.Equal(kind.StartsWith("ctc", StringComparison.Ordinal) ? blank : "none", config["blank"]!.GetValue<string>());
+        Assert.Equal(kind.StartsWith("ctc", StringComparison.Ordinal) || kind == "eagle3-ctc" ? blank : "none", config["blank"]!.GetValue<string>());
         var training = config["training"]!;
         Assert.Equal(3, training["steps"]!.GetValue<int>());
         Assert.Equal(DistillStore.Read(run.Distilled).Samples.Count, training["data"]!["samples"]!.GetValue<int>());

@@ -44,7 +44,7 @@ static class ConvertCommand
                 string shape = c.Kind switch
                 {
                     DraftKind.Medusa => $"{c.MedusaHeads} heads of {c.MedusaLayers} ResBlocks",
-                    DraftKind.Eagle3 => $"one layer over base layers {string.Join(", ", c.FeatureLayers)}, draft vocabulary {c.DraftVocabSize}",
+                    DraftKind.Eagle3 or DraftKind.Eagle3Ctc => $"one layer over base layers {string.Join(", ", c.FeatureLayers)}, draft vocabulary {c.DraftVocabSize}",
                     _ => $"one layer, blank {c.Blank.ToString().ToLowerInvariant()}",
                 };
                 Console.WriteLine($"wrote {outDir}: {c.Kind.Name()} draft ({shape}) for base '{c.BaseModel.Name}'");

@@ -41,9 +41,9 @@ internal static class DraftCard
             ["kind"] = config.Kind.Name(),
             ["future_tokens"] = config.Kind == DraftKind.CtcNar ? config.FutureTokens : null,
             ["upsampling"] = config.Kind == DraftKind.CtcNar ? config.Upsampling : null,
-            ["test_steps"] = config.Kind == DraftKind.Eagle3 ? config.TestSteps : null,
-            ["ctc_weight"] = config.Kind == DraftKind.Ctc ? config.CtcWeight : 0,
-            ["noise"] = config.Kind is DraftKind.Medusa or DraftKind.Eagle3 ? 0 : config.Noise,
+            ["test_steps"] = config.Kind.IsEagle3() ? config.TestSteps : null,
+            ["ctc_weight"] = config.Kind is DraftKind.Ctc or DraftKind.Eagle3Ctc ? config.CtcWeight : 0,
+            ["noise"] = config.Kind is DraftKind.Medusa || config.Kind.IsEagle3() ? 0 : config.Noise,
             ["pairs_seen"] = state.PairsSeen,
             ["wall_seconds"] = Math.Round(state.ElapsedSeconds, 1),
             ["threads"] = TorchSharp.torch.get_num_threads(),
@@ -92,6 +92,9 @@ internal static class DraftCard
                 $"{summary["future_tokens"]} greedy tokens after the root; input-feature noise {summary["noise"]} |",
             "eagle3" => $"| loss | training-time test over {summary["test_steps"]} chain steps: soft cross-entropy against the base model's " +
                 "distribution at each step's position, step s weighted 0.8^s; no feature loss, no noise |",
+            "eagle3-ctc" => $"| loss | training-time test over {summary["test_steps"]} chain steps: soft cross-entropy against the base model's " +
+                $"distribution at each step's position, step s weighted 0.8^s, + {summary["ctc_weight"]} CTC of each chain's first 6 steps " +
+                "against the base model's next 3 greedy tokens; no feature loss, no noise |",
             _ => $"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} |",
         });
         card.AppendLine($"| wall time | {TimeSpan.FromSeconds(summary["wall_seconds"]!.GetValue<double>()):hh\\:mm\\:ss} on {summary["threads"]} libtorch threads |");
@@ -109,8 +112,8 @@ internal static class DraftCard
                 "medusa" => "Depth d is head d - 1, fed the base model's hidden state at the start.",
                 "ctc-nar" => "All depths come from one pass: the frames' best path (each frame's most likely symbol, runs merged, " +
                     "blanks dropped), so the prefix row is the exact match of the first d tokens.",
-                "eagle3" => "Depth 1 is teacher-forced (from the base's layer states); deeper ones feed the draft's own output and token " +
-                    "back, as the engine drafts.",
+                "eagle3" or "eagle3-ctc" => "Depth 1 is teacher-forced (from the base's layer states); deeper ones feed the draft's own output and token " +
+                    "back, as the engine drafts (a blank is never fed back: the chain continues with the most likely real token).",
                 "ctc" => "Depth 1 is teacher-forced; deeper ones follow the draft's own chain, as the engine drafts. A depth's token is " +
                     "the most likely one other than the blank (what the chain continues with).",
                 _ => "Depth 1 is teacher-forced; deeper ones follow the draft's own chain, as the engine drafts.",

@@ -14,7 +14,7 @@ internal sealed record DraftTrainConfig
     [JsonPropertyName("future_tokens")] public int FutureTokens { get; init; } = 4;
     /// <summary>ctc-nar: r, frames per token (F = r * K frames).</summary>
     [JsonPropertyName("upsampling")] public int Upsampling { get; init; } = 2;
-    /// <summary>eagle3: chain steps of the training-time test (EAGLE-3 trains 7).</summary>
+    /// <summary>eagle3, eagle3-ctc: chain steps of the training-time test (EAGLE-3 trains 7).</summary>
     [JsonPropertyName("test_steps")] public int TestSteps { get; init; } = 7;
     /// <summary>Total optimizer steps; 0 derives them from <see cref="Epochs"/>.</summary>
     [JsonPropertyName("steps")] public long Steps { get; init; }
@@ -46,7 +46,7 @@ internal sealed record DraftTrainConfig
     /// <summary>The draft folder whose matching tensors started the network (<see cref="DraftInitialization"/>), if any.</summary>
     [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
 
-    public DraftLossSettings LossSettings => new(Kind == DraftKind.Ctc ? CtcWeight : 0, Kind == DraftKind.Medusa ? 0 : Noise, CtcWindows);
+    public DraftLossSettings LossSettings => new(Kind is DraftKind.Ctc or DraftKind.Eagle3Ctc ? CtcWeight : 0, Kind == DraftKind.Medusa ? 0 : Noise, CtcWindows);
 
     /// <summary>Throws <see cref="TrainingInputException"/> naming the first bad option.</summary>
     public void Validate()
@@ -56,7 +56,8 @@ internal sealed record DraftTrainConfig
             if (!ok) throw new TrainingInputException(message);
         }
         Check(Kind != DraftKind.Ctc || Blank != BlankMode.None, "a ctc draft needs --blank own or unk");
-        Check(Kind != DraftKind.CtcNar || Blank == BlankMode.Own, "a ctc-nar draft has its own blank row (--blank own)");
+        Check(Kind is not (DraftKind.CtcNar or DraftKind.Eagle3Ctc) || Blank == BlankMode.Own, $"a {Kind.Name()} draft has its own blank row (--blank own)");
+        Check(Kind != DraftKind.Eagle3Ctc || TestSteps >= 6, $"an eagle3-ctc draft's CTC loss reads 6 chain steps: --test-steps must be at least 6 (got {TestSteps})");
         Check(FutureTokens >= 1 && Upsampling >= 1 && FutureTokens * Upsampling <= DraftConfig.MaxFrames,
             $"--future-tokens and --upsampling must be at least 1, with at most {DraftConfig.MaxFrames} frames (got {FutureTokens} x {Upsampling})");
         Check(MedusaHeads > 0, $"--medusa-heads must be positive (got {MedusaHeads})");

@@ -15,11 +15,14 @@ namespace CtcDrafter.Training.Drafts;
 /// engine's tree node at depth s from a root j does. Every step's logits come from the final <c>norm</c> and the
 /// draft's own <c>lm_head</c>; the loss is the soft cross-entropy against the base model's distribution at the
 /// position each step predicts, step s weighted 0.8^s (EAGLE-3's). The draft vocabulary is the base's (d2t all zero).
-/// Tensor names are EAGLE-3's, which the engine's draft folders use too.
+/// Tensor names are EAGLE-3's, which the engine's draft folders use too. The eagle3-ctc variant has a blank row of
+/// its own (<c>blank_head</c>, one more class after the vocabulary) and adds the CTC loss of each chain's first six
+/// steps against the base's next three greedy tokens: the paper's CTC objective on the multi-step outputs.
 /// </summary>
 internal sealed class Eagle3ChainDraft : DraftNetwork
 {
     const double StepDecay = 0.8;
+    const int CtcFrames = 6, CtcLabels = 3;
 
     readonly LlamaConfig _layerConfig;
     readonly Linear _fc;                 // [hidden, layers * hidden]
@@ -27,14 +30,20 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
     readonly Eagle3DecoderLayer _midlayer;
     readonly RmsNorm _norm;              // [hidden]
     readonly Linear _head;               // [vocab, hidden]
+    readonly Linear? _blankHead;         // [1, hidden] (eagle3-ctc)
 
     /// <param name="layerConfig">The draft layer's shape (<see cref="LayerConfig"/>).</param>
     /// <param name="frozen">The base's embedding and LM head (the head starts the draft's own).</param>
     /// <param name="featureLayers">The base layers whose inputs fc reads (<see cref="BaseFeatures"/>).</param>
-    /// <param name="testSteps">Chain steps of the training-time test (1: teacher-forced pairs only).</param>
-    public Eagle3ChainDraft(LlamaConfig layerConfig, FrozenBase frozen, int[] featureLayers, int testSteps) : base(nameof(Eagle3ChainDraft), frozen)
+    /// <param name="testSteps">Chain steps of the training-time test (1: teacher-forced pairs only; eagle3-ctc needs 6).</param>
+    /// <param name="kind">eagle3, or eagle3-ctc with its blank row.</param>
+    public Eagle3ChainDraft(LlamaConfig layerConfig, FrozenBase frozen, int[] featureLayers, int testSteps, DraftKind kind = DraftKind.Eagle3)
+        : base(nameof(Eagle3ChainDraft), frozen)
     {
-        (_layerConfig, FeatureLayers, TestSteps) = (layerConfig, featureLayers, testSteps);
+        if (!kind.IsEagle3()) throw new ArgumentException($"a {kind.Name()} draft is not an EAGLE-3 module", nameof(kind));
+        if (kind == DraftKind.Eagle3Ctc && testSteps < CtcFrames)
+            throw new TrainingInputException($"an eagle3-ctc draft's CTC loss reads {CtcFrames} chain steps: --test-steps must be at least {CtcFrames} (got {testSteps})");
+        (_layerConfig, FeatureLayers, TestSteps, Kind) = (layerConfig, featureLayers, testSteps, kind);
         int h = layerConfig.HiddenSize;
         _fc = nn.Linear(featureLayers.Length * h, h, hasBias: false);
         _rope = new RotaryEmbedding(layerConfig.HeadDim, layerConfig.MaxPositionEmbeddings, layerConfig.RopeTheta);
@@ -48,9 +57,21 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
         register_module("midlayer", _midlayer);
         register_module("norm", _norm);
         register_module("lm_head", _head);
+        if (kind == DraftKind.Eagle3Ctc)
+        {
+            // Zero: the blank starts as likely as an average token would be at logit 0, and learns from the CTC term.
+            _blankHead = nn.Linear(h, 1, hasBias: false);
+            using (no_grad()) _blankHead.weight!.zero_();
+            register_module("blank_head", _blankHead);
+        }
     }
 
-    public override DraftKind Kind => DraftKind.Eagle3;
+    public override DraftKind Kind { get; }
+
+    /// <summary>The blank's class id (the vocabulary size), or null for eagle3.</summary>
+    int? BlankId => _blankHead is null ? null : Base.VocabSize;
+
+    int Classes => Base.VocabSize + (_blankHead is null ? 0 : 1);
 
     public int[] FeatureLayers { get; }
 
@@ -65,11 +86,22 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
     /// <summary>The draft layer's shape: the base layer's, rotary tables reaching past the context for chains.</summary>
     public static LlamaConfig LayerConfig(ModelConfig b) => FeatureChainDraft.LayerConfig(b);
 
-    /// <summary>Draft outputs [.., hidden] -> logits [.., vocab].</summary>
+    /// <summary>Draft outputs [.., hidden] -> logits [.., vocab (+1: the blank, eagle3-ctc)].</summary>
     public Tensor Logits(Tensor outputs)
     {
         using var scope = NewDisposeScope();
-        return _head.forward(_norm.forward(outputs)).MoveToOuterDisposeScope();
+        var normed = _norm.forward(outputs);
+        var logits = _head.forward(normed);
+        if (_blankHead is not null) logits = cat([logits, _blankHead.forward(normed)], -1);
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The most likely real token of each row of logits [.., classes] (the blank excluded): [..] int64.</summary>
+    Tensor Top1(Tensor logits)
+    {
+        using var scope = NewDisposeScope();
+        if (BlankId is int blank) logits = logits.index_fill(-1, tensor(new long[] { blank }), float.NegativeInfinity);
+        return logits.argmax(-1).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -115,16 +147,52 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
             long[] rows = [.. batch.Counted.Where(i => i % P + s < P && batch.Counts[i + s])];
             if (rows.Length == 0) continue;
             var index = tensor(rows);
-            var logProbs = logits[s].reshape(-1, Base.VocabSize).index_select(0, index).log_softmax(-1);
+            var logProbs = logits[s].reshape(-1, Classes).index_select(0, index).log_softmax(-1);
             Tensor target;
-            using (no_grad()) target = Base.Logits(targets.index_select(0, index + s)).softmax(-1);
+            using (no_grad())
+            {
+                target = Base.Logits(targets.index_select(0, index + s)).softmax(-1);
+                if (_blankHead is not null) target = nn.functional.pad(target, [0, 1]); // the base never emits the blank
+            }
             var ce = -(target * logProbs).sum([-1]).mean();
             double weight = Math.Pow(StepDecay, s);
             loss = loss + weight * ce;
             weightSum += weight;
             parts[$"soft_ce_{s + 1}"] = ce.item<float>();
         }
-        return ((loss / Math.Max(weightSum, 1e-9)).squeeze().MoveToOuterDisposeScope(), parts);
+        loss = loss / Math.Max(weightSum, 1e-9);
+        if (_blankHead is not null && settings.CtcWeight > 0 && Ctc(batch, logits, settings.CtcWindows, random) is { } ctc)
+        {
+            loss = loss + settings.CtcWeight * ctc;
+            parts["ctc"] = ctc.item<float>();
+        }
+        return (loss.squeeze().MoveToOuterDisposeScope(), parts);
+    }
+
+    /// <summary>
+    /// The CTC term: the chain from pair j, steps 0..5 (each step's output frame), must spell the base model's next
+    /// three greedy tokens g_{j+1..j+3}, blanks and repeats collapsing; windows whose six pairs all lie in an answer,
+    /// at most <paramref name="maxWindows"/> of them (at random in training, evenly spread otherwise). Null when the
+    /// batch has none.
+    /// </summary>
+    Tensor? Ctc(DraftBatch batch, List<Tensor> logits, int maxWindows, Random? random)
+    {
+        int P = batch.Pairs, blank = BlankId!.Value;
+        var greedy = batch.Greedy.data<long>().ToArray();
+        var windows = batch.Windows(CtcFrames).ToList();
+        if (windows.Count == 0) return null;
+        if (windows.Count > maxWindows)
+            windows = random is null
+                ? Enumerable.Range(0, maxWindows).Select(i => windows[(int)((long)i * windows.Count / maxWindows)]).ToList()
+                : windows.OrderBy(_ => random.Next()).Take(maxWindows).ToList();
+        using var scope = NewDisposeScope();
+        int A = windows.Count;
+        var starts = tensor(windows.Select(w => (long)w.Row * P + w.Pair).ToArray());
+        long[] labels = windows.SelectMany(w => Enumerable.Range(0, CtcLabels).Select(k => greedy[w.Row * P + w.Pair + k])).ToArray();
+        var frames = stack([.. logits.Take(CtcFrames).Select(l => l.reshape(-1, Classes).index_select(0, starts))]); // [T, A, C]
+        var loss = nn.functional.ctc_loss(frames.log_softmax(-1), tensor(labels, [A, CtcLabels]), full([A], CtcFrames, int64),
+            full([A], CtcLabels, int64), blank: blank, reduction: nn.Reduction.Mean);
+        return loss.MoveToOuterDisposeScope();
     }
 
     public override (double[] Sums, long Count) ScoreLosses(DraftBatch batch, DraftLossSettings settings, double[] temperatures)
@@ -133,27 +201,27 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
         using var noGrad = no_grad();
         var counted = tensor(batch.Counted);
         var logits = StepLogits(batch.Tokens, batch.Layers!, 1, (_, _) => throw new InvalidOperationException())[0];
-        return (CrossEntropies(logits.reshape(-1, Base.VocabSize).index_select(0, counted), batch.Greedy.reshape(-1).index_select(0, counted), temperatures),
+        return (CrossEntropies(logits.reshape(-1, Classes).index_select(0, counted), batch.Greedy.reshape(-1).index_select(0, counted), temperatures),
             batch.Counted.Length);
     }
 
     /// <summary>
     /// The draft's own chains as the engine drafts them: from every pair j of tokens [1, n] (x_{j+1}) and layer
-    /// states [1, n, kH], step s + 1 feeds the most likely token of step s -> logits [depth, anchors, vocab].
+    /// states [1, n, kH], step s + 1 feeds the most likely real token of step s -> logits [depth, anchors, classes].
     /// </summary>
     public Tensor ChainLogits(Tensor tokens, Tensor layers, long[] anchors, int depth)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var index = tensor(anchors);
-        var logits = StepLogits(tokens, layers, depth, (_, previous) => previous.argmax(-1));
+        var logits = StepLogits(tokens, layers, depth, (_, previous) => Top1(previous));
         return stack([.. logits.Select(l => l[0].index_select(0, index))]).MoveToOuterDisposeScope();
     }
 
     public override Tensor DepthTokens(DraftBatch batch, long[] anchors, int depth)
     {
         using var scope = NewDisposeScope();
-        return ChainLogits(batch.Tokens.narrow(0, 0, 1), batch.Layers!.narrow(0, 0, 1), anchors, depth).argmax(-1).MoveToOuterDisposeScope();
+        return Top1(ChainLogits(batch.Tokens.narrow(0, 0, 1), batch.Layers!.narrow(0, 0, 1), anchors, depth)).MoveToOuterDisposeScope();
     }
 
     /// <summary>EAGLE-3's draft-to-base offsets: all zero, the draft vocabulary being the base's.</summary>
@@ -166,5 +234,6 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
         IntermediateSize = _layerConfig.IntermediateSize, NumHeads = _layerConfig.NumAttentionHeads,
         NumKvHeads = _layerConfig.NumKeyValueHeads, HeadDim = _layerConfig.HeadDim, RmsNormEps = (float)_layerConfig.RmsNormEps,
         RopeTheta = (float)_layerConfig.RopeTheta, FeatureLayers = FeatureLayers, DraftVocabSize = Base.VocabSize,
+        Blank = _blankHead is null ? BlankMode.None : BlankMode.Own,
     };
 }

@@ -8,20 +8,29 @@ namespace CtcDrafter.Drafters;
 /// <summary>
 /// Kinds of trained draft modules: the feature chains (ctc, eagle), Medusa heads, the non-autoregressive CTC
 /// draft (ctc-nar), whose frames all come from one pass, and EAGLE-3 (eagle3), a chain over three base layers'
-/// states with its own head over a draft vocabulary.
+/// states with its own head over a draft vocabulary, and its CTC variant (eagle3-ctc), the same module with a blank
+/// row, trained with the CTC loss on its chain's steps besides.
 /// </summary>
-public enum DraftKind { Ctc, Eagle, Medusa, CtcNar, Eagle3 }
+public enum DraftKind { Ctc, Eagle, Medusa, CtcNar, Eagle3, Eagle3Ctc }
 
 /// <summary>The names of <see cref="DraftKind"/> in config files, on the command line and in reports.</summary>
 public static class DraftKinds
 {
-    public static string Name(this DraftKind kind) => kind == DraftKind.CtcNar ? "ctc-nar" : kind.ToString().ToLowerInvariant();
+    public static string Name(this DraftKind kind) => kind switch
+    {
+        DraftKind.CtcNar => "ctc-nar",
+        DraftKind.Eagle3Ctc => "eagle3-ctc",
+        _ => kind.ToString().ToLowerInvariant(),
+    };
 
     /// <summary>The kind named <paramref name="name"/>, or null for none.</summary>
     public static DraftKind? Parse(string name) => Enum.GetValues<DraftKind>().Cast<DraftKind?>().FirstOrDefault(k => k!.Value.Name() == name);
 
     /// <summary>Whether the kind's outputs carry a CTC blank.</summary>
-    public static bool HasBlank(this DraftKind kind) => kind is DraftKind.Ctc or DraftKind.CtcNar;
+    public static bool HasBlank(this DraftKind kind) => kind is DraftKind.Ctc or DraftKind.CtcNar or DraftKind.Eagle3Ctc;
+
+    /// <summary>Whether the kind is EAGLE-3's module (over chosen base layers, with its own head), with or without a blank.</summary>
+    public static bool IsEagle3(this DraftKind kind) => kind is DraftKind.Eagle3 or DraftKind.Eagle3Ctc;
 }
 
 /// <summary>How the CTC blank is represented in the draft's output.</summary>
@@ -89,7 +98,7 @@ public sealed record DraftConfig
     /// (docs/ENGINE.md). Medusa heads, ctc-nar frames and EAGLE-3 are trained on the tokens alone: 1. Drafts trained by
     /// `train-draft` name the temperature fitted on their held-out split.
     /// </summary>
-    public float DefaultScoreTemperature => Kind is DraftKind.Medusa or DraftKind.CtcNar or DraftKind.Eagle3 ? 1f : 0.3f;
+    public float DefaultScoreTemperature => Kind is DraftKind.Medusa or DraftKind.CtcNar || Kind.IsEagle3() ? 1f : 0.3f;
 
     /// <summary>Id of the blank in the draft's distributions, or null when it has none.</summary>
     public int? BlankId => Blank switch { BlankMode.Own => VocabSize, BlankMode.Unk => 0, _ => null };
@@ -152,17 +161,17 @@ public sealed record DraftConfig
             if (c.Kind == DraftKind.Medusa && c.QkvBias) throw new ModelFormatException(path, "qkv_bias: a medusa draft has no attention layer");
             if (c.MedusaHeads > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_heads {c.MedusaHeads} is beyond the limit of {MaxMedusaHeads}");
             if (c.MedusaLayers is < 1 or > MaxMedusaHeads) throw new ModelFormatException(path, $"medusa_layers {c.MedusaLayers} must be between 1 and {MaxMedusaHeads}");
-            if (c.Kind == DraftKind.Eagle3 && (c.FeatureLayers.Length is < 1 or > MaxFeatureLayers || c.FeatureLayers.Any(l => l < 0)))
+            if (c.Kind.IsEagle3() && (c.FeatureLayers.Length is < 1 or > MaxFeatureLayers || c.FeatureLayers.Any(l => l < 0)))
                 throw new ModelFormatException(path, $"an eagle3 draft needs feature_layers: 1 to {MaxFeatureLayers} base layer indices (the layers whose inputs its fc reads)");
-            if (c.Kind == DraftKind.Eagle3 && (c.DraftVocabSize < 1 || c.DraftVocabSize > c.VocabSize))
+            if (c.Kind.IsEagle3() && (c.DraftVocabSize < 1 || c.DraftVocabSize > c.VocabSize))
                 throw new ModelFormatException(path, $"draft_vocab_size {c.DraftVocabSize} must be between 1 and the vocabulary's {c.VocabSize}");
-            if (c.Kind == DraftKind.Eagle3 && c.QkvBias) throw new ModelFormatException(path, "qkv_bias: an eagle3 draft layer has no q/k/v biases here");
+            if (c.Kind.IsEagle3() && c.QkvBias) throw new ModelFormatException(path, "qkv_bias: an eagle3 draft layer has no q/k/v biases here");
             if (c.ScoreTemperature is { } t && !(float.IsFinite(t) && t > 0))
                 throw new ModelFormatException(path, $"score_temperature {t} must be a positive number");
             if (c.Kind.HasBlank() != (c.Blank != BlankMode.None))
                 throw new ModelFormatException(path, "a ctc draft needs a blank ('own' or 'unk'), other kinds none");
-            if (c.Kind == DraftKind.CtcNar && c.Blank != BlankMode.Own)
-                throw new ModelFormatException(path, "a ctc-nar draft needs its own blank row (blank 'own')");
+            if (c.Kind is DraftKind.CtcNar or DraftKind.Eagle3Ctc && c.Blank != BlankMode.Own)
+                throw new ModelFormatException(path, $"a {c.Kind.Name()} draft needs its own blank row (blank 'own')");
             if (c.Kind == DraftKind.CtcNar && (c.FutureTokens < 1 || c.Upsampling < 1 || c.FutureTokens * (long)c.Upsampling > MaxFrames))
                 throw new ModelFormatException(path, $"a ctc-nar draft needs future_tokens >= 1 and upsampling >= 1 with at most {MaxFrames} frames");
             return c;
@@ -194,7 +203,7 @@ public sealed record DraftConfig
         };
         if (ScoreTemperature is { } t) o["score_temperature"] = t;
         if (QkvBias) o["qkv_bias"] = true;
-        if (Kind == DraftKind.Eagle3)
+        if (Kind.IsEagle3())
         {
             o["feature_layers"] = new JsonArray([.. FeatureLayers.Select(l => JsonValue.Create(l))]);
             o["draft_vocab_size"] = DraftVocabSize;

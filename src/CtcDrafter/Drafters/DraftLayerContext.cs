@@ -46,4 +46,10 @@ internal abstract class DraftLayerContext
 
     /// <summary>The draft's logits over the base vocabulary for draft outputs <paramref name="outputs"/> [rows, hidden] into <paramref name="logits"/> [rows, vocab].</summary>
     public abstract void Logits(ReadOnlySpan<float> outputs, Span<float> logits, int rows);
+
+    /// <summary>Whether the draft has an output row of its own for the CTC blank (class id = vocabulary size).</summary>
+    public abstract bool HasOwnBlank { get; }
+
+    /// <summary>The blank's logit for one draft output [hidden] (a draft with <see cref="HasOwnBlank"/>).</summary>
+    public abstract float BlankLogit(ReadOnlySpan<float> output);
 }

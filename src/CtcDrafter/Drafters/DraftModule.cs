@@ -43,7 +43,7 @@ internal abstract class DraftModule : IDisposable
         return config.Kind switch
         {
             DraftKind.Medusa => new MedusaHeadsDraft(folder, baseModel, config),
-            DraftKind.Eagle3 => new Eagle3Draft(folder, baseModel, config),
+            DraftKind.Eagle3 or DraftKind.Eagle3Ctc => new Eagle3Draft(folder, baseModel, config),
             _ => new FeatureLayerDraft(folder, baseModel, config),
         };
     }

@@ -8,15 +8,16 @@ public static class DrafterFactory
     /// <summary>
     /// The methods. Ablations of the CTC draft: "ctc-strict" applies the paper's transform, which removes every
     /// repeat; "ctc-nocollapse" applies no transform. "ctc-nar" is the non-autoregressive CTC draft, whose ablation
-    /// "ctc-nar-topk" drafts a top-k tree per frame for the CTC transform instead of prefix beam search.
+    /// "ctc-nar-topk" drafts a top-k tree per frame for the CTC transform instead of prefix beam search. "eagle3-ctc"
+    /// is EAGLE-3's module trained with the CTC loss besides, its tree through the CTC transform.
     /// </summary>
     public static readonly IReadOnlyList<string> Methods =
-        ["vanilla", "prompt-lookup", "medusa", "eagle", "eagle3", "ctc", "ctc-strict", "ctc-nocollapse", "ctc-nar", "ctc-nar-topk"];
+        ["vanilla", "prompt-lookup", "medusa", "eagle", "eagle3", "eagle3-ctc", "ctc", "ctc-strict", "ctc-nocollapse", "ctc-nar", "ctc-nar-topk"];
 
     /// <summary>The kind of trained draft a method runs on ("ctc" for the ablation too), or null when it needs none.</summary>
     public static string? TrainedKind(string method) => method switch
     {
-        "medusa" or "eagle" or "eagle3" or "ctc" or "ctc-nar" => method,
+        "medusa" or "eagle" or "eagle3" or "eagle3-ctc" or "ctc" or "ctc-nar" => method,
         "ctc-strict" or "ctc-nocollapse" => "ctc",
         "ctc-nar-topk" => "ctc-nar",
         _ => null,
@@ -27,7 +28,7 @@ public static class DrafterFactory
     {
         "vanilla" => new NoDrafter(),
         "prompt-lookup" => new PromptLookupDrafter(),
-        "medusa" or "eagle" or "eagle3" or "ctc" or "ctc-strict" or "ctc-nocollapse" or "ctc-nar" or "ctc-nar-topk" => Trained(method, model, draftFolder),
+        "medusa" or "eagle" or "eagle3" or "eagle3-ctc" or "ctc" or "ctc-strict" or "ctc-nocollapse" or "ctc-nar" or "ctc-nar-topk" => Trained(method, model, draftFolder),
         _ => throw new ArgumentException($"unknown method '{method}' (known: {string.Join(", ", Methods)})"),
     };
 

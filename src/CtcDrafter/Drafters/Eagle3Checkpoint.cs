@@ -69,6 +69,8 @@ internal static class Eagle3Checkpoint
     public static void Export(string draft, LlamaModel baseModel, string output)
     {
         DraftConfig d = DraftConfig.Load(draft);
+        if (d.Kind == DraftKind.Eagle3Ctc)
+            throw new ModelFormatException(draft, "draft kind eagle3-ctc: its blank row has no place in EAGLE-3's layout, which no EAGLE-3 loader would read");
         if (d.Kind != DraftKind.Eagle3) throw new ModelFormatException(draft, $"draft kind {d.Kind.Name()}: export it with --to {(d.Kind == DraftKind.Medusa ? "medusa" : "eagle")}");
         d.BaseModel.Check(BaseIdentity.Of(baseModel), Path.Combine(draft, "config.json"));
         ModelConfig lc = d.LayerConfig(baseModel.Config);

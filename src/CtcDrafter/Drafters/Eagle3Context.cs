@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using CtcDrafter.Kernels;
 using CtcDrafter.Model;
 
@@ -91,6 +92,15 @@ internal sealed class Eagle3Context : DraftLayerContext
             if (D < V) row.Fill(float.NegativeInfinity);
             for (int d = 0; d < D; d++) row[_d.DraftToBase[d]] = _draftLogits[r * D + d];
         }
+    }
+
+    public override bool HasOwnBlank => _d.BlankRow is not null;
+
+    public override float BlankLogit(ReadOnlySpan<float> output)
+    {
+        Span<float> normed = _normed.AsSpan(0, _hidden);
+        Norm.RmsNorm(output, _d.Norm, normed, _d.Config.RmsNormEps);
+        return TensorPrimitives.Dot(_d.BlankRow!, normed);
     }
 
     void Embed(int token, int row) => _d.Base.Weights.Embedding.ReadRow(token, _e.AsSpan(row * _hidden, _hidden));

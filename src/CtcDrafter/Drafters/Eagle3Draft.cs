@@ -9,7 +9,8 @@ namespace CtcDrafter.Drafters;
 /// attention reads [input_layernorm(token embedding); hidden_norm(x)] (2H) with x as the residual, then
 /// post_attention_layernorm and the MLP; a final <c>norm</c> and the draft's own <c>lm_head</c> over a draft
 /// vocabulary, draft id d standing for base token d + <c>d2t</c>[d]. The layer's output (before the final norm) is the
-/// feature a deeper draft step starts from, in place of fc's. The token embedding is the base's.
+/// feature a deeper draft step starts from, in place of fc's. The token embedding is the base's. An eagle3-ctc draft
+/// has one more output, the blank's, <c>blank_head</c> · norm(output).
 /// </summary>
 internal sealed class Eagle3Draft : DraftModule
 {
@@ -18,6 +19,7 @@ internal sealed class Eagle3Draft : DraftModule
     public float[] Norm { get; }           // [hidden] final norm before the head
     public WeightMatrix Head { get; }      // [draft vocab, hidden]
     public int[] DraftToBase { get; }      // [draft vocab] base token of each draft id (d + d2t[d])
+    public float[]? BlankRow { get; }      // [hidden] the blank's row (eagle3-ctc)
 
     public const string Prefix = "midlayer.";
 
@@ -47,6 +49,11 @@ internal sealed class Eagle3Draft : DraftModule
             Norm = Store.GetVector("norm.weight", h);
             Head = Matrix("lm_head.weight", Config.DraftVocabSize, h);
             DraftToBase = BaseIds(Store.GetIndices("d2t", Config.DraftVocabSize), Config.VocabSize, Store.Source);
+            if (Config.Blank == BlankMode.Own)
+            {
+                BlankRow = new float[h];
+                Conversions.ReadF32(Store.Get("blank_head.weight", 1, h), 0, BlankRow);
+            }
             Store.CheckEveryTensorRead(_ => false);
         }
         catch

@@ -89,6 +89,7 @@ internal static class EagleCheckpoint
         if (d.Kind == DraftKind.Medusa) throw new ModelFormatException(draft, "draft kind medusa: export it with --to medusa");
         if (d.Kind == DraftKind.CtcNar) throw new ModelFormatException(draft, "draft kind ctc-nar has no official checkpoint layout to export to");
         if (d.Kind == DraftKind.Eagle3) throw new ModelFormatException(draft, "draft kind eagle3 has no EAGLE-1 layout: export it with --to eagle3");
+        if (d.Kind == DraftKind.Eagle3Ctc) throw new ModelFormatException(draft, "draft kind eagle3-ctc has no EAGLE-1 layout (nor an EAGLE-3 one: its blank row has no place there)");
         d.BaseModel.Check(BaseIdentity.Of(baseModel), Path.Combine(draft, "config.json"));
         ModelConfig lc = d.LayerConfig(baseModel.Config) with
         {

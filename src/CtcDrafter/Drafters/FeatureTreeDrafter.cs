@@ -17,7 +17,6 @@ internal sealed class FeatureTreeDrafter : IDrafter
 
     readonly DraftModule _d;
     readonly DraftLayerContext _context;
-    readonly float[]? _blankRow; // [hidden] a ctc draft's own blank row
     readonly Transformer _layer;
     readonly int _depth, _topK, _hidden, _vocab;
     readonly float _scoreTemperature; // the tree's scores only: the tokens, and the parity with training, are unchanged
@@ -33,7 +32,6 @@ internal sealed class FeatureTreeDrafter : IDrafter
     public FeatureTreeDrafter(DraftModule module, int depth = 8, int topK = 8, CtcTransform transform = CtcTransform.KeepRepeats)
     {
         _d = module;
-        _blankRow = (module as FeatureLayerDraft)?.BlankRow;
         _transform = module.Config.BlankId is null ? CtcTransform.None : transform;
         Transform = TreeTransform.Ctc(_transform, module.Config.BlankId);
         (_depth, _topK, _hidden, _vocab, _blank) = (depth, topK, module.Config.HiddenSize, module.Config.VocabSize, module.Config.BlankId);
@@ -54,7 +52,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
 
     public IDrafter Spawn() => new FeatureTreeDrafter(_d, _depth, _topK, _transform);
 
-    public IReadOnlyList<int> Features => _d.Config.Kind == DraftKind.Eagle3 ? _d.Config.FeatureLayers : BaseFeatures.FinalOnly;
+    public IReadOnlyList<int> Features => _d.Config.Kind.IsEagle3() ? _d.Config.FeatureLayers : BaseFeatures.FinalOnly;
 
     public void Reset() => _context.Reset();
 
@@ -185,7 +183,7 @@ internal sealed class FeatureTreeDrafter : IDrafter
     {
         headLogits.CopyTo(_logits);
         int n = _vocab;
-        if (_blankRow is not null) _logits[n++] = TensorPrimitives.Dot(_blankRow, feature);
+        if (_context.HasOwnBlank) _logits[n++] = _context.BlankLogit(feature);
         if (temperature != 1f) TensorPrimitives.Divide(_logits.AsSpan(0, n), temperature, _logits.AsSpan(0, n));
         return DepthDistribution.TopK(_logits.AsSpan(0, n), topK);
     }

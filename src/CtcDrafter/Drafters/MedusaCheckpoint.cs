@@ -74,7 +74,7 @@ internal static class MedusaCheckpoint
     public static void Export(string draft, LlamaModel baseModel, string output)
     {
         DraftConfig d = DraftConfig.Load(draft);
-        if (d.Kind != DraftKind.Medusa) throw new ModelFormatException(draft, $"draft kind {d.Kind.Name()}: export it with --to {(d.Kind == DraftKind.Eagle3 ? "eagle3" : "eagle")}");
+        if (d.Kind != DraftKind.Medusa) throw new ModelFormatException(draft, $"draft kind {d.Kind.Name()}: export it with --to {(d.Kind.IsEagle3() ? "eagle3" : "eagle")}");
         d.BaseModel.Check(BaseIdentity.Of(baseModel), Path.Combine(draft, "config.json"));
         using var store = TensorStore.Open(draft);
         int h = d.HiddenSize, layers = d.MedusaLayers;

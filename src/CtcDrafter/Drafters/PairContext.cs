@@ -76,6 +76,10 @@ internal sealed class PairContext : DraftLayerContext
     /// <summary>The base's frozen LM head over the draft outputs (a blank row, if any, is the drafter's).</summary>
     public override void Logits(ReadOnlySpan<float> outputs, Span<float> logits, int rows) => _d.LmHead.MatMul(outputs, logits, rows);
 
+    public override bool HasOwnBlank => _d.BlankRow is not null;
+
+    public override float BlankLogit(ReadOnlySpan<float> output) => TensorPrimitives.Dot(_d.BlankRow!, output);
+
     /// <summary>Sets row <paramref name="row"/> of the fc input to [embed(token); feature].</summary>
     public void Pair(int token, ReadOnlySpan<float> feature, int row)
     {
