@@ -29,6 +29,7 @@ internal static class TrainDraftCommand
         var heads = new Option<int>("--medusa-heads") { Description = "Medusa heads", DefaultValueFactory = _ => 4 };
         var futureTokens = new Option<int>("--future-tokens") { Description = "ctc-nar: K, the tokens after the root its frames spell", DefaultValueFactory = _ => 4 };
         var testSteps = new Option<int>("--test-steps") { Description = "eagle3, eagle3-ctc: chain steps of the training-time test", DefaultValueFactory = _ => 7 };
+        var testAnchors = new Option<int>("--test-anchors") { Description = "eagle3, eagle3-ctc: chains per sample that run the test's later steps", DefaultValueFactory = _ => 64 };
         var upsampling = new Option<int>("--upsampling") { Description = "ctc-nar: r, frames per token (r * K frames)", DefaultValueFactory = _ => 2 };
         var ctcWindows = new Option<int>("--ctc-windows") { Description = "ctc: CTC windows per batch; ctc-nar: root pairs per batch", DefaultValueFactory = _ => 512 };
         var noise = new Option<double>("--noise") { Description = "Input-feature noise amplitude factor (uniform, x 512 / length)", DefaultValueFactory = _ => 0.2 };
@@ -43,7 +44,7 @@ internal static class TrainDraftCommand
         var dtype = ExportCommand.DTypeOption();
         var command = new Command("train-draft", "Train a ctc, eagle, eagle3, eagle3-ctc, medusa or ctc-nar draft module on distilled data and export it as a draft folder")
         {
-            kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, testSteps, ctcWindows,
+            kind, baseFolder, data, output, run, resume, steps, epochs, lr, batch, ctcWeight, blank, heads, futureTokens, upsampling, testSteps, testAnchors, ctcWindows,
             noise, cosine, gradClip,
             maxLength, evalInterval, seed, checkpointMinutes, init, threads, dtype,
         };
@@ -70,7 +71,7 @@ internal static class TrainDraftCommand
                     _ => BlankMode.None,
                 },
                 MedusaHeads = parse.GetValue(heads), FutureTokens = parse.GetValue(futureTokens), Upsampling = parse.GetValue(upsampling),
-                TestSteps = parse.GetValue(testSteps),
+                TestSteps = parse.GetValue(testSteps), TestAnchors = parse.GetValue(testAnchors),
                 CtcWindows = parse.GetValue(ctcWindows), Steps = parse.GetValue(steps) ?? 0, Epochs = parse.GetValue(epochs) ?? 1.0,
                 BatchSize = parse.GetValue(batch), LearningRate = parse.GetValue(lr), CtcWeight = parse.GetValue(ctcWeight),
                 Noise = parse.GetValue(noise), Cosine = parse.GetValue(cosine), GradClip = parse.GetValue(gradClip),

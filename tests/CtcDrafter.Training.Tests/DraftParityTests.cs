@@ -97,7 +97,7 @@ public class DraftParityTests
         using var frozen = FrozenBase.From(model);
         manual_seed(7);
         int[] layers = BaseFeatures.Eagle3Default(model.Config.NumLayers);
-        using var network = new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(model.Config), frozen, layers, testSteps: 6, kind);
+        using var network = new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(model.Config), frozen, layers, testSteps: 6, kind: kind);
         Randomize(network, bfloat16);
         string folder = temp["draft"];
         DraftExporter.Export(folder, network, BaseIdentity.Of(model), null, "card", bfloat16 ? ExportDType.BFloat16 : ExportDType.Float32);
@@ -114,6 +114,11 @@ public class DraftParityTests
         using var tokens = tensor([.. prompt.Skip(1).Select(t => (long)t), root], [1, prompt.Length]);
         using var g = tensor(states, [1, prompt.Length, layers.Length * model.Config.HiddenSize]);
         using var probs = network.ChainLogits(tokens, g, [prompt.Length - 1], Depth).softmax(-1); // [depth, 1, classes]
+        // Chains grown together from several starts (as training grows them) do not see each other.
+        using var together = network.ChainLogits(tokens, g, [4, prompt.Length - 1, 11], Depth).softmax(-1); // [depth, 3, classes]
+        using var alone = network.ChainLogits(tokens, g, [11], Depth).softmax(-1);
+        Assert.True(together.select(1, 1).allclose(probs.select(1, 0), rtol: 0, atol: 1e-6), "the chain from the last pair changed beside others");
+        Assert.True(together.select(1, 2).allclose(alone.select(1, 0), rtol: 0, atol: 1e-6), "the chain from pair 11 changed beside others");
         for (int d = 0; d < Depth; d++)
         {
             float[] expected = probs[d, 0].data<float>().ToArray();

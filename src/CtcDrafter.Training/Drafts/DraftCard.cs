@@ -42,6 +42,7 @@ internal static class DraftCard
             ["future_tokens"] = config.Kind == DraftKind.CtcNar ? config.FutureTokens : null,
             ["upsampling"] = config.Kind == DraftKind.CtcNar ? config.Upsampling : null,
             ["test_steps"] = config.Kind.IsEagle3() ? config.TestSteps : null,
+            ["test_anchors"] = config.Kind.IsEagle3() ? config.TestAnchors : null,
             ["ctc_weight"] = config.Kind is DraftKind.Ctc or DraftKind.Eagle3Ctc ? config.CtcWeight : 0,
             ["noise"] = config.Kind is DraftKind.Medusa || config.Kind.IsEagle3() ? 0 : config.Noise,
             ["pairs_seen"] = state.PairsSeen,
@@ -90,10 +91,12 @@ internal static class DraftCard
             "medusa" => "| loss | cross-entropy of each head against the base model's greedy token, averaged over the heads |",
             "ctc-nar" => $"| loss | CTC of the {summary["upsampling"]} x {summary["future_tokens"]} frames against the base model's next " +
                 $"{summary["future_tokens"]} greedy tokens after the root; input-feature noise {summary["noise"]} |",
-            "eagle3" => $"| loss | training-time test over {summary["test_steps"]} chain steps: soft cross-entropy against the base model's " +
-                "distribution at each step's position, step s weighted 0.8^s; no feature loss, no noise |",
-            "eagle3-ctc" => $"| loss | training-time test over {summary["test_steps"]} chain steps: soft cross-entropy against the base model's " +
-                $"distribution at each step's position, step s weighted 0.8^s, + {summary["ctc_weight"]} CTC of each chain's first 6 steps " +
+            "eagle3" => $"| loss | training-time test over {summary["test_steps"]} chain steps (step 1 from every answer pair, the later ones from " +
+                $"{summary["test_anchors"]} random pairs per sample): soft cross-entropy against the base model's distribution at each step's " +
+                "position, step s weighted 0.8^(s-1); no feature loss, no noise |",
+            "eagle3-ctc" => $"| loss | training-time test over {summary["test_steps"]} chain steps (step 1 from every answer pair, the later ones from " +
+                $"{summary["test_anchors"]} random pairs per sample): soft cross-entropy against the base model's distribution at each step's " +
+                $"position, step s weighted 0.8^(s-1), + {summary["ctc_weight"]} CTC of each chain's first 6 steps " +
                 "against the base model's next 3 greedy tokens; no feature loss, no noise |",
             _ => $"| loss | 1.0 SmoothL1(feature) + 0.1 soft cross-entropy + {summary["ctc_weight"]} CTC; input-feature noise {summary["noise"]} |",
         });

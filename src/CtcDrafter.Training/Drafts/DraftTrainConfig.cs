@@ -16,6 +16,8 @@ internal sealed record DraftTrainConfig
     [JsonPropertyName("upsampling")] public int Upsampling { get; init; } = 2;
     /// <summary>eagle3, eagle3-ctc: chain steps of the training-time test (EAGLE-3 trains 7).</summary>
     [JsonPropertyName("test_steps")] public int TestSteps { get; init; } = 7;
+    /// <summary>eagle3, eagle3-ctc: chains per sample that run the test's later steps, drawn from its answer pairs.</summary>
+    [JsonPropertyName("test_anchors")] public int TestAnchors { get; init; } = 64;
     /// <summary>Total optimizer steps; 0 derives them from <see cref="Epochs"/>.</summary>
     [JsonPropertyName("steps")] public long Steps { get; init; }
     [JsonPropertyName("epochs")] public double Epochs { get; init; } = 1.0;
@@ -62,6 +64,7 @@ internal sealed record DraftTrainConfig
             $"--future-tokens and --upsampling must be at least 1, with at most {DraftConfig.MaxFrames} frames (got {FutureTokens} x {Upsampling})");
         Check(MedusaHeads > 0, $"--medusa-heads must be positive (got {MedusaHeads})");
         Check(TestSteps is >= 1 and <= 16, $"--test-steps must be between 1 and 16 (got {TestSteps})");
+        Check(TestAnchors > 0, $"--test-anchors must be positive (got {TestAnchors})");
         Check(Steps >= 0 && (Steps > 0 || Epochs > 0), "give a positive --steps or --epochs");
         Check(BatchSize > 0, $"--batch must be positive (got {BatchSize})");
         Check(LearningRate > 0 && MinLearningRate >= 0 && MinLearningRate <= LearningRate, "--lr must be positive and above the minimum rate");

@@ -48,7 +48,7 @@ internal sealed class DraftTrainer : IDisposable
             DraftKind.Medusa => new MedusaHeads(Frozen, config.MedusaHeads),
             DraftKind.CtcNar => new CtcNarDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.FutureTokens, config.Upsampling),
             DraftKind.Eagle3 or DraftKind.Eagle3Ctc => new Eagle3ChainDraft(Eagle3ChainDraft.LayerConfig(baseModel.Config), Frozen,
-                Eagle3ChainDraft.DefaultLayers(baseModel.Config.NumLayers), config.TestSteps, config.Kind),
+                Eagle3ChainDraft.DefaultLayers(baseModel.Config.NumLayers), config.TestSteps, config.TestAnchors, config.Kind),
             _ => new FeatureChainDraft(FeatureChainDraft.LayerConfig(baseModel.Config), Frozen, config.Kind, config.Blank),
         };
         _optimizer = optim.AdamW(Network.parameters(), lr: config.LearningRate, beta1: config.Beta1, beta2: config.Beta2, weight_decay: 0);

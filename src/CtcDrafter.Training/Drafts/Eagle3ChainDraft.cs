@@ -14,7 +14,9 @@ namespace CtcDrafter.Training.Drafts;
 /// token x_{j+1+s}, at position j + s, attending to the real pairs up to j and its own earlier steps, exactly as the
 /// engine's tree node at depth s from a root j does. Every step's logits come from the final <c>norm</c> and the
 /// draft's own <c>lm_head</c>; the loss is the soft cross-entropy against the base model's distribution at the
-/// position each step predicts, step s weighted 0.8^s (EAGLE-3's). The draft vocabulary is the base's (d2t all zero).
+/// position each step predicts, step s weighted 0.8^s (EAGLE-3's). EAGLE-3 runs the later steps from every pair; on a
+/// CPU they run from a random <see cref="TestAnchors"/> of each sample's answer pairs (step 0 from all of them), the
+/// same objective sampled. The draft vocabulary is the base's (d2t all zero).
 /// Tensor names are EAGLE-3's, which the engine's draft folders use too. The eagle3-ctc variant has a blank row of
 /// its own (<c>blank_head</c>, one more class after the vocabulary) and adds the CTC loss of each chain's first six
 /// steps against the base's next three greedy tokens: the paper's CTC objective on the multi-step outputs.
@@ -36,14 +38,16 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
     /// <param name="frozen">The base's embedding and LM head (the head starts the draft's own).</param>
     /// <param name="featureLayers">The base layers whose inputs fc reads (<see cref="BaseFeatures"/>).</param>
     /// <param name="testSteps">Chain steps of the training-time test (1: teacher-forced pairs only; eagle3-ctc needs 6).</param>
+    /// <param name="testAnchors">Chains per sample that run the test's later steps (step 0 runs every pair).</param>
     /// <param name="kind">eagle3, or eagle3-ctc with its blank row.</param>
-    public Eagle3ChainDraft(LlamaConfig layerConfig, FrozenBase frozen, int[] featureLayers, int testSteps, DraftKind kind = DraftKind.Eagle3)
+    public Eagle3ChainDraft(LlamaConfig layerConfig, FrozenBase frozen, int[] featureLayers, int testSteps, int testAnchors = 64,
+        DraftKind kind = DraftKind.Eagle3)
         : base(nameof(Eagle3ChainDraft), frozen)
     {
         if (!kind.IsEagle3()) throw new ArgumentException($"a {kind.Name()} draft is not an EAGLE-3 module", nameof(kind));
         if (kind == DraftKind.Eagle3Ctc && testSteps < CtcFrames)
             throw new TrainingInputException($"an eagle3-ctc draft's CTC loss reads {CtcFrames} chain steps: --test-steps must be at least {CtcFrames} (got {testSteps})");
-        (_layerConfig, FeatureLayers, TestSteps, Kind) = (layerConfig, featureLayers, testSteps, kind);
+        (_layerConfig, FeatureLayers, TestSteps, TestAnchors, Kind) = (layerConfig, featureLayers, testSteps, testAnchors, kind);
         int h = layerConfig.HiddenSize;
         _fc = nn.Linear(featureLayers.Length * h, h, hasBias: false);
         _rope = new RotaryEmbedding(layerConfig.HeadDim, layerConfig.MaxPositionEmbeddings, layerConfig.RopeTheta);
@@ -77,6 +81,8 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
 
     public int TestSteps { get; }
 
+    public int TestAnchors { get; }
+
     /// <summary>
     /// The base layers a new draft reads: EAGLE-3's low, middle and high choice (<see cref="BaseFeatures.Eagle3Default"/>),
     /// or, on a base of fewer than six layers where those coincide, the input of every layer.
@@ -105,93 +111,127 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
     }
 
     /// <summary>
-    /// The chains from every pair at once: tokens [b, n] (x_{j+1}) and layer states [b, n, kH] (g_j) -> each step's
-    /// logits [b, n, vocab]; step s > 0 runs on the tokens <paramref name="next"/>(s, the previous step's logits) gives.
+    /// The chains from pairs <paramref name="anchors"/> [b, A] of tokens [b, n] (x_{j+1}) and layer states
+    /// [b, n, kH] (g_j): step 0 runs every pair (the real pairs are every chain's context) and gives its logits
+    /// [b, n, classes]; steps 1..<paramref name="steps"/> - 1 run the A chains only, step s on the tokens
+    /// <paramref name="next"/>(s, the previous step's logits [b, A, classes]) gives, each step's logits [b, A, classes].
     /// </summary>
-    List<Tensor> StepLogits(Tensor tokens, Tensor layers, int steps, Func<int, Tensor, Tensor> next)
+    (Tensor First, List<Tensor> Later) StepLogits(Tensor tokens, Tensor layers, Tensor anchors, int steps, Func<int, Tensor, Tensor> next)
     {
-        long n = tokens.shape[1];
         var cache = new List<(Tensor K, Tensor V)>();
-        var logits = new List<Tensor>(steps);
-        Tensor x = _fc.forward(layers), t = tokens;
-        for (int s = 0; s < steps; s++)
+        var x = _midlayer.Forward(Base.Embed(tokens), _fc.forward(layers), anchors, cache); // [b, n, H]
+        var first = Logits(x);
+        var later = new List<Tensor>(steps - 1);
+        x = Gather(x, anchors);
+        var previous = Gather(first, anchors);
+        for (int s = 1; s < steps; s++)
         {
-            if (s > 0) t = next(s, logits[^1]);
-            x = _midlayer.Forward(Base.Embed(t), x, arange(n, int64) + s, cache);
-            logits.Add(Logits(x));
+            x = _midlayer.Forward(Base.Embed(next(s, previous)), x, anchors, cache);
+            later.Add(previous = Logits(x));
         }
-        return logits;
+        return (first, later);
     }
 
-    /// <summary>tokens [b, n] shifted left by s, zero-padded: step s of the chain from j reads x_{j+1+s}.</summary>
-    static Tensor Shifted(Tensor tokens, int s)
+    /// <summary>Rows <paramref name="anchors"/> [b, A] of values [b, n, c] -> [b, A, c].</summary>
+    static Tensor Gather(Tensor values, Tensor anchors) =>
+        values.gather(1, anchors.unsqueeze(-1).expand(anchors.shape[0], anchors.shape[1], values.shape[2]));
+
+    /// <summary>
+    /// Up to <see cref="TestAnchors"/> chain starts per row among the pairs that count (at random when
+    /// <paramref name="random"/> is given, else evenly spread), as [b, A] with a validity mask (rows with fewer repeat
+    /// their first start, masked out).
+    /// </summary>
+    (long[] Anchors, bool[] Valid, int A) ChooseAnchors(DraftBatch batch, Random? random)
     {
-        long n = tokens.shape[1];
-        if (s >= n) return zeros_like(tokens);
-        return cat([tokens.narrow(1, s, n - s), zeros([tokens.shape[0], s], int64)], 1);
+        int B = batch.Batch, P = batch.Pairs;
+        var rows = Enumerable.Range(0, B).Select(b => Enumerable.Range(0, P).Where(j => batch.Counts[b * P + j]).ToList()).ToList();
+        int A = Math.Max(1, Math.Min(TestAnchors, rows.Max(r => r.Count)));
+        var anchors = new long[B * A];
+        var valid = new bool[B * A];
+        for (int b = 0; b < B; b++)
+        {
+            var r = rows[b];
+            List<int> chosen = r.Count <= A ? r
+                : random is null ? [.. Enumerable.Range(0, A).Select(i => r[(int)((long)i * r.Count / A)])]
+                : [.. r.OrderBy(_ => random.Next()).Take(A).Order()];
+            for (int a = 0; a < A; a++)
+            {
+                valid[b * A + a] = a < chosen.Count;
+                anchors[b * A + a] = a < chosen.Count ? chosen[a] : chosen.FirstOrDefault();
+            }
+        }
+        return (anchors, valid, A);
     }
 
     public override (Tensor Loss, Dictionary<string, double> Parts) Loss(DraftBatch batch, DraftLossSettings settings, Random? random)
     {
         using var scope = NewDisposeScope();
         var layers = batch.Layers ?? throw new ArgumentException("an eagle3 batch needs the base's layer states");
-        int P = batch.Pairs, H = Base.HiddenSize;
-        var logits = StepLogits(batch.Tokens, layers, TestSteps, (s, _) => Shifted(batch.Tokens, s));
+        int B = batch.Batch, P = batch.Pairs, H = Base.HiddenSize;
+        var (anchorValues, valid, A) = ChooseAnchors(batch, random);
+        var anchors = tensor(anchorValues, [B, A]);
+        // Step s of the chain from j reads x_{j+1+s} and predicts the base's token after it (its distribution at pair j + s).
+        Tensor TokensAt(int s) => batch.Tokens.gather(1, (anchors + s).clamp_max(P - 1));
+        var (first, later) = StepLogits(batch.Tokens, layers, anchors, TestSteps, (s, _) => TokensAt(s));
         var targets = batch.Targets.reshape(-1, H);
-        Tensor loss = zeros(1);
-        double weightSum = 0;
         var parts = new Dictionary<string, double>();
-        for (int s = 0; s < TestSteps; s++)
+
+        Tensor SoftCe(Tensor logits, long[] rows, long[] targetRows)
         {
-            // Chain from j, step s: predicts the base's token after x_{j+1+s}, i.e. its distribution at pair j + s.
-            long[] rows = [.. batch.Counted.Where(i => i % P + s < P && batch.Counts[i + s])];
-            if (rows.Length == 0) continue;
-            var index = tensor(rows);
-            var logProbs = logits[s].reshape(-1, Classes).index_select(0, index).log_softmax(-1);
+            var logProbs = logits.reshape(-1, Classes).index_select(0, tensor(rows)).log_softmax(-1);
             Tensor target;
             using (no_grad())
             {
-                target = Base.Logits(targets.index_select(0, index + s)).softmax(-1);
+                target = Base.Logits(targets.index_select(0, tensor(targetRows))).softmax(-1);
                 if (_blankHead is not null) target = nn.functional.pad(target, [0, 1]); // the base never emits the blank
             }
-            var ce = -(target * logProbs).sum([-1]).mean();
+            return -(target * logProbs).sum([-1]).mean();
+        }
+
+        var loss = SoftCe(first, batch.Counted, batch.Counted);
+        parts["soft_ce_1"] = loss.item<float>();
+        double weightSum = 1;
+        for (int s = 1; s < TestSteps; s++)
+        {
+            long[] rows = [.. Enumerable.Range(0, B * A).Where(i => valid[i] && anchorValues[i] + s < P && batch.Counts[i / A * P + anchorValues[i] + s]).Select(i => (long)i)];
+            if (rows.Length == 0) continue;
+            var ce = SoftCe(later[s - 1], rows, [.. rows.Select(i => i / A * P + anchorValues[i] + s)]);
             double weight = Math.Pow(StepDecay, s);
             loss = loss + weight * ce;
             weightSum += weight;
             parts[$"soft_ce_{s + 1}"] = ce.item<float>();
         }
-        loss = loss / Math.Max(weightSum, 1e-9);
-        if (_blankHead is not null && settings.CtcWeight > 0 && Ctc(batch, logits, settings.CtcWindows, random) is { } ctc)
+        loss = loss / weightSum;
+        if (_blankHead is not null && settings.CtcWeight > 0 && Ctc(batch, first, later, anchorValues, valid, A, settings.CtcWindows) is { } ctc)
         {
             loss = loss + settings.CtcWeight * ctc;
             parts["ctc"] = ctc.item<float>();
         }
-        return (loss.squeeze().MoveToOuterDisposeScope(), parts);
+        return (loss.MoveToOuterDisposeScope(), parts);
     }
 
     /// <summary>
     /// The CTC term: the chain from pair j, steps 0..5 (each step's output frame), must spell the base model's next
-    /// three greedy tokens g_{j+1..j+3}, blanks and repeats collapsing; windows whose six pairs all lie in an answer,
-    /// at most <paramref name="maxWindows"/> of them (at random in training, evenly spread otherwise). Null when the
-    /// batch has none.
+    /// three greedy tokens g_{j+1..j+3}, blanks and repeats collapsing; over the chosen chains whose six pairs all
+    /// lie in an answer, at most <paramref name="maxWindows"/> of them. Null when there is none.
     /// </summary>
-    Tensor? Ctc(DraftBatch batch, List<Tensor> logits, int maxWindows, Random? random)
+    Tensor? Ctc(DraftBatch batch, Tensor first, List<Tensor> later, long[] anchors, bool[] valid, int A, int maxWindows)
     {
-        int P = batch.Pairs, blank = BlankId!.Value;
+        int P = batch.Pairs;
         var greedy = batch.Greedy.data<long>().ToArray();
-        var windows = batch.Windows(CtcFrames).ToList();
-        if (windows.Count == 0) return null;
-        if (windows.Count > maxWindows)
-            windows = random is null
-                ? Enumerable.Range(0, maxWindows).Select(i => windows[(int)((long)i * windows.Count / maxWindows)]).ToList()
-                : windows.OrderBy(_ => random.Next()).Take(maxWindows).ToList();
+        long[] chains = [.. Enumerable.Range(0, anchors.Length)
+            .Where(i => valid[i] && anchors[i] + CtcFrames <= P && Enumerable.Range(0, CtcFrames).All(f => batch.Counts[i / A * P + anchors[i] + f]))
+            .Take(maxWindows).Select(i => (long)i)];
+        if (chains.Length == 0) return null;
         using var scope = NewDisposeScope();
-        int A = windows.Count;
-        var starts = tensor(windows.Select(w => (long)w.Row * P + w.Pair).ToArray());
-        long[] labels = windows.SelectMany(w => Enumerable.Range(0, CtcLabels).Select(k => greedy[w.Row * P + w.Pair + k])).ToArray();
-        var frames = stack([.. logits.Take(CtcFrames).Select(l => l.reshape(-1, Classes).index_select(0, starts))]); // [T, A, C]
-        var loss = nn.functional.ctc_loss(frames.log_softmax(-1), tensor(labels, [A, CtcLabels]), full([A], CtcFrames, int64),
-            full([A], CtcLabels, int64), blank: blank, reduction: nn.Reduction.Mean);
+        var index = tensor(chains);
+        long[] pairs = [.. chains.Select(i => i / A * P + anchors[i])];
+        var frames = stack([first.reshape(-1, Classes).index_select(0, tensor(pairs)),
+            .. later.Take(CtcFrames - 1).Select(l => l.reshape(-1, Classes).index_select(0, index))]); // [T, chains, C]
+        long[] labels = [.. pairs.SelectMany(p => Enumerable.Range(0, CtcLabels).Select(k => greedy[p + k]))];
+        int n = chains.Length;
+        var loss = nn.functional.ctc_loss(frames.log_softmax(-1), tensor(labels, [n, CtcLabels]), full([n], CtcFrames, int64),
+            full([n], CtcLabels, int64), blank: BlankId!.Value, reduction: nn.Reduction.Mean);
         return loss.MoveToOuterDisposeScope();
     }
 
@@ -200,22 +240,23 @@ internal sealed class Eagle3ChainDraft : DraftNetwork
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         var counted = tensor(batch.Counted);
-        var logits = StepLogits(batch.Tokens, batch.Layers!, 1, (_, _) => throw new InvalidOperationException())[0];
-        return (CrossEntropies(logits.reshape(-1, Classes).index_select(0, counted), batch.Greedy.reshape(-1).index_select(0, counted), temperatures),
+        var (first, _) = StepLogits(batch.Tokens, batch.Layers!, zeros([batch.Batch, 1], int64), 1, (_, _) => throw new InvalidOperationException());
+        return (CrossEntropies(first.reshape(-1, Classes).index_select(0, counted), batch.Greedy.reshape(-1).index_select(0, counted), temperatures),
             batch.Counted.Length);
     }
 
     /// <summary>
-    /// The draft's own chains as the engine drafts them: from every pair j of tokens [1, n] (x_{j+1}) and layer
-    /// states [1, n, kH], step s + 1 feeds the most likely real token of step s -> logits [depth, anchors, classes].
+    /// The draft's own chains as the engine drafts them: from pairs <paramref name="anchors"/> of tokens [1, n]
+    /// (x_{j+1}) and layer states [1, n, kH], step s + 1 feeds the most likely real token of step s -> logits
+    /// [depth, anchors, classes].
     /// </summary>
     public Tensor ChainLogits(Tensor tokens, Tensor layers, long[] anchors, int depth)
     {
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        var index = tensor(anchors);
-        var logits = StepLogits(tokens, layers, depth, (_, previous) => Top1(previous));
-        return stack([.. logits.Select(l => l[0].index_select(0, index))]).MoveToOuterDisposeScope();
+        var index = tensor(anchors, [1, anchors.Length]);
+        var (first, later) = StepLogits(tokens, layers, index, depth, (_, previous) => Top1(previous));
+        return stack([Gather(first, index)[0], .. later.Select(l => l[0])]).MoveToOuterDisposeScope();
     }
 
     public override Tensor DepthTokens(DraftBatch batch, long[] anchors, int depth)

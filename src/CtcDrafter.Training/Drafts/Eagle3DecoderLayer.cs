@@ -35,14 +35,14 @@ internal sealed class Eagle3DecoderLayer : nn.Module
     protected override void RegisterComponents() { }
 
     /// <summary>
-    /// One step of every chain (<see cref="LlamaAttention.AttendSteps"/>): embeddings e and inputs x [b, seq, hidden]
-    /// at positions [seq] -> outputs [b, seq, hidden]. Its temporaries, like the keys and values it adds to
-    /// <paramref name="steps"/>, belong to the caller's dispose scope.
+    /// One step of the chains (<see cref="LlamaAttention.AttendSteps"/>): embeddings e and inputs x [b, rows, hidden]
+    /// -> outputs [b, rows, hidden]. Its temporaries, like the keys and values it adds to <paramref name="steps"/>,
+    /// belong to the caller's dispose scope.
     /// </summary>
-    public Tensor Forward(Tensor e, Tensor x, Tensor positions, List<(Tensor K, Tensor V)> steps)
+    public Tensor Forward(Tensor e, Tensor x, Tensor anchors, List<(Tensor K, Tensor V)> steps)
     {
         var input = cat([_inputNorm.forward(e), _hiddenNorm.forward(x)], -1);
-        var h = x + _attention.AttendSteps(input, positions, steps);
+        var h = x + _attention.AttendSteps(input, anchors, steps);
         return h + _mlp.forward(_postAttentionNorm.forward(h));
     }
 }

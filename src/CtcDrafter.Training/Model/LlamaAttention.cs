@@ -55,31 +55,40 @@ internal sealed class LlamaAttention : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// One step of a chain drafted from every position at once (EAGLE-3's training-time test): x [batch, seq, input]
-    /// is step s of the chains, row j of step s at rotary position <paramref name="positions"/>[j]. Step 0 is causal
-    /// attention over itself; row j of a later step attends to rows 0..j of step 0 (the real pairs up to its chain's
-    /// start) and to row j of every step 1..s (its own chain, itself included), as a tree node attends to the committed
-    /// pairs, the root and its ancestors. <paramref name="steps"/> holds the keys and values of the earlier steps
-    /// ([b, heads, seq, d] each) and receives this step's, in the caller's dispose scope.
+    /// One step of the chains a draft grows from many positions at once (EAGLE-3's training-time test). Step 0,
+    /// x [b, n, input] over every pair at positions 0..n-1, is causal attention over itself. Step s > 0,
+    /// x [b, A, input], holds row a of the chain from pair <paramref name="anchors"/>[b, a] at rotary position
+    /// anchor + s; it attends to step 0's rows 0..anchor (the real pairs up to its chain's start) and to its own
+    /// chain's rows of steps 1..s, itself included, as a tree node attends to the committed pairs, the root and its
+    /// ancestors. <paramref name="steps"/> holds the keys and values of the earlier steps (step 0's [b, heads, n, d],
+    /// later ones [b, heads, A, d]) and receives this step's, in the caller's dispose scope.
     /// </summary>
-    public Tensor AttendSteps(Tensor x, Tensor positions, List<(Tensor K, Tensor V)> steps)
+    public Tensor AttendSteps(Tensor x, Tensor anchors, List<(Tensor K, Tensor V)> steps)
     {
         using var scope = NewDisposeScope();
-        var (q, k, v) = Project(x, positions);
-        Tensor attended; // [b, heads, seq, d]
-        if (steps.Count == 0) attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        int s = steps.Count;
+        Tensor attended; // [b, heads, rows, d]
+        Tensor k, v;
+        if (s == 0)
+        {
+            Tensor q;
+            (q, k, v) = Project(x, null);
+            attended = nn.functional.scaled_dot_product_attention(q, k, v, is_casual: true);
+        }
         else
         {
-            long seq = x.shape[1];
-            double scale = 1.0 / Math.Sqrt(_headDim);
+            Tensor q;
+            (q, k, v) = Project(x, anchors + s);
             var (k0, v0) = steps[0];
-            var future = ones(seq, seq, ScalarType.Bool).triu(1);
-            var real = matmul(q, k0.transpose(-2, -1)).mul(scale).masked_fill(future, double.NegativeInfinity); // [b, heads, seq, seq]
-            var ownK = stack([.. steps.Skip(1).Select(p => p.K), k], -2);                                      // [b, heads, seq, s, d]
-            var ownV = stack([.. steps.Skip(1).Select(p => p.V), v], -2);                                      // [b, heads, seq, s, d]
-            var own = matmul(ownK, q.unsqueeze(-1)).squeeze(-1).mul(scale);                                     // [b, heads, seq, s]
+            long n = k0.shape[2];
+            double scale = 1.0 / Math.Sqrt(_headDim);
+            var beyond = (arange(n, int64).view(1, 1, 1, n) > anchors.unsqueeze(1).unsqueeze(-1));                // [b, 1, A, n]
+            var real = matmul(q, k0.transpose(-2, -1)).mul(scale).masked_fill(beyond, double.NegativeInfinity); // [b, heads, A, n]
+            var ownK = stack([.. steps.Skip(1).Select(p => p.K), k], -2);                                        // [b, heads, A, s, d]
+            var ownV = stack([.. steps.Skip(1).Select(p => p.V), v], -2);                                        // [b, heads, A, s, d]
+            var own = matmul(ownK, q.unsqueeze(-1)).squeeze(-1).mul(scale);                                       // [b, heads, A, s]
             var p = cat([real, own], -1).softmax(-1);
-            attended = matmul(p.narrow(-1, 0, seq), v0) + matmul(p.narrow(-1, seq, own.shape[^1]).unsqueeze(-2), ownV).squeeze(-2);
+            attended = matmul(p.narrow(-1, 0, n), v0) + matmul(p.narrow(-1, n, s).unsqueeze(-2), ownV).squeeze(-2);
         }
         var output = Output(attended).MoveToOuterDisposeScope();
         steps.Add((k.MoveToOuterDisposeScope(), v.MoveToOuterDisposeScope()));

@@ -27,14 +27,21 @@ internal sealed class RotaryEmbedding : nn.Module
     // Registered explicitly under Hugging Face's names (see LlamaForCausalLM).
     protected override void RegisterComponents() { }
 
-    /// <summary>Rotates x [batch, heads, seq, headDim] at positions 0..seq-1, or at <paramref name="positions"/> [seq].</summary>
+    /// <summary>
+    /// Rotates x [batch, heads, seq, headDim] at positions 0..seq-1, or at <paramref name="positions"/> [seq], or at
+    /// positions of their own per batch row [batch, seq].
+    /// </summary>
     public Tensor Apply(Tensor x, Tensor? positions = null)
     {
         using var scope = NewDisposeScope();
         long seq = x.shape[2], half = x.shape[3] / 2;
-        var cos = positions is null ? _cos.narrow(0, 0, seq) : _cos.index_select(0, positions); // [seq, headDim]
-        var sin = positions is null ? _sin.narrow(0, 0, seq) : _sin.index_select(0, positions);
+        var cos = positions is null ? _cos.narrow(0, 0, seq) : Rows(_cos, positions); // [seq, headDim] or [batch, 1, seq, headDim]
+        var sin = positions is null ? _sin.narrow(0, 0, seq) : Rows(_sin, positions);
         var rotated = cat([x.narrow(-1, half, half).neg(), x.narrow(-1, 0, half)], -1);
         return (x * cos + rotated * sin).MoveToOuterDisposeScope();
     }
+
+    static Tensor Rows(Tensor table, Tensor positions) => positions.dim() == 1
+        ? table.index_select(0, positions)
+        : table.index_select(0, positions.reshape(-1)).view(positions.shape[0], 1, positions.shape[1], table.shape[1]);
 }
