@@ -27,10 +27,10 @@ internal sealed class DraftBatch : IDisposable
 
     /// <summary>
     /// The pairs of <paramref name="samples"/>, each cut to its first <paramref name="maxLength"/> tokens; with
-    /// <paramref name="layerStates"/> (a sample's first n tokens -> the base states [n, width] at each), their g_j too.
+    /// <paramref name="layerStates"/> (a sample and n -> the base states [n, width] at its first n tokens), their g_j too.
     /// </summary>
     public static DraftBatch From(IReadOnlyList<DistillSample> samples, FrozenBase frozen, int maxLength, int eosId,
-        Func<IReadOnlyList<int>, float[]>? layerStates = null, int width = 0)
+        Func<DistillSample, int, float[]>? layerStates = null, int width = 0)
     {
         int H = frozen.HiddenSize, B = samples.Count;
         int P = samples.Max(s => Math.Min(s.Length, maxLength)) - 1;
@@ -44,7 +44,7 @@ internal sealed class DraftBatch : IDisposable
         {
             var s = samples[b];
             int pairs = Math.Min(s.Length, maxLength) - 1;
-            layerStates?.Invoke(s.Tokens[..pairs]).CopyTo(layers.AsSpan(b * P * width, pairs * width));
+            layerStates?.Invoke(s, pairs).CopyTo(layers.AsSpan(b * P * width, pairs * width));
             for (int j = 0; j < pairs; j++)
             {
                 int next = s.Tokens[j + 1];

@@ -27,6 +27,7 @@ internal sealed class DraftTrainer : IDisposable
     readonly List<DistillSample> _heldOut;
     readonly AdamW _optimizer;
     int _cachedEpoch = -1;
+    readonly Dictionary<string, ushort[]> _layerStates = new(StringComparer.Ordinal); // sample id -> [pairs, layers * hidden] bf16
     int[] _order = [];
 
     DraftTrainer(string runFolder, string dataFolder, LlamaModel baseModel, List<DistillSample> samples, DraftTrainingState state)
@@ -192,12 +193,28 @@ internal sealed class DraftTrainer : IDisposable
         return batch;
     }
 
-    /// <summary>The pairs of <paramref name="samples"/>, with the base's layer states an EAGLE-3 draft reads, computed by the engine.</summary>
+    /// <summary>
+    /// The pairs of <paramref name="samples"/>, with the base's layer states an EAGLE-3 draft reads: computed by the
+    /// engine the first time a sample is used and kept in bf16 (as the distilled final states are) for the next epochs.
+    /// </summary>
     DraftBatch Batch(IReadOnlyList<DistillSample> samples)
     {
         if (Network is not Eagle3ChainDraft eagle3) return DraftBatch.From(samples, Frozen, State.Config.MaxLength, _base.Config.EosTokenIds[0]);
-        return DraftBatch.From(samples, Frozen, State.Config.MaxLength, _base.Config.EosTokenIds[0],
-            tokens => _base.SequenceStates(tokens, eagle3.FeatureLayers), eagle3.FeatureLayers.Length * _base.Config.HiddenSize);
+        float[] States(DistillSample sample, int tokens)
+        {
+            if (!_layerStates.TryGetValue(sample.Id, out var bits))
+            {
+                float[] states = _base.SequenceStates(sample.Tokens[..tokens], eagle3.FeatureLayers);
+                bits = new ushort[states.Length];
+                for (int i = 0; i < states.Length; i++) bits[i] = Kernels.Conversions.F32ToBf16(states[i]);
+                _layerStates[sample.Id] = bits;
+            }
+            var values = new float[bits.Length];
+            for (int i = 0; i < bits.Length; i++) values[i] = Kernels.Conversions.Bf16ToF32(bits[i]);
+            return values;
+        }
+        return DraftBatch.From(samples, Frozen, State.Config.MaxLength, _base.Config.EosTokenIds[0], States,
+            eagle3.FeatureLayers.Length * _base.Config.HiddenSize);
     }
 
     (double Loss, long Pairs) TrainStep(double lr)
