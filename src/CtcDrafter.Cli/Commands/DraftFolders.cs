@@ -13,7 +13,7 @@ sealed class DraftFolders
 
     DraftFolders(string? all) => _all = all;
 
-    public const string Description = "trained draft folder for medusa, eagle, ctc and ctc-nar, or one per method: ctc=DIR,eagle=DIR,medusa=DIR,ctc-nar=DIR (default: MODEL/draft-KIND)";
+    public const string Description = "trained draft folder for medusa, eagle, eagle3, eagle3-ctc, ctc and ctc-nar, or one per method: ctc=DIR,eagle=DIR,eagle3=DIR,medusa=DIR,... (default: MODEL/draft-KIND)";
 
     public static DraftFolders Parse(string? value)
     {
