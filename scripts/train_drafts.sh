@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Distils a reference model and trains its ctc, eagle, medusa and ctc-nar drafts into models/<name>/draft-*; after an
+# Distils a reference model and trains its drafts (ctc, eagle, medusa, ctc-nar, eagle3, eagle3-ctc; KINDS="..." picks
+# some) into models/<name>/draft-*; after an
 # interruption, rerunning the same command continues (distillation answers only the prompts not yet stored, a
 # draft run resumes from its checkpoint, finished drafts are skipped).
 #   scripts/train_drafts.sh ref-m [per-source prompts, default 1000] [epochs, default 2]
@@ -15,7 +16,7 @@ train="dotnet $bin/ctcdrafter-train.dll"
 data="out/distill/$name"
 # The reference models are stored in bf16, so the bf16 engine gives bit-identical data at half the bytes per token.
 $train distill --model "models/$name" --out "$data" --per-source "$per_source" --dtype bf16
-for kind in ctc eagle medusa ctc-nar; do
+for kind in ${KINDS:-ctc eagle medusa ctc-nar eagle3 eagle3-ctc}; do
   draft="models/$name/draft-$kind"
   run="out/draft-runs/$name-draft-$kind"
   if [[ -f "$draft/config.json" ]]; then echo "$draft exists; skipped"; continue; fi
