@@ -5,14 +5,18 @@
 #   ablation (the paper's Table 2): the ctc draft without the CTC transform, with the paper's strict one and
 #   with ours (repeats also kept), and eagle, on gsm8k.
 #   fixed tree: the same drafters on every suite at 16 nodes per step, where tau does not depend on timing.
+#   nar (the ctc-nar ablation, on gsm8k at 16 nodes): beam search against a top-k tree, then each frame variant of
+#   models/<name>/ablation (scripts/train_nar_ablation.sh) against vanilla in a run of its own.
+#   imported: the eagle and medusa drafts exported to their official layouts and imported back, on gsm8k at 16 nodes
+#   (tau there must be the native drafts' of the tree16 part).
 # A drafter whose draft folder models/<name>/draft-<kind> does not exist is left out, with a message.
 #   scripts/bench_ref.sh ref-m [extra bench options...]
-#   BENCH_PARTS=main scripts/bench_ref.sh ref-m      (only some of main, ablation, tree16)
+#   BENCH_PARTS=main scripts/bench_ref.sh ref-m      (only some of main, ablation, tree16, nar, imported)
 # Give the machine's cores to it alone: the figures are speeds.
 set -euo pipefail
 name="${1:?usage: scripts/bench_ref.sh ref-s|ref-m [bench options...]}"
 shift
-parts="${BENCH_PARTS:-main ablation tree16}"
+parts="${BENCH_PARTS:-main ablation tree16 nar imported}"
 cd "$(dirname "$0")/.."
 dotnet build -c Release src/CtcDrafter.Cli -v quiet -nologo
 bench="dotnet src/CtcDrafter.Cli/bin/Release/net10.0/CtcDrafter.Cli.dll bench --model models/$name"
@@ -45,4 +49,29 @@ if [[ " $parts " == *" tree16 "* ]]; then
   $bench --draft "$drafts" --methods "$(methods vanilla,medusa,eagle,eagle3,eagle3-ctc,ctc-nocollapse,ctc-strict,ctc,ctc-nar)" \
     --suite gsm8k,mt-bench,stories --limit 100 --tree 16 --out "$out/tree16" "$@"
   rm -f "$out/tree16/results.json"
+fi
+if [[ " $parts " == *" nar "* && -f "models/$name/draft-ctc-nar/config.json" ]]; then
+  $bench --draft "ctc-nar=models/$name/draft-ctc-nar" --methods vanilla,ctc-nar,ctc-nar-topk --suite gsm8k --limit 100 --tree 16 \
+    --out "$out/nar/search" "$@"
+  rm -f "$out/nar/search/results.json"
+  for draft in models/"$name"/ablation/draft-ctc-nar-*; do
+    [[ -f "$draft/config.json" ]] || continue
+    variant="$(basename "$draft")"
+    $bench --draft "ctc-nar=$draft" --methods vanilla,ctc-nar --suite gsm8k --limit 100 --tree 16 --out "$out/nar/${variant#draft-}" "$@"
+    rm -f "$out/nar/${variant#draft-}/results.json"
+  done
+fi
+if [[ " $parts " == *" imported "* ]]; then
+  cli="dotnet src/CtcDrafter.Cli/bin/Release/net10.0/CtcDrafter.Cli.dll"
+  imported="" imported_methods="vanilla" work="out/imported/$name"
+  rm -rf "$work"
+  for kind in eagle eagle3 medusa; do
+    [[ -f "models/$name/draft-$kind/config.json" ]] || continue
+    $cli convert draft --to "$kind" --draft "models/$name/draft-$kind" --base "models/$name" --out "$work/$kind-checkpoint"
+    $cli convert draft --from "$kind" --checkpoint "$work/$kind-checkpoint" --base "models/$name" --out "$work/draft-$kind"
+    imported="${imported:+$imported,}$kind=$work/draft-$kind"
+    imported_methods="$imported_methods,$kind"
+  done
+  $bench --draft "$imported" --methods "$imported_methods" --suite gsm8k --limit 100 --tree 16 --out "$out/imported" "$@"
+  rm -f "$out/imported/results.json"
 fi

@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using CtcDrafter.Kernels;
 using CtcDrafter.Model;
 
@@ -6,10 +8,37 @@ namespace CtcDrafter.Drafters;
 /// <summary>
 /// What importing and exporting the official draft layouts share: finding a checkpoint's weights file
 /// (safetensors or a <c>torch.save</c> zip), taking its tensors with their shapes checked, and copying them
-/// byte for byte under another name.
+/// byte for byte under another name, and the draft's tree score temperature, a key of ours that the official
+/// loaders ignore, so that an exported draft imports back to the draft it was.
 /// </summary>
 internal static class DraftCheckpoint
 {
+    /// <summary>The key of <see cref="DraftConfig.ScoreTemperature"/> in an official <c>config.json</c>.</summary>
+    const string ScoreTemperatureKey = "score_temperature";
+
+    /// <summary>Adds the draft's score temperature, when it has one, to the official config it is exported with.</summary>
+    public static void PutScoreTemperature(JsonObject config, DraftConfig draft)
+    {
+        if (draft.ScoreTemperature is { } t) config[ScoreTemperatureKey] = t;
+    }
+
+    /// <summary>The score temperature of an official <c>config.json</c> written by an export, or null (absent or no file).</summary>
+    public static float? ScoreTemperature(string configPath)
+    {
+        if (!File.Exists(configPath)) return null;
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(configPath)) is not JsonObject o) throw new ModelFormatException(configPath, "expected a JSON object");
+            if (JsonFields.Number(o, ScoreTemperatureKey) is not { } t) return null;
+            return float.IsFinite((float)t) && t > 0 ? (float)t
+                : throw new ModelFormatException(configPath, $"{ScoreTemperatureKey} {t} must be a positive number");
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new ModelFormatException(configPath, $"malformed ({e.Message})");
+        }
+    }
+
     /// <summary>
     /// The weights of a checkpoint: <paramref name="path"/> itself when it is a file, else the first of
     /// <paramref name="names"/> in that folder, else the shards of its <c>model.safetensors.index.json</c> or

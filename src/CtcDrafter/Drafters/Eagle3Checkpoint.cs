@@ -59,7 +59,7 @@ internal static class Eagle3Checkpoint
             if (store.Contains(Embedding))
                 DraftCheckpoint.CheckEmbedding(DraftCheckpoint.Get(store, Embedding, "the base's vocabulary and hidden size", config.VocabSize, config.HiddenSize), baseModel, store.Source);
             store.CheckEveryTensorRead(name => name.EndsWith(".rotary_emb.inv_freq", StringComparison.Ordinal));
-            config = config with { Training = new JsonObject { ["imported_from"] = "eagle3", ["checkpoint"] = Path.GetFullPath(store.Source) } };
+            config = config with { ScoreTemperature = DraftCheckpoint.ScoreTemperature(configPath), Training = new JsonObject { ["imported_from"] = "eagle3", ["checkpoint"] = Path.GetFullPath(store.Source) } };
             DraftWriter.Write(output, config, entries);
             return config;
         }
@@ -86,6 +86,7 @@ internal static class Eagle3Checkpoint
         JsonObject config = (lc with { Architecture = "LlamaForCausalLM", TieWordEmbeddings = false, SlidingWindow = null }).ToJson();
         config["architectures"] = new JsonArray("LlamaForCausalLMEagle3");
         config["draft_vocab_size"] = d.DraftVocabSize;
+        DraftCheckpoint.PutScoreTemperature(config, d);
         if (!d.FeatureLayers.SequenceEqual(BaseFeatures.Eagle3Default(baseModel.Config.NumLayers)))
         {
             config[LayerIds] = new JsonArray([.. d.FeatureLayers.Select(l => JsonValue.Create(l))]);

@@ -75,6 +75,7 @@ internal static class EagleCheckpoint
                 NumHeads = c.NumHeads, NumKvHeads = c.NumKvHeads, HeadDim = c.HeadDim, RmsNormEps = c.RmsNormEps, RopeTheta = c.RopeTheta,
                 QkvBias = c.QkvBias,
                 Blank = !ctc ? BlankMode.None : ownBlank ? BlankMode.Own : BlankMode.Unk,
+                ScoreTemperature = DraftCheckpoint.ScoreTemperature(configPath),
                 Training = new JsonObject { ["imported_from"] = ctc ? "ctc-drafter" : "eagle", ["checkpoint"] = Path.GetFullPath(store.Source) },
             };
             DraftWriter.Write(output, config, entries);
@@ -105,6 +106,7 @@ internal static class EagleCheckpoint
 
         JsonObject config = lc.ToJson();
         config["bias"] = true; // EAGLE's loader reads whether fc has a bias from here
+        DraftCheckpoint.PutScoreTemperature(config, d);
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
         FolderWriter.Write(output, replace: true, tmp =>
         {

@@ -50,7 +50,7 @@ internal static class MedusaCheckpoint
             var config = new DraftConfig
             {
                 Kind = DraftKind.Medusa, BaseModel = BaseIdentity.Of(baseModel), HiddenSize = h, VocabSize = v,
-                MedusaHeads = heads, MedusaLayers = layers,
+                MedusaHeads = heads, MedusaLayers = layers, ScoreTemperature = DraftCheckpoint.ScoreTemperature(configPath),
                 Training = new JsonObject { ["imported_from"] = "medusa", ["checkpoint"] = Path.GetFullPath(store.Source) },
             };
             DraftWriter.Write(output, config, entries);
@@ -94,6 +94,7 @@ internal static class MedusaCheckpoint
         {
             ["medusa_num_heads"] = d.MedusaHeads, ["medusa_num_layers"] = layers, ["base_model_name_or_path"] = d.BaseModel.Name,
         };
+        DraftCheckpoint.PutScoreTemperature(config, d);
         FolderWriter.Write(output, replace: true, tmp =>
         {
             SafeTensorsWriter.Write(Path.Combine(tmp, HeadFile), entries, new Dictionary<string, string> { ["format"] = "pt" });

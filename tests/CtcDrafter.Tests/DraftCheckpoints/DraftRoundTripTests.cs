@@ -9,26 +9,30 @@ using CtcDrafter.Tests.Model;
 namespace CtcDrafter.Tests.DraftCheckpoints;
 
 /// <summary>
-/// The committed drafts of ref-s exported in the official layouts (<c>convert draft --to</c>) and imported back
-/// (<c>--from</c>): the same tensors byte for byte, the same config, and the same drafting (outputs and tau at a
-/// fixed tree).
+/// The committed drafts of ref-s and ref-m exported in the official layouts (<c>convert draft --to</c>) and
+/// imported back (<c>--from</c>): the same tensors byte for byte, the same config (ref-m's carry a fitted score
+/// temperature), and the same drafting (outputs and tau at a fixed tree).
 /// </summary>
 public class DraftRoundTripTests
 {
     static string Folder(params string[] parts) => Path.Combine([TestData.RepoRoot, "models", "ref-s", .. parts]);
 
     [Theory]
-    [InlineData("eagle", "eagle", "eagle")]
-    [InlineData("ctc", "eagle", "ctc-drafter")] // its own blank row rides in blank_head.safetensors
-    [InlineData("medusa", "medusa", "medusa")]
-    public void ExportedDraftImportsBackIdentical(string kind, string to, string from)
+    [InlineData("ref-s", "eagle", "eagle", "eagle")]
+    [InlineData("ref-s", "ctc", "eagle", "ctc-drafter")] // its own blank row rides in blank_head.safetensors
+    [InlineData("ref-s", "medusa", "medusa", "medusa")]
+    [InlineData("ref-m", "eagle", "eagle", "eagle")]
+    [InlineData("ref-m", "ctc", "eagle", "ctc-drafter")]
+    [InlineData("ref-m", "medusa", "medusa", "medusa")]
+    public void ExportedDraftImportsBackIdentical(string model, string kind, string to, string from)
     {
         using var dir = new TempDir();
-        string native = Folder($"draft-{kind}");
-        var export = CliRunner.Run("convert", "draft", "--to", to, "--draft", native, "--base", Folder(), "--out", dir["official"]);
+        string baseFolder = Path.Combine(TestData.RepoRoot, "models", model), native = Path.Combine(baseFolder, $"draft-{kind}");
+        if (model == "ref-m") Assert.NotNull(DraftConfig.Load(native).ScoreTemperature);
+        var export = CliRunner.Run("convert", "draft", "--to", to, "--draft", native, "--base", baseFolder, "--out", dir["official"]);
         Assert.True(export.ExitCode == 0, export.Stderr);
         Assert.True(File.Exists(Path.Combine(dir["official"], to == "medusa" ? "medusa_lm_head.safetensors" : "model.safetensors")));
-        using (var b = LlamaModel.Load(Folder()))
+        using (var b = LlamaModel.Load(baseFolder))
             if (from == "medusa") MedusaCheckpoint.Import(dir["official"], b, dir["back"]);
             else EagleCheckpoint.Import(dir["official"], b, ctc: from == "ctc-drafter", dir["back"]);
 
@@ -46,7 +50,7 @@ public class DraftRoundTripTests
             foreach (RawTensor t in a.All) Assert.True(SameBytes(t, c.All.Single(u => u.Name == t.Name)), t.Name);
         }
 
-        using var m = LlamaModel.Load(Folder());
+        using var m = LlamaModel.Load(baseFolder);
         int[] prompt = [.. m.Tokenizer!.Encode("Once upon a time, there was a little dog named Max.", addBos: true)];
         var request = new GenerationRequest(prompt, 48, SamplingOptions.Greedy);
         GenerationResult Run(string folder) => new Generator(m, DrafterFactory.Create(kind, m, folder), maxTreeNodes: 16).Generate(request);
@@ -57,6 +61,24 @@ public class DraftRoundTripTests
 
     internal static unsafe bool SameBytes(RawTensor a, RawTensor b) => a.DType == b.DType && a.Shape.SequenceEqual(b.Shape)
         && new ReadOnlySpan<byte>(a.Data, (int)a.ByteLength).SequenceEqual(new ReadOnlySpan<byte>(b.Data, (int)b.ByteLength));
+
+    [Theory]
+    [InlineData("-1", "score_temperature -1 must be a positive number")]
+    [InlineData("\"hot\"", "field 'score_temperature' must be a number")]
+    public void ABadScoreTemperatureIsRefusedOnImport(string value, string message)
+    {
+        using var dir = new TempDir();
+        var export = CliRunner.Run("convert", "draft", "--to", "eagle", "--draft", Folder("draft-eagle"), "--base", Folder(), "--out", dir["official"]);
+        Assert.True(export.ExitCode == 0, export.Stderr);
+        string config = Path.Combine(dir["official"], "config.json");
+        JsonObject o = JsonNode.Parse(File.ReadAllText(config))!.AsObject();
+        o["score_temperature"] = JsonNode.Parse(value);
+        File.WriteAllText(config, o.ToJsonString());
+        var r = CliRunner.Run("convert", "draft", "--from", "eagle", "--checkpoint", dir["official"], "--base", Folder(), "--out", dir["back"]);
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains(message, r.Stderr);
+        Assert.False(Directory.Exists(dir["back"]));
+    }
 
     [Fact]
     public void ExportChecksTheBaseAndTheLayout()
