@@ -16,7 +16,10 @@ public class SameSeedTests
 {
     static string Folder(string model, params string[] parts) => Path.Combine([TestData.RepoRoot, "models", model, .. parts]);
 
-    static readonly string[] Methods = ["prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict"];
+    /// <summary>Every method the model's committed drafts serve.</summary>
+    static string[] Methods(string model) => model == "ref-m"
+        ? ["prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nar"]
+        : ["prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict"];
 
     static readonly string[] Questions =
     [
@@ -58,7 +61,7 @@ public class SameSeedTests
         using var m = LlamaModel.Load(Folder(model));
         var plain = new Generator(m);
         // The adaptive budget (the default of every command) changes the trees from step to step, never the tokens.
-        var speculative = Methods.ToDictionary(x => x, x => new Generator(m,
+        var speculative = Methods(model).ToDictionary(x => x, x => new Generator(m,
             DrafterFactory.Create(x, m, DrafterFactory.TrainedKind(x) is string k ? Folder(model, "draft-" + k) : null), adaptive: true));
         int pairs = 0, accepted = 0;
         foreach (var (prompt, sampling) in Pairs(m))
@@ -88,7 +91,7 @@ public class SameSeedTests
     {
         using var m = LlamaModel.Load(Folder(model), new EngineOptions(format));
         var plain = new Generator(m);
-        var speculative = Methods.Select(x => new Generator(m,
+        var speculative = Methods(model).Select(x => new Generator(m,
             DrafterFactory.Create(x, m, DrafterFactory.TrainedKind(x) is string k ? Folder(model, "draft-" + k) : null), adaptive: true)).ToList();
         foreach (var (prompt, _) in Pairs(m).Where((_, i) => i % 5 == 0))
         {
