@@ -24,6 +24,7 @@ public class ReferenceDraftTests
     [InlineData("ref-m", "medusa")]
     [InlineData("ref-m", "ctc-nocollapse")]
     [InlineData("ref-m", "ctc-strict")]
+    [InlineData("ref-m", "ctc-nar")]
     public void TrainedDraftIsLosslessAndAccepts(string model, string kind)
     {
         using var m = LlamaModel.Load(Folder(model));
