@@ -24,6 +24,7 @@ public class DraftRoundTripTests
     [InlineData("ref-m", "eagle", "eagle", "eagle")]
     [InlineData("ref-m", "ctc", "eagle", "ctc-drafter")]
     [InlineData("ref-m", "medusa", "medusa", "medusa")]
+    [InlineData("ref-m", "eagle3", "eagle3", "eagle3")]
     public void ExportedDraftImportsBackIdentical(string model, string kind, string to, string from)
     {
         using var dir = new TempDir();
@@ -34,6 +35,7 @@ public class DraftRoundTripTests
         Assert.True(File.Exists(Path.Combine(dir["official"], to == "medusa" ? "medusa_lm_head.safetensors" : "model.safetensors")));
         using (var b = LlamaModel.Load(baseFolder))
             if (from == "medusa") MedusaCheckpoint.Import(dir["official"], b, dir["back"]);
+            else if (from == "eagle3") Eagle3Checkpoint.Import(dir["official"], b, dir["back"]);
             else EagleCheckpoint.Import(dir["official"], b, ctc: from == "ctc-drafter", dir["back"]);
 
         JsonObject Config(string folder)

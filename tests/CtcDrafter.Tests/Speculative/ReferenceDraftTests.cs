@@ -25,6 +25,7 @@ public class ReferenceDraftTests
     [InlineData("ref-m", "ctc-nocollapse")]
     [InlineData("ref-m", "ctc-strict")]
     [InlineData("ref-m", "ctc-nar")]
+    [InlineData("ref-m", "eagle3")]
     public void TrainedDraftIsLosslessAndAccepts(string model, string kind)
     {
         using var m = LlamaModel.Load(Folder(model));
