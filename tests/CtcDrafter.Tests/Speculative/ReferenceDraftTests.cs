@@ -26,6 +26,7 @@ public class ReferenceDraftTests
     [InlineData("ref-m", "ctc-strict")]
     [InlineData("ref-m", "ctc-nar")]
     [InlineData("ref-m", "eagle3")]
+    [InlineData("ref-m", "eagle3-ctc")]
     public void TrainedDraftIsLosslessAndAccepts(string model, string kind)
     {
         using var m = LlamaModel.Load(Folder(model));

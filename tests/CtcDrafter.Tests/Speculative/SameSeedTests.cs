@@ -18,7 +18,7 @@ public class SameSeedTests
 
     /// <summary>Every method the model's committed drafts serve.</summary>
     static string[] Methods(string model) => model == "ref-m"
-        ? ["prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nar", "eagle3"]
+        ? ["prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict", "ctc-nar", "eagle3", "eagle3-ctc"]
         : ["prompt-lookup", "medusa", "eagle", "ctc", "ctc-strict"];
 
     static readonly string[] Questions =
