@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Distils a reference model and trains its drafts (ctc, eagle, medusa, ctc-nar, eagle3, eagle3-ctc; KINDS="..." picks
-# some) into models/<name>/draft-*; after an
-# interruption, rerunning the same command continues (distillation answers only the prompts not yet stored, a
-# draft run resumes from its checkpoint, finished drafts are skipped).
+# some) into models/<name>/draft-*; after an interruption, rerunning the same command continues (distillation
+# answers only the prompts not yet stored, a draft run resumes from its checkpoint, finished drafts are skipped).
 #   scripts/train_drafts.sh ref-m [per-source prompts, default 1000] [epochs, default 2]
 set -euo pipefail
 name="${1:?usage: scripts/train_drafts.sh ref-s|ref-m [per-source] [epochs]}"
