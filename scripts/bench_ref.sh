@@ -5,18 +5,19 @@
 #   ablation (the paper's Table 2): the ctc draft without the CTC transform, with the paper's strict one and
 #   with ours (repeats also kept), and eagle, on gsm8k.
 #   fixed tree: the same drafters on every suite at 16 nodes per step, where tau does not depend on timing.
-#   nar (the ctc-nar ablation, on gsm8k at 16 nodes): beam search against a top-k tree, then each frame variant of
-#   models/<name>/ablation (scripts/train_nar_ablation.sh) against vanilla in a run of its own.
+#   nar (the ctc-nar ablation, on gsm8k at 16 nodes): beam search against a top-k tree;
+#   nar-frames: each frame variant of models/<name>/ablation (scripts/train_nar_ablation.sh) against vanilla in a run
+#   of its own, on gsm8k at 16 nodes.
 #   imported: the eagle and medusa drafts exported to their official layouts and imported back, on gsm8k at 16 nodes
 #   (tau there must be the native drafts' of the tree16 part).
 # A drafter whose draft folder models/<name>/draft-<kind> does not exist is left out, with a message.
 #   scripts/bench_ref.sh ref-m [extra bench options...]
-#   BENCH_PARTS=main scripts/bench_ref.sh ref-m      (only some of main, ablation, tree16, nar, imported)
+#   BENCH_PARTS=main scripts/bench_ref.sh ref-m      (only some of main, ablation, tree16, nar, nar-frames, imported)
 # Give the machine's cores to it alone: the figures are speeds.
 set -euo pipefail
 name="${1:?usage: scripts/bench_ref.sh ref-s|ref-m [bench options...]}"
 shift
-parts="${BENCH_PARTS:-main ablation tree16 nar imported}"
+parts="${BENCH_PARTS:-main ablation tree16 nar nar-frames imported}"
 cd "$(dirname "$0")/.."
 dotnet build -c Release src/CtcDrafter.Cli -v quiet -nologo
 bench="dotnet src/CtcDrafter.Cli/bin/Release/net10.0/CtcDrafter.Cli.dll bench --model models/$name"
@@ -54,6 +55,8 @@ if [[ " $parts " == *" nar "* && -f "models/$name/draft-ctc-nar/config.json" ]];
   $bench --draft "ctc-nar=models/$name/draft-ctc-nar" --methods vanilla,ctc-nar,ctc-nar-topk --suite gsm8k --limit 100 --tree 16 \
     --out "$out/nar/search" "$@"
   rm -f "$out/nar/search/results.json"
+fi
+if [[ " $parts " == *" nar-frames "* ]]; then
   for draft in models/"$name"/ablation/draft-ctc-nar-*; do
     [[ -f "$draft/config.json" ]] || continue
     variant="$(basename "$draft")"
