@@ -8,16 +8,17 @@
 #   nar (the ctc-nar ablation, on gsm8k at 16 nodes): beam search against a top-k tree;
 #   nar-frames: each frame variant of models/<name>/ablation (scripts/train_nar_ablation.sh) against vanilla in a run
 #   of its own, on gsm8k at 16 nodes.
+#   nar-chains: ctc-nar against medusa, eagle and ctc (and vanilla) on the three suites, adaptive budget and 16 nodes.
 #   imported: the eagle and medusa drafts exported to their official layouts and imported back, on gsm8k at 16 nodes
 #   (tau there must be the native drafts' of the tree16 part).
 # A drafter whose draft folder models/<name>/draft-<kind> does not exist is left out, with a message.
 #   scripts/bench_ref.sh ref-m [extra bench options...]
-#   BENCH_PARTS=main scripts/bench_ref.sh ref-m      (only some of main, ablation, tree16, nar, nar-frames, imported)
+#   BENCH_PARTS=main scripts/bench_ref.sh ref-m      (only some of main, ablation, tree16, nar, nar-frames, nar-chains, imported)
 # Give the machine's cores to it alone: the figures are speeds.
 set -euo pipefail
 name="${1:?usage: scripts/bench_ref.sh ref-s|ref-m [bench options...]}"
 shift
-parts="${BENCH_PARTS:-main ablation tree16 nar nar-frames imported}"
+parts="${BENCH_PARTS:-main ablation tree16 nar nar-frames nar-chains imported}"
 cd "$(dirname "$0")/.."
 dotnet build -c Release src/CtcDrafter.Cli -v quiet -nologo
 bench="dotnet src/CtcDrafter.Cli/bin/Release/net10.0/CtcDrafter.Cli.dll bench --model models/$name"
@@ -62,6 +63,15 @@ if [[ " $parts " == *" nar-frames "* ]]; then
     variant="$(basename "$draft")"
     $bench --draft "ctc-nar=$draft" --methods vanilla,ctc-nar --suite gsm8k --limit 100 --tree 16 --out "$out/nar/${variant#draft-}" "$@"
     rm -f "$out/nar/${variant#draft-}/results.json"
+  done
+fi
+if [[ " $parts " == *" nar-chains "* ]]; then
+  for budget in adaptive tree16; do
+    tree=()
+    [[ "$budget" == tree16 ]] && tree=(--tree 16)
+    $bench --draft "$drafts" --methods "$(methods vanilla,medusa,eagle,ctc,ctc-nar)" --suite gsm8k,mt-bench,stories --limit 100 \
+      "${tree[@]}" --out "$out/nar/against-chains/$budget" "$@"
+    rm -f "$out/nar/against-chains/$budget/results.json"
   done
 fi
 if [[ " $parts " == *" imported "* ]]; then
