@@ -38,7 +38,25 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
     public override long Bytes => (long)Rows * Cols * TRow.ElementSize;
 
     public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
-        MatMulTiled(new DenseKernel<TRow>(_w, Rows, Cols), x, y, tokens);
+        MatMulTiled(Kernel, x, y, tokens);
+
+    protected override bool TryMatMulShared(ReadOnlySpan<float> x, int tokens, Span<float> y0, WeightMatrix w1, Span<float> y1,
+        WeightMatrix? w2, Span<float> y2)
+    {
+        var d2 = w2 as DenseMatrix<TRow>;
+        if (!HasAvx2Fma || w1 is not DenseMatrix<TRow> d1 || d1.Cols != Cols || (w2 is not null && (d2 is null || d2.Cols != Cols))) return false;
+        CheckArguments(x, y0, tokens);
+        d1.CheckArguments(x, y1, tokens);
+        d2?.CheckArguments(x, y2, tokens);
+        fixed (float* px = x, p0 = y0, p1 = y1, p2 = y2)
+            TiledMatMul.MatMul(px, tokens, Kernel, p0, d1.Kernel, p1, d2?.Kernel ?? default, p2);
+        GC.KeepAlive(this);
+        GC.KeepAlive(d1);
+        GC.KeepAlive(d2);
+        return true;
+    }
+
+    DenseKernel<TRow> Kernel => new(_w, Rows, Cols);
 
     public override void ReadRow(int r, Span<float> dst)
     {

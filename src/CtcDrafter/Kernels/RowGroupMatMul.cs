@@ -55,6 +55,15 @@ internal readonly unsafe struct TokenRecord(sbyte* q, short* q16, int* sums, flo
     public readonly float* Dx = dx;
 }
 
+/// <summary>One matrix of a <see cref="RowGroupMatMul"/> call: its groups' weights and scales, its rows and its output y [tokens, Rows].</summary>
+internal readonly unsafe struct RowGroupProduct(byte* weights, float* scales, int rows, float* y)
+{
+    public readonly byte* Weights = weights;
+    public readonly float* Scales = scales;
+    public readonly int Rows = rows;
+    public readonly float* Y = y;
+}
+
 /// <summary>The instruction sets of <see cref="RowGroupMatMul"/>; all give bitwise the same products.</summary>
 internal enum RowGroupIsa
 {
@@ -75,7 +84,7 @@ internal enum RowGroupIsa
 /// a T-token product is bitwise the one-token product, and every machine computes the same logits.
 /// </summary>
 /// <remarks>
-/// Threads split the groups; each group's weights (16 rows) are read once per block of tokens whose records stay in
+/// Threads split the groups (of every matrix of a call); each group's weights (16 rows) are read once per block of tokens whose records stay in
 /// L2 and are used by tiles of four tokens (three or two repeat one) or, for one token, by a matvec. No horizontal
 /// sums: the lanes of the accumulators are the outputs.
 /// </remarks>
@@ -89,25 +98,51 @@ internal static unsafe class RowGroupMatMul
     /// <summary>Bytes of token records kept hot per block of tokens.</summary>
     const int TokenBlockBytes = 256 * 1024;
 
-    /// <summary>y [tokens, rows] from the quantized records [tokens, QuantizedActivations.Stride(cols)] of x.</summary>
-    public static void MatMul<TBlocks>(byte* weights, float* scales, int rows, int cols, float* records, float* y, int tokens, RowGroupIsa isa)
+    /// <summary>
+    /// y [tokens, rows] from the quantized records [tokens, QuantizedActivations.Stride(cols)] of x, for one matrix or
+    /// for two or three of the same columns and input (a product with no rows is absent): the threads split the groups
+    /// of all of them, and each group computes what it computes alone.
+    /// </summary>
+    public static void MatMul<TBlocks>(int cols, float* records, int tokens, RowGroupIsa isa, RowGroupProduct p0, RowGroupProduct p1 = default, RowGroupProduct p2 = default)
         where TBlocks : IRowGroupBlocks
     {
-        var job = new Job<TBlocks>
+        var job = new Products<TBlocks>
         {
-            Weights = weights, Scales = scales, Rows = rows, Cols = cols, Records = records, Y = y, Tokens = tokens, Isa = isa,
+            J0 = new(p0, cols, records, tokens, isa), J1 = new(p1, cols, records, tokens, isa), J2 = new(p2, cols, records, tokens, isa),
         };
-        int groups = RowGroups.Count(rows);
-        if ((long)rows * cols * tokens < TiledMatMul.ParallelThreshold) job.Run(0, groups);
+        int groups = RowGroups.Count(p0.Rows) + RowGroups.Count(p1.Rows) + RowGroups.Count(p2.Rows);
+        if ((long)(p0.Rows + p1.Rows + p2.Rows) * cols * tokens < TiledMatMul.ParallelThreshold) job.Run(0, groups);
         else WorkerPool.Shared.For(groups, 1, ref job);
     }
 
-    struct Job<TBlocks> : IChunkBody where TBlocks : IRowGroupBlocks
+    /// <summary>Groups [g0, g1) of the products one after another: each part runs its own share.</summary>
+    struct Products<TBlocks> : IChunkBody where TBlocks : IRowGroupBlocks
     {
-        public byte* Weights;
-        public float* Scales, Records, Y;
-        public int Rows, Cols, Tokens;
-        public RowGroupIsa Isa;
+        public Job<TBlocks> J0, J1, J2;
+
+        public readonly void Run(int g0, int g1)
+        {
+            int offset = RunShare(J0, g0, g1, 0);
+            offset = RunShare(J1, g0, g1, offset);
+            RunShare(J2, g0, g1, offset);
+        }
+
+        // Runs the part's groups within [g0, g1) (the part's first group at offset); returns the next part's offset.
+        static int RunShare(in Job<TBlocks> job, int g0, int g1, int offset)
+        {
+            int groups = RowGroups.Count(job.Rows), start = Math.Max(g0, offset) - offset, end = Math.Min(g1, offset + groups) - offset;
+            if (start < end) job.Run(start, end);
+            return offset + groups;
+        }
+    }
+
+    readonly struct Job<TBlocks>(RowGroupProduct p, int cols, float* records, int tokens, RowGroupIsa isa) where TBlocks : IRowGroupBlocks
+    {
+        readonly byte* Weights = p.Weights;
+        readonly float* Scales = p.Scales, Records = records, Y = p.Y;
+        public readonly int Rows = p.Rows;
+        readonly int Cols = cols, Tokens = tokens;
+        readonly RowGroupIsa Isa = isa;
 
         public readonly void Run(int g0, int g1)
         {

@@ -51,6 +51,34 @@ internal abstract unsafe class RowGroupMatrix<TBlocks> : WeightMatrix where TBlo
     internal void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens, RowGroupIsa isa) =>
         MatMulRowGroups<TBlocks>(_weights, _scales, x, y, tokens, isa);
 
+    protected override bool TryMatMulShared(ReadOnlySpan<float> x, int tokens, Span<float> y0, WeightMatrix w1, Span<float> y1,
+        WeightMatrix? w2, Span<float> y2)
+    {
+        var g2 = w2 as RowGroupMatrix<TBlocks>;
+        if (w1 is not RowGroupMatrix<TBlocks> g1 || g1.Cols != Cols || (w2 is not null && (g2 is null || g2.Cols != Cols))) return false;
+        CheckArguments(x, y0, tokens);
+        g1.CheckArguments(x, y1, tokens);
+        g2?.CheckArguments(x, y2, tokens);
+        float[] records = QuantizedActivations.Rent(tokens, Cols);
+        try
+        {
+            fixed (float* px = x, p0 = y0, p1 = y1, p2 = y2, pr = records)
+            {
+                QuantizedActivations.Quantize(px, tokens, Cols, pr);
+                RowGroupMatMul.MatMul<TBlocks>(Cols, pr, tokens, RowGroupMatMul.Best, Product(p0), g1.Product(p1), g2?.Product(p2) ?? default);
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(records);
+        }
+        GC.KeepAlive(g1);
+        GC.KeepAlive(g2);
+        return true;
+    }
+
+    RowGroupProduct Product(float* y) => new(_weights, _scales, Rows, y);
+
     public override void Dispose()
     {
         _owned.Dispose();

@@ -44,6 +44,25 @@ internal abstract unsafe class WeightMatrix : IDisposable
     public abstract void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens);
 
     /// <summary>
+    /// y0 = x W0^T, y1 = x W1^T and, with w2, y2 = x W2^T for matrices of one input x [tokens, Cols] (a layer's q, k
+    /// and v; its gate and up): in one parallel call with x quantized once when they share a format and a column
+    /// count, else one call each. Each output is bitwise what its matrix's own MatMul gives.
+    /// </summary>
+    public static void MatMulShared(ReadOnlySpan<float> x, int tokens, WeightMatrix w0, Span<float> y0, WeightMatrix w1, Span<float> y1,
+        WeightMatrix? w2 = null, Span<float> y2 = default)
+    {
+        if (w0.TryMatMulShared(x, tokens, y0, w1, y1, w2, y2)) return;
+        w0.MatMul(x, y0, tokens);
+        w1.MatMul(x, y1, tokens);
+        w2?.MatMul(x, y2, tokens);
+    }
+
+    /// <summary><see cref="MatMulShared"/> in one call, when w1 (and w2) are of this matrix's kind and columns; false
+    /// to let each matrix run alone.</summary>
+    protected virtual bool TryMatMulShared(ReadOnlySpan<float> x, int tokens, Span<float> y0, WeightMatrix w1, Span<float> y1,
+        WeightMatrix? w2, Span<float> y2) => false;
+
+    /// <summary>
     /// The reference kernel of every format: each row widened to fp32 by <see cref="ReadRow"/> and dotted with
     /// every token in double precision; the fast kernels are tested against it.
     /// </summary>
@@ -183,7 +202,7 @@ internal abstract unsafe class WeightMatrix : IDisposable
             fixed (float* px = x, py = y, pr = records)
             {
                 QuantizedActivations.Quantize(px, tokens, Cols, pr);
-                RowGroupMatMul.MatMul<TBlocks>(weights, scales, Rows, Cols, pr, py, tokens, isa);
+                RowGroupMatMul.MatMul<TBlocks>(Cols, pr, tokens, isa, new RowGroupProduct(weights, scales, Rows, py));
             }
         }
         finally

@@ -293,9 +293,7 @@ internal sealed class Transformer
             // Attention block: x += Wo · attn(rope(Wq·a), rope(Wk·a), Wv·a) with a = n(x); draft layers have no input
             // norm (a = x), and an EAGLE-3 draft layer's a = [n_e(embedding); n(x)].
             ReadOnlySpan<float> a = AttentionInput(lw, T);
-            lw.Wq.MatMul(a, _q, T);
-            lw.Wk.MatMul(a, _k, T);
-            lw.Wv.MatMul(a, _v, T);
+            WeightMatrix.MatMulShared(a, T, lw.Wq, _q, lw.Wk, _k, lw.Wv, _v);
             if (lw.Bq is not null) AddBiases(lw, T);
             for (int i = 0; i < T; i++)
             {
@@ -310,8 +308,7 @@ internal sealed class Transformer
             // MLP block: x += Down · (silu(Gate·n(x)) * Up·n(x))
             for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.MlpNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
             int F = Config.IntermediateSize;
-            lw.Gate.MatMul(_xn.AsSpan(0, T * H), _gate, T);
-            lw.Up.MatMul(_xn.AsSpan(0, T * H), _up, T);
+            WeightMatrix.MatMulShared(_xn.AsSpan(0, T * H), T, lw.Gate, _gate, lw.Up, _up);
             for (int i = 0; i < T; i++) Activations.SwiGlu(_gate.AsSpan(i * F, F), _up.AsSpan(i * F, F));
             lw.Down.MatMul(_gate.AsSpan(0, T * F), _xn, T);
             TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));

@@ -98,6 +98,52 @@ public unsafe class WeightMatrixTests
     }
 
     [Theory]
+    [InlineData(WeightFormat.F32, 96)]
+    [InlineData(WeightFormat.F32, 1024)]
+    [InlineData(WeightFormat.BF16, 100)]
+    [InlineData(WeightFormat.BF16, 1024)]
+    [InlineData(WeightFormat.Q8, 96)]
+    [InlineData(WeightFormat.Q8, 1024)]
+    [InlineData(WeightFormat.Q4, 96)]
+    [InlineData(WeightFormat.Q4, 1024)]
+    public void SharedInputProductsAreBitwiseEachMatricesOwn(WeightFormat format, int cols)
+    {
+        // A layer's q, k and v (and its gate and up) run in one call: every output must be its matrix's own product,
+        // for two and three matrices, rows that are not multiples of a tile or a row group, below and above the
+        // parallel threshold, and a second format that makes the matrices run one by one.
+        var rng = new Random(11);
+        int[] rows = [40, 24, 17];
+        WeightMatrix[] m = rows.Select(r => WeightMatrix.FromArray(Random(rng, r * cols), r, cols, format)).ToArray();
+        using WeightMatrix other = WeightMatrix.FromArray(Random(rng, 17 * cols), 17, cols, format == WeightFormat.F32 ? WeightFormat.BF16 : WeightFormat.F32);
+        try
+        {
+            foreach (int tokens in new[] { 1, 2, 5, 8, 9 })
+            {
+                float[] x = Random(rng, tokens * cols);
+                float[][] alone = m.Append(other).Select(w =>
+                {
+                    var y = new float[tokens * w.Rows];
+                    w.MatMul(x, y, tokens);
+                    return y;
+                }).ToArray();
+                float[][] shared = rows.Select(r => new float[tokens * r]).ToArray();
+                WeightMatrix.MatMulShared(x, tokens, m[0], shared[0], m[1], shared[1], m[2], shared[2]);
+                for (int i = 0; i < 3; i++) Assert.True(shared[i].SequenceEqual(alone[i]), $"{format} cols {cols} T={tokens}: matrix {i} of 3");
+                var two = new float[tokens * rows[1]];
+                WeightMatrix.MatMulShared(x, tokens, m[0], shared[0], m[1], two);
+                Assert.True(shared[0].SequenceEqual(alone[0]) && two.SequenceEqual(alone[1]), $"{format} cols {cols} T={tokens}: two matrices");
+                var mixed = new float[tokens * 17];
+                WeightMatrix.MatMulShared(x, tokens, m[0], shared[0], other, mixed);
+                Assert.True(shared[0].SequenceEqual(alone[0]) && mixed.SequenceEqual(alone[3]), $"{format} cols {cols} T={tokens}: another format");
+            }
+        }
+        finally
+        {
+            foreach (WeightMatrix w in m) w.Dispose();
+        }
+    }
+
+    [Theory]
     [InlineData(WeightFormat.F32, 37, 4100)]
     [InlineData(WeightFormat.BF16, 37, 4100)]
     public void LargeMatrixSplitsOverThreadsAndTokenBlocks(WeightFormat format, int rows, int cols)
