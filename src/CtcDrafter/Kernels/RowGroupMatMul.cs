@@ -106,43 +106,19 @@ internal static unsafe class RowGroupMatMul
     public static void MatMul<TBlocks>(int cols, float* records, int tokens, RowGroupIsa isa, RowGroupProduct p0, RowGroupProduct p1 = default, RowGroupProduct p2 = default)
         where TBlocks : IRowGroupBlocks
     {
-        var job = new Products<TBlocks>
-        {
-            J0 = new(p0, cols, records, tokens, isa), J1 = new(p1, cols, records, tokens, isa), J2 = new(p2, cols, records, tokens, isa),
-        };
-        int groups = RowGroups.Count(p0.Rows) + RowGroups.Count(p1.Rows) + RowGroups.Count(p2.Rows);
-        if ((long)(p0.Rows + p1.Rows + p2.Rows) * cols * tokens < TiledMatMul.ParallelThreshold) job.Run(0, groups);
-        else WorkerPool.Shared.For(groups, 1, ref job);
+        var job = new ChunkParts<Job<TBlocks>>(new(p0, cols, records, tokens, isa), new(p1, cols, records, tokens, isa), new(p2, cols, records, tokens, isa));
+        if ((long)(p0.Rows + p1.Rows + p2.Rows) * cols * tokens < TiledMatMul.ParallelThreshold) job.Run(0, job.Units);
+        else WorkerPool.Shared.For(job.Units, 1, ref job);
     }
 
-    /// <summary>Groups [g0, g1) of the products one after another: each part runs its own share.</summary>
-    struct Products<TBlocks> : IChunkBody where TBlocks : IRowGroupBlocks
-    {
-        public Job<TBlocks> J0, J1, J2;
-
-        public readonly void Run(int g0, int g1)
-        {
-            int offset = RunShare(J0, g0, g1, 0);
-            offset = RunShare(J1, g0, g1, offset);
-            RunShare(J2, g0, g1, offset);
-        }
-
-        // Runs the part's groups within [g0, g1) (the part's first group at offset); returns the next part's offset.
-        static int RunShare(in Job<TBlocks> job, int g0, int g1, int offset)
-        {
-            int groups = RowGroups.Count(job.Rows), start = Math.Max(g0, offset) - offset, end = Math.Min(g1, offset + groups) - offset;
-            if (start < end) job.Run(start, end);
-            return offset + groups;
-        }
-    }
-
-    readonly struct Job<TBlocks>(RowGroupProduct p, int cols, float* records, int tokens, RowGroupIsa isa) where TBlocks : IRowGroupBlocks
+    readonly struct Job<TBlocks>(RowGroupProduct p, int cols, float* records, int tokens, RowGroupIsa isa) : IChunkPart where TBlocks : IRowGroupBlocks
     {
         readonly byte* Weights = p.Weights;
         readonly float* Scales = p.Scales, Records = records, Y = p.Y;
-        public readonly int Rows = p.Rows;
-        readonly int Cols = cols, Tokens = tokens;
+        readonly int Rows = p.Rows, Cols = cols, Tokens = tokens;
         readonly RowGroupIsa Isa = isa;
+
+        public int Units => RowGroups.Count(Rows);
 
         public readonly void Run(int g0, int g1)
         {

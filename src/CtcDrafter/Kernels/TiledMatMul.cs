@@ -65,43 +65,21 @@ internal static unsafe class TiledMatMul
     public static void MatMul<TKernel>(float* x, int tokens, in TKernel k0, float* y0, in TKernel k1, float* y1, in TKernel k2, float* y2)
         where TKernel : struct, IRowKernel
     {
-        var job = new Products<TKernel>
-        {
-            J0 = new() { Kernel = k0, X = x, Y = y0, Tokens = tokens },
-            J1 = new() { Kernel = k1, X = x, Y = y1, Tokens = tokens },
-            J2 = new() { Kernel = k2, X = x, Y = y2, Tokens = tokens },
-        };
-        int rows = k0.Rows + k1.Rows + k2.Rows;
-        if ((long)rows * k0.Cols * tokens < ParallelThreshold) job.Run(0, rows);
-        else WorkerPool.Shared.For(rows, tokens == 1 ? 4 : 2, ref job);
+        var job = new ChunkParts<Job<TKernel>>(
+            new() { Kernel = k0, X = x, Y = y0, Tokens = tokens },
+            new() { Kernel = k1, X = x, Y = y1, Tokens = tokens },
+            new() { Kernel = k2, X = x, Y = y2, Tokens = tokens });
+        if ((long)job.Units * k0.Cols * tokens < ParallelThreshold) job.Run(0, job.Units);
+        else WorkerPool.Shared.For(job.Units, tokens == 1 ? 4 : 2, ref job);
     }
 
-    /// <summary>Rows [start, end) of the products one after another: each part runs its own share.</summary>
-    struct Products<TKernel> : IChunkBody where TKernel : struct, IRowKernel
-    {
-        public Job<TKernel> J0, J1, J2;
-
-        public readonly void Run(int start, int end)
-        {
-            int offset = RunShare(J0, start, end, 0);
-            offset = RunShare(J1, start, end, offset);
-            RunShare(J2, start, end, offset);
-        }
-
-        // Runs the part's rows within [start, end) (the part's first row at offset); returns the next part's offset.
-        static int RunShare(in Job<TKernel> job, int start, int end, int offset)
-        {
-            int rows = job.Kernel.Rows, s = Math.Max(start, offset) - offset, e = Math.Min(end, offset + rows) - offset;
-            if (s < e) job.Run(s, e);
-            return offset + rows;
-        }
-    }
-
-    struct Job<TKernel> : IChunkBody where TKernel : struct, IRowKernel
+    struct Job<TKernel> : IChunkPart where TKernel : struct, IRowKernel
     {
         public TKernel Kernel;
         public float* X, Y;
         public int Tokens;
+
+        public readonly int Units => Kernel.Rows;
 
         public readonly void Run(int start, int end)
         {
