@@ -4,7 +4,7 @@ using CtcDrafter.Model;
 namespace CtcDrafter.Cli;
 
 /// <summary>
-/// The engine's figures, each from the median of repeated timings after warm-up: memory bandwidth measured in
+/// The engine's figures, each from the median of repeated timings after warm-up (the tree sizes timed in interleaved rounds, each cost the median of its per-round ratios): memory bandwidth measured in
 /// the same run, decode time against it, the cost of verifying T tree tokens relative to one, and prefill speed.
 /// </summary>
 static class EngineBenchmark
@@ -27,10 +27,10 @@ static class EngineBenchmark
         var warm = System.Diagnostics.Stopwatch.StartNew();
         while (warm.Elapsed.TotalSeconds < 1) foreach (int T in new[] { 1, 4, 16 }) TimeForward(T, tree: true);
 
-        var ms = new[] { 1, 2, 4, 8, 16 }.ToDictionary(T => T, T => TimeForward(T, tree: true));
-        double decode = ms[1];
+        var times = ForwardTiming.Rounds(t, [1, 2, 4, 8, 16], repeats, tree: true, logits);
+        double decode = ForwardTiming.Median(times[1]);
         var cost = new SortedDictionary<string, double>(Comparer<string>.Create((a, b) => int.Parse(a).CompareTo(int.Parse(b))));
-        foreach (var (T, time) in ms) cost[T.ToString()] = Math.Round(time / decode, 3);
+        foreach (int T in times.Keys) cost[T.ToString()] = Math.Round(ForwardTiming.MedianRatio(times, T), 3);
         double prefillMs = TimeForward(128, tree: false);
         // Matmul work per token: every parameter but the embedding table and the LM head (one row of logits only).
         double flops = 2.0 * (m.Config.ParameterCount - (long)m.Config.VocabSize * m.Config.HiddenSize * (m.Config.TieWordEmbeddings ? 1 : 2)) * 128;

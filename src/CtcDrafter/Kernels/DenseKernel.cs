@@ -11,6 +11,8 @@ internal unsafe interface IDenseRow
     static abstract WeightFormat Format { get; }
     /// <summary>The 8 elements at p as fp32 (AVX2).</summary>
     static abstract Vector256<float> Load8(byte* p);
+    /// <summary>The 16 elements at p as fp32 (AVX-512).</summary>
+    static abstract Vector512<float> Load16(byte* p);
     static abstract float Load1(byte* p);
     /// <summary>Stores an fp32 value as one element (rounded to the format).</summary>
     static abstract void Store1(float value, byte* p);

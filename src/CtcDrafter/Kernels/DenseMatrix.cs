@@ -37,8 +37,12 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
 
     public override long Bytes => (long)Rows * Cols * TRow.ElementSize;
 
-    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens) =>
-        MatMulTiled(Kernel, x, y, tokens);
+    /// <summary>The 16-lane kernel where AVX-512 runs, else the 8-lane one: one of them for every T on a machine.</summary>
+    public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
+    {
+        if (DenseKernel512<TRow>.Supported) MatMulTiled(Kernel512, x, y, tokens);
+        else MatMulTiled(Kernel, x, y, tokens);
+    }
 
     protected override bool TryMatMulShared(ReadOnlySpan<float> x, int tokens, Span<float> y0, WeightMatrix w1, Span<float> y1,
         WeightMatrix? w2, Span<float> y2)
@@ -49,7 +53,10 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
         d1.CheckArguments(x, y1, tokens);
         d2?.CheckArguments(x, y2, tokens);
         fixed (float* px = x, p0 = y0, p1 = y1, p2 = y2)
-            TiledMatMul.MatMul(px, tokens, Kernel, p0, d1.Kernel, p1, d2?.Kernel ?? default, p2);
+        {
+            if (DenseKernel512<TRow>.Supported) TiledMatMul.MatMul(px, tokens, Kernel512, p0, d1.Kernel512, p1, d2?.Kernel512 ?? default, p2);
+            else TiledMatMul.MatMul(px, tokens, Kernel, p0, d1.Kernel, p1, d2?.Kernel ?? default, p2);
+        }
         GC.KeepAlive(this);
         GC.KeepAlive(d1);
         GC.KeepAlive(d2);
@@ -57,6 +64,8 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
     }
 
     DenseKernel<TRow> Kernel => new(_w, Rows, Cols);
+
+    DenseKernel512<TRow> Kernel512 => new(_w, Rows, Cols);
 
     public override void ReadRow(int r, Span<float> dst)
     {

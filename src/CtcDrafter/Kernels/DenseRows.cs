@@ -14,6 +14,9 @@ internal readonly unsafe struct F32Row : IDenseRow
     public static Vector256<float> Load8(byte* p) => Vector256.Load((float*)p);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* p) => Vector512.Load((float*)p);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => *(float*)p;
 
     public static void Store1(float value, byte* p) => *(float*)p = value;
@@ -28,6 +31,10 @@ internal readonly unsafe struct Bf16Row : IDenseRow
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Load8(byte* p) =>
         Avx2.ShiftLeftLogical(Avx2.ConvertToVector256Int32((ushort*)p), 16).AsSingle();
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Load16(byte* p) =>
+        Avx512F.ShiftLeftLogical(Avx512F.ConvertToVector512Int32(Vector256.Load((ushort*)p)), 16).AsSingle();
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Load1(byte* p) => Conversions.Bf16ToF32(*(ushort*)p);

@@ -125,40 +125,44 @@ internal static unsafe class RowGroupMatMul
             int blocks = Cols / RowGroups.BlockSize, stride = QuantizedActivations.Stride(Cols);
             int tokenBlock = Math.Max(8, TokenBlockBytes / (stride * sizeof(float)) / 8 * 8);
             float* scratch = stackalloc float[8 * RowGroups.Rows];
-            Span<TokenRecord> records = stackalloc TokenRecord[8];
+            TokenTile* tiles = stackalloc TokenTile[(Math.Min(Tokens, tokenBlock) + 7) / 8];
             float** y = stackalloc float*[8];
             for (int tb = 0; tb < Tokens; tb += tokenBlock)
             {
                 int te = Math.Min(Tokens, tb + tokenBlock);
+                // Tiles of up to 8 tokens, found once for all groups; a tile of n < 8 repeats its last token.
+                for (int t = tb; t < te; t += 8) tiles[(t - tb) / 8] = Tile(t, Math.Min(te - t, 8));
                 for (int g = g0; g < g1; g++)
                 {
                     byte* w = Weights + (nint)g * blocks * TBlocks.BlockBytes;
                     float* s = Scales + (nint)g * blocks * RowGroups.Rows;
                     int rows = Math.Min(RowGroups.Rows, Rows - g * RowGroups.Rows);
-                    for (int t = tb; t < te;)
+                    for (int t = tb; t < te; t += 8)
                     {
-                        // A tile of 1, 4 or 8 tokens; missing ones repeat the last, into scratch. Each token's 16 sums
-                        // go to y directly when the group is full, else through scratch.
-                        int n = Math.Min(te - t, 8), size = n == 1 ? 1 : n <= 4 ? 4 : 8;
+                        // A tile of 1, 4 or 8 tokens. Each token's 16 sums go to y directly when the group is full, else through scratch.
+                        int n = Math.Min(te - t, 8);
                         for (int i = 0; i < 8; i++)
-                        {
-                            records[i] = Record(t + Math.Min(i, n - 1));
                             y[i] = i < n && rows == RowGroups.Rows ? Y + (nint)(t + i) * Rows + g * RowGroups.Rows : scratch + i * RowGroups.Rows;
-                        }
-                        var tile = new TokenTile(records);
-                        switch (size)
+                        ref readonly TokenTile tile = ref tiles[(t - tb) / 8];
+                        switch (n)
                         {
                             case 1: Group1(w, s, blocks, tile.T0, y[0]); break;
-                            case 4: Group4(w, s, blocks, tile, y); break;
+                            case <= 4: Group4(w, s, blocks, tile, y); break;
                             default: Group8(w, s, blocks, tile, y); break;
                         }
                         if (rows < RowGroups.Rows)
                             for (int i = 0; i < n; i++)
                                 new ReadOnlySpan<float>(scratch + i * RowGroups.Rows, rows).CopyTo(new Span<float>(Y + (nint)(t + i) * Rows + g * RowGroups.Rows, rows));
-                        t += n;
                     }
                 }
             }
+        }
+
+        readonly TokenTile Tile(int t, int n)
+        {
+            Span<TokenRecord> records = stackalloc TokenRecord[8];
+            for (int i = 0; i < 8; i++) records[i] = Record(t + Math.Min(i, n - 1));
+            return new TokenTile(records);
         }
 
         readonly TokenRecord Record(int t)

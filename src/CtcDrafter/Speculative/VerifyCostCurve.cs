@@ -33,8 +33,8 @@ public sealed class VerifyCostCurve
     }
 
     /// <summary>
-    /// Times forwards of T = 1, 2, 4, ..., maxT tree tokens over a short committed context (median of
-    /// <paramref name="repeats"/>) and interpolates between the measured sizes.
+    /// Times forwards of T = 1, 2, 4, ..., maxT tree tokens over a short committed context in interleaved rounds
+    /// (each cost the median of <paramref name="repeats"/> per-round ratios to T = 1) and interpolates between the measured sizes.
     /// </summary>
     public static VerifyCostCurve Measure(LlamaModel model, int maxT = 32, int repeats = 5, int context = 32)
     {
@@ -44,14 +44,15 @@ public sealed class VerifyCostCurve
         t.Prefill(Enumerable.Range(0, Math.Max(1, context)).Select(i => i % model.Config.VocabSize).ToArray(), logits.AsSpan(0, model.Config.VocabSize));
         var sizes = new List<int>();
         for (int s = 1; s <= maxT; s *= 2) sizes.Add(s);
-        var measured = sizes.ToDictionary(T => T, T => ForwardTiming.MedianMs(t, T, repeats, tree: true, logits));
+        var times = ForwardTiming.Rounds(t, sizes, repeats, tree: true, logits);
+        var ratio = sizes.ToDictionary(T => T, T => ForwardTiming.MedianRatio(times, T));
         var cost = new double[sizes[^1] + 1];
         for (int T = 1; T < cost.Length; T++)
         {
             int lo = sizes.Last(s => s <= T), hi = sizes.First(s => s >= T);
-            double m = lo == hi ? measured[lo] : measured[lo] + (measured[hi] - measured[lo]) * (T - lo) / (hi - lo);
-            cost[T] = Math.Max(1, m / measured[1]);
+            double m = lo == hi ? ratio[lo] : ratio[lo] + (ratio[hi] - ratio[lo]) * (T - lo) / (hi - lo);
+            cost[T] = Math.Max(1, m);
         }
-        return new VerifyCostCurve(cost, measured[1]);
+        return new VerifyCostCurve(cost, ForwardTiming.Median(times[1]));
     }
 }

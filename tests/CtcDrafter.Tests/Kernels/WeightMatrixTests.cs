@@ -6,7 +6,7 @@ namespace CtcDrafter.Tests.Kernels;
 public unsafe class WeightMatrixTests
 {
     static readonly int[] RowCounts = [1, 3, 7, 33, 100];
-    static readonly int[] DenseCols = [8, 9, 31, 64, 100, 257];
+    static readonly int[] DenseCols = [8, 9, 24, 31, 64, 100, 257];
     static readonly int[] TokenCounts = [1, 2, 3, 4, 5, 8, 16, 17, 33];
 
     static float[] Random(Random rng, int n)
@@ -68,8 +68,10 @@ public unsafe class WeightMatrixTests
 
     [Theory]
     [InlineData(WeightFormat.F32, 9)]
+    [InlineData(WeightFormat.F32, 24)]
     [InlineData(WeightFormat.F32, 100)]
     [InlineData(WeightFormat.BF16, 31)]
+    [InlineData(WeightFormat.BF16, 40)]
     [InlineData(WeightFormat.BF16, 257)]
     [InlineData(WeightFormat.Q8, 96)]
     [InlineData(WeightFormat.Q8, 4096)]
