@@ -72,7 +72,8 @@ internal static class Attention
 
     /// <summary>
     /// o += sum_s p[s] · values[s]; p [n], values [n, d], o [d]. Every element of o takes its n fused multiply-adds
-    /// in slot order, whatever the width of the lanes that carry it.
+    /// in slot order, whatever the width of the lanes that carry it (64 elements in four 512-bit registers where
+    /// AVX-512 runs, then 32 in four 256-bit ones, then 8, then one at a time).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AccumulateValues(ReadOnlySpan<float> p, ReadOnlySpan<float> values, Span<float> o)
@@ -82,6 +83,26 @@ internal static class Attention
         ref float pv = ref MemoryMarshal.GetReference(values);
         ref float po = ref MemoryMarshal.GetReference(o);
         int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i + 64 <= d; i += 64)
+            {
+                ref float oi = ref Unsafe.Add(ref po, i);
+                Vector512<float> a0 = Vector512.LoadUnsafe(ref oi), a1 = Vector512.LoadUnsafe(ref oi, 16);
+                Vector512<float> a2 = Vector512.LoadUnsafe(ref oi, 32), a3 = Vector512.LoadUnsafe(ref oi, 48);
+                for (int s = 0; s < n; s++)
+                {
+                    var w = Vector512.Create(p[s]);
+                    ref float v = ref Unsafe.Add(ref pv, s * d + i);
+                    a0 = Vector512.FusedMultiplyAdd(w, Vector512.LoadUnsafe(ref v), a0);
+                    a1 = Vector512.FusedMultiplyAdd(w, Vector512.LoadUnsafe(ref v, 16), a1);
+                    a2 = Vector512.FusedMultiplyAdd(w, Vector512.LoadUnsafe(ref v, 32), a2);
+                    a3 = Vector512.FusedMultiplyAdd(w, Vector512.LoadUnsafe(ref v, 48), a3);
+                }
+                a0.StoreUnsafe(ref oi);
+                a1.StoreUnsafe(ref oi, 16);
+                a2.StoreUnsafe(ref oi, 32);
+                a3.StoreUnsafe(ref oi, 48);
+            }
         for (; i + 32 <= d; i += 32)
         {
             ref float oi = ref Unsafe.Add(ref po, i);

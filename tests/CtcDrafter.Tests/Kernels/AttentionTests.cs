@@ -55,6 +55,25 @@ public class AttentionTests
     }
 
     [Theory]
+    [InlineData(64, 30)]
+    [InlineData(100, 9)]
+    [InlineData(128, 17)]
+    [InlineData(13, 5)]
+    public void EveryValueElementIsItsFusedChainInSlotOrder(int d, int n)
+    {
+        var rng = new Random(d * 3 + n);
+        float[] p = Random(rng, n), values = Random(rng, n * d), start = Random(rng, d);
+        float[] fast = (float[])start.Clone();
+        Attention.AccumulateValues(p, values, fast);
+        for (int i = 0; i < d; i++)
+        {
+            float chain = start[i];
+            for (int s = 0; s < n; s++) chain = MathF.FusedMultiplyAdd(p[s], values[s * d + i], chain);
+            Assert.Equal(BitConverter.SingleToInt32Bits(chain), BitConverter.SingleToInt32Bits(fast[i]));
+        }
+    }
+
+    [Theory]
     [InlineData(64, 20, 17)]
     [InlineData(100, 9, 1)]
     [InlineData(128, 5, 0)]
