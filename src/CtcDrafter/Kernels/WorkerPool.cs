@@ -38,6 +38,12 @@ internal sealed unsafe class WorkerPool : IDisposable
         }
     }
 
+    /// <summary>How long a waiting thread spins on pause instructions alone before it starts to yield its core.</summary>
+    static readonly long PauseTicks = Stopwatch.Frequency / 10_000;
+
+    /// <summary>Pause iterations between two looks at the counter.</summary>
+    const int PauseIterations = 16;
+
     /// <summary>How long an idle worker spins before it blocks.</summary>
     public static TimeSpan SpinTime { get; set; } = TimeSpan.FromMilliseconds(1);
 
@@ -109,8 +115,11 @@ internal sealed unsafe class WorkerPool : IDisposable
             RunPart(0);
             t_insideFor = false;
 
+            long pauseUntil = Stopwatch.GetTimestamp() + PauseTicks;
             var spin = new SpinWait();
-            while (Volatile.Read(ref _pending) != 0) spin.SpinOnce(sleep1Threshold: -1);
+            while (Volatile.Read(ref _pending) != 0)
+                if (Stopwatch.GetTimestamp() < pauseUntil) Thread.SpinWait(PauseIterations);
+                else spin.SpinOnce(sleep1Threshold: -1);
 
             Slot<TBody>.Body = default;
             Exception? error = _error;
@@ -152,15 +161,20 @@ internal sealed unsafe class WorkerPool : IDisposable
 
     int WaitForGeneration(int seen)
     {
-        // SpinOnce soon starts yielding, so that a thread of ours (or anyone's) waiting for this core gets it.
-        long spinUntil = Stopwatch.GetTimestamp() + (long)(SpinTime.TotalSeconds * Stopwatch.Frequency);
+        // First pause instructions only (the next call of a forward pass comes within microseconds, and a worker
+        // inside a sched_yield notices it late), then SpinOnce, which yields, so that a thread of ours (or anyone's)
+        // waiting for this core gets it.
+        long now = Stopwatch.GetTimestamp(), pauseUntil = now + PauseTicks;
+        long spinUntil = now + (long)(SpinTime.TotalSeconds * Stopwatch.Frequency);
         var spin = new SpinWait();
         while (true)
         {
             int g = Volatile.Read(ref _generation);
             if (g != seen) return g;
-            if (Stopwatch.GetTimestamp() > spinUntil) break;
-            spin.SpinOnce(sleep1Threshold: -1);
+            now = Stopwatch.GetTimestamp();
+            if (now > spinUntil) break;
+            if (now < pauseUntil) Thread.SpinWait(PauseIterations);
+            else spin.SpinOnce(sleep1Threshold: -1);
         }
 
         // _sleepers and _generation are each written with a full fence before the other is read, so either the
