@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace CtcDrafter.Kernels;
@@ -44,12 +45,12 @@ internal static unsafe class QuantizedActivations
     public static short* Q16(float* record, int blocks8, int blocks2) => (short*)(record + 3 * blocks8 + 16 * blocks2);
 
     /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32).</summary>
-    public static void Quantize(float* x, int tokens, int cols, float* records) => Quantize(x, tokens, cols, records, &QuantizeBlock);
+    public static void Quantize(float* x, int tokens, int cols, float* records) => Quantize<VectorBlocks>(x, tokens, cols, records);
 
     /// <summary><see cref="Quantize(float*, int, int, float*)"/> one value at a time: the reference of the vector code.</summary>
-    internal static void QuantizeReference(float* x, int tokens, int cols, float* records) => Quantize(x, tokens, cols, records, &QuantizeBlockReference);
+    internal static void QuantizeReference(float* x, int tokens, int cols, float* records) => Quantize<ScalarBlocks>(x, tokens, cols, records);
 
-    static void Quantize(float* x, int tokens, int cols, float* records, delegate*<float*, sbyte*, short*, out float, int> block)
+    static void Quantize<TBlocks>(float* x, int tokens, int cols, float* records) where TBlocks : IBlockQuantizer
     {
         int blocks = cols / BlockSize, blocks8 = Blocks8(cols), blocks2 = Blocks2(cols), stride = Stride(cols);
         new Span<float>(records, tokens * stride).Clear();
@@ -63,48 +64,62 @@ internal static unsafe class QuantizedActivations
             short* q16 = Q16(rec, blocks8, blocks2);
             for (int b = 0; b < blocks; b++)
             {
-                int sum = block(xt + b * BlockSize, q + b * BlockSize, q16 + b * BlockSize, out float d);
+                int sum = TBlocks.Quantize(xt + b * BlockSize, q + b * BlockSize, q16 + b * BlockSize, out float d);
                 dx[b] = d;
                 dxs[b] = d * sum;
                 sums[b] = sum;
-                new Span<float>(lanes + 8 * b, 8).Fill(d);
+                Vector256.Create(d).Store(lanes + 8 * b);
             }
         }
     }
 
-    // v [32] -> q [32] and q16 [32]; returns sum(q)
-    static int QuantizeBlockReference(float* v, sbyte* q, short* q16, out float d)
+    /// <summary>One block: v [32] -> q [32] and q16 [32], its scale d; returns sum(q).</summary>
+    interface IBlockQuantizer
     {
-        float max = 0;
-        for (int i = 0; i < BlockSize; i++) max = MathF.Max(max, MathF.Abs(v[i]));
-        d = max / 127f;
-        float inverse = d == 0 ? 0 : 1 / d;
-        int sum = 0;
-        for (int i = 0; i < BlockSize; i++)
-        {
-            int qi = (int)MathF.Round(v[i] * inverse, MidpointRounding.AwayFromZero);
-            q[i] = (sbyte)qi;
-            q16[i] = (short)qi;
-            sum += qi;
-        }
-        return sum;
+        static abstract int Quantize(float* v, sbyte* q, short* q16, out float d);
     }
 
-    // The same on 8 lanes: round half away from zero as trunc(y) + 1 where y - trunc(y) >= 0.5, - 1 where <= -0.5 (exact).
-    static int QuantizeBlock(float* v, sbyte* q, short* q16, out float d)
+    /// <summary>One value at a time: the reference.</summary>
+    readonly struct ScalarBlocks : IBlockQuantizer
     {
-        Vector256<float> v0 = Vector256.Load(v), v1 = Vector256.Load(v + 8), v2 = Vector256.Load(v + 16), v3 = Vector256.Load(v + 24);
-        Vector256<float> m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
-        float max = 0;
-        for (int i = 0; i < 8; i++) max = MathF.Max(max, m.GetElement(i));
-        d = max / 127f;
-        float inverse = d == 0 ? 0 : 1 / d;
-        Vector256<int> q0 = Round(v0 * inverse), q1 = Round(v1 * inverse), q2 = Round(v2 * inverse), q3 = Round(v3 * inverse);
-        Vector256<short> low = Vector256.Narrow(q0, q1), high = Vector256.Narrow(q2, q3);
-        low.Store(q16);
-        high.Store(q16 + 16);
-        Vector256.Narrow(low, high).Store(q);
-        return Vector256.Sum(q0 + q1 + q2 + q3);
+        public static int Quantize(float* v, sbyte* q, short* q16, out float d)
+        {
+            float max = 0;
+            for (int i = 0; i < BlockSize; i++) max = MathF.Max(max, MathF.Abs(v[i]));
+            d = max / 127f;
+            float inverse = d == 0 ? 0 : 1 / d;
+            int sum = 0;
+            for (int i = 0; i < BlockSize; i++)
+            {
+                int qi = (int)MathF.Round(v[i] * inverse, MidpointRounding.AwayFromZero);
+                q[i] = (sbyte)qi;
+                q16[i] = (short)qi;
+                sum += qi;
+            }
+            return sum;
+        }
+    }
+
+    /// <summary>The same on 8 lanes: round half away from zero as trunc(y) + 1 where y - trunc(y) &gt;= 0.5, - 1 where &lt;= -0.5 (exact).</summary>
+    readonly struct VectorBlocks : IBlockQuantizer
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static int Quantize(float* v, sbyte* q, short* q16, out float d)
+        {
+            Vector256<float> v0 = Vector256.Load(v), v1 = Vector256.Load(v + 8), v2 = Vector256.Load(v + 16), v3 = Vector256.Load(v + 24);
+            Vector256<float> m = Vector256.Max(Vector256.Max(Vector256.Abs(v0), Vector256.Abs(v1)), Vector256.Max(Vector256.Abs(v2), Vector256.Abs(v3)));
+            Vector128<float> h = Vector128.Max(m.GetLower(), m.GetUpper());
+            h = Vector128.Max(h, Vector128.Shuffle(h, Vector128.Create(2, 3, 0, 1)));
+            float max = MathF.Max(h.ToScalar(), h.GetElement(1)); // the largest |v|: a maximum, exact in any order
+            d = max / 127f;
+            float inverse = d == 0 ? 0 : 1 / d;
+            Vector256<int> q0 = Round(v0 * inverse), q1 = Round(v1 * inverse), q2 = Round(v2 * inverse), q3 = Round(v3 * inverse);
+            Vector256<short> low = Vector256.Narrow(q0, q1), high = Vector256.Narrow(q2, q3);
+            low.Store(q16);
+            high.Store(q16 + 16);
+            Vector256.Narrow(low, high).Store(q);
+            return Vector256.Sum(q0 + q1 + q2 + q3);
+        }
     }
 
     static Vector256<int> Round(Vector256<float> y)
