@@ -27,7 +27,8 @@ internal unsafe interface IRowKernel
 /// from memory once per block of tokens (the block of x stays in L2). One token: groups of 4 rows (a memory-bound
 /// matvec); 8 tokens or more: tiles of 4 rows x 4 tokens where the register file holds them (AVX-512's 32 vector
 /// registers: 16 sums, 4 weight vectors, one token vector), else 2 rows x 4 tokens, the last 1-3 tokens by a 2x2
-/// tile or a 2x4 tile with a repeated token. Partial tiles repeat a row or token in the unused lanes and store only
+/// tile or a 2x4 tile with a repeated token, on the same rows right after their full tiles (so that no token count
+/// reads a row from memory twice). Partial tiles repeat a row or token in the unused lanes and store only
 /// the valid sums.
 /// </summary>
 /// <remarks>
@@ -103,7 +104,7 @@ internal static unsafe class TiledMatMul
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Tiled<TKernel>(in TKernel k, float* x, float* y, int tokens, int r0, int r1) where TKernel : struct, IRowKernel
     {
-        int rows = k.Rows, cols = k.Stride;
+        int cols = k.Stride;
         int block = Math.Max(4, TokenBlockBytes / (cols * sizeof(float)) / 4 * 4);
         for (int tb = 0; tb < tokens; tb += block)
         {
@@ -111,44 +112,53 @@ internal static unsafe class TiledMatMul
             int r = r0;
             if (FourRows && tokens >= FourRowTokens)
                 for (; r + 4 <= r1; r += 4)
-                    for (int t = tb; t + 4 <= te; t += 4)
+                {
+                    int t = tb;
+                    for (; t + 4 <= te; t += 4)
                     {
                         float* xt = x + (nint)t * cols;
                         k.Tile4x4(r, r + 1, r + 2, r + 3, xt, xt + cols, xt + 2 * cols, xt + 3 * cols, out var s0, out var s1, out var s2, out var s3);
-                        StoreColumn(y, rows, r, t, s0, 4);
-                        StoreColumn(y, rows, r + 1, t, s1, 4);
-                        StoreColumn(y, rows, r + 2, t, s2, 4);
-                        StoreColumn(y, rows, r + 3, t, s3, 4);
+                        StoreColumn(y, k.Rows, r, t, s0, 4);
+                        StoreColumn(y, k.Rows, r + 1, t, s1, 4);
+                        StoreColumn(y, k.Rows, r + 2, t, s2, 4);
+                        StoreColumn(y, k.Rows, r + 3, t, s3, 4);
                     }
-            int quads = r; // rows before it have every full 4-token tile done
-            for (r = r0; r < r1; r += 2)
-            {
-                bool pair = r + 1 < r1;
-                int rb = pair ? r + 1 : r;
-                int t = r < quads ? tb + (te - tb) / 4 * 4 : tb;
-                for (; t + 4 <= te; t += 4)
-                {
-                    float* xt = x + (nint)t * cols;
-                    k.Tile2x4(r, rb, xt, xt + cols, xt + 2 * cols, xt + 3 * cols, out var s0, out var s1);
-                    StoreColumn(y, rows, r, t, s0, 4);
-                    if (pair) StoreColumn(y, rows, rb, t, s1, 4);
+                    // The last 1-3 tokens while these rows are in cache.
+                    RowPair(k, x, y, r, r + 1, t, te);
+                    RowPair(k, x, y, r + 2, r + 3, t, te);
                 }
-                int left = te - t;
-                if (left == 0) continue;
-                float* xl = x + (nint)t * cols;
-                if (left == 3)
-                {
-                    k.Tile2x4(r, rb, xl, xl + cols, xl + 2 * cols, xl + 2 * cols, out var s0, out var s1);
-                    StoreColumn(y, rows, r, t, s0, 3);
-                    if (pair) StoreColumn(y, rows, rb, t, s1, 3);
-                }
-                else
-                {
-                    Vector128<float> s = k.Tile2x2(r, rb, xl, left == 2 ? xl + cols : xl);
-                    StoreColumn(y, rows, r, t, s, left);
-                    if (pair) StoreColumn(y, rows, rb, t, Vector128.Create(s[2], s[3], 0, 0), left);
-                }
-            }
+            for (; r < r1; r += 2) RowPair(k, x, y, r, Math.Min(r + 1, r1 - 1), tb, te);
+        }
+    }
+
+    // Rows r and rb (rb == r: one row) against tokens [t, te): 2x4 tiles, then the last 1-3 tokens by a 2x4 tile
+    // with a repeated token or a 2x2 tile.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void RowPair<TKernel>(in TKernel k, float* x, float* y, int r, int rb, int t, int te) where TKernel : struct, IRowKernel
+    {
+        int rows = k.Rows, cols = k.Stride;
+        bool pair = rb != r;
+        for (; t + 4 <= te; t += 4)
+        {
+            float* xt = x + (nint)t * cols;
+            k.Tile2x4(r, rb, xt, xt + cols, xt + 2 * cols, xt + 3 * cols, out var s0, out var s1);
+            StoreColumn(y, rows, r, t, s0, 4);
+            if (pair) StoreColumn(y, rows, rb, t, s1, 4);
+        }
+        int left = te - t;
+        if (left == 0) return;
+        float* xl = x + (nint)t * cols;
+        if (left == 3)
+        {
+            k.Tile2x4(r, rb, xl, xl + cols, xl + 2 * cols, xl + 2 * cols, out var s0, out var s1);
+            StoreColumn(y, rows, r, t, s0, 3);
+            if (pair) StoreColumn(y, rows, rb, t, s1, 3);
+        }
+        else
+        {
+            Vector128<float> s = k.Tile2x2(r, rb, xl, left == 2 ? xl + cols : xl);
+            StoreColumn(y, rows, r, t, s, left);
+            if (pair) StoreColumn(y, rows, rb, t, Vector128.Create(s[2], s[3], 0, 0), left);
         }
     }
 
