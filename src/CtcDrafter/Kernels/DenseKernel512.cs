@@ -66,7 +66,7 @@ internal readonly unsafe struct DenseKernel512<TRow>(byte* w, int rows, int cols
     public void Tile2x4(int r0, int r1, float* x0, float* x1, float* x2, float* x3, out Vector128<float> s0, out Vector128<float> s1)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
-        byte* next = p1 + _stride; // the next 2 rows, prefetched at the pace these 2 are read
+        byte* next = p1 + 3 * _stride; // the 2 rows after the next 2, prefetched at the pace these 2 are read
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
         nint c = 0;
@@ -149,7 +149,7 @@ internal readonly unsafe struct DenseKernel512<TRow>(byte* w, int rows, int cols
     public Vector128<float> Tile2x2(int r0, int r1, float* x0, float* x1)
     {
         byte* p0 = w + r0 * _stride, p1 = w + r1 * _stride;
-        byte* next = p1 + _stride; // the next 2 rows, prefetched at the pace these 2 are read
+        byte* next = p1 + 3 * _stride; // the 2 rows after the next 2, prefetched at the pace these 2 are read
         Vector512<float> a00 = default, a01 = default, a10 = default, a11 = default;
         nint c = 0;
         for (; c <= cols - 16; c += 16)
