@@ -48,18 +48,7 @@ internal readonly unsafe struct DenseKernel512<TRow>(byte* w, int rows, int cols
             a3 = Avx512F.FusedMultiplyAdd(TRow.Load16(p3 + o), xv, a3);
         }
         Vector128<float> s = Sum4(a0, a1, a2, a3);
-        if (c == cols) return s;
-        float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
-        for (; c < cols; c++)
-        {
-            float xc = x[c];
-            nint o = c * TRow.ElementSize;
-            t0 += TRow.Load1(p0 + o) * xc;
-            t1 += TRow.Load1(p1 + o) * xc;
-            t2 += TRow.Load1(p2 + o) * xc;
-            t3 += TRow.Load1(p3 + o) * xc;
-        }
-        return s + Vector128.Create(t0, t1, t2, t3);
+        return c == cols ? s : s + DenseTails<TRow>.Rows4(p0, p1, p2, p3, x, c, cols);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -91,22 +80,7 @@ internal readonly unsafe struct DenseKernel512<TRow>(byte* w, int rows, int cols
         s0 = Sum4(a00, a01, a02, a03);
         s1 = Sum4(a10, a11, a12, a13);
         if (c == cols) return;
-        Tile2x4Tail(p0, p1, x0, x1, x2, x3, c, ref s0, ref s1);
-    }
-
-    // Columns c.. past the last multiple of 16, summed in scalar and added to the vector sums of rows p0, p1.
-    void Tile2x4Tail(byte* p0, byte* p1, float* x0, float* x1, float* x2, float* x3, nint c, ref Vector128<float> s0, ref Vector128<float> s1)
-    {
-        float t00 = 0, t01 = 0, t02 = 0, t03 = 0, t10 = 0, t11 = 0, t12 = 0, t13 = 0;
-        for (; c < cols; c++)
-        {
-            nint o = c * TRow.ElementSize;
-            float w0 = TRow.Load1(p0 + o), w1 = TRow.Load1(p1 + o);
-            t00 += w0 * x0[c]; t01 += w0 * x1[c]; t02 += w0 * x2[c]; t03 += w0 * x3[c];
-            t10 += w1 * x0[c]; t11 += w1 * x1[c]; t12 += w1 * x2[c]; t13 += w1 * x3[c];
-        }
-        s0 += Vector128.Create(t00, t01, t02, t03);
-        s1 += Vector128.Create(t10, t11, t12, t13);
+        DenseTails<TRow>.Tile2x4(p0, p1, x0, x1, x2, x3, c, cols, ref s0, ref s1);
     }
 
     /// <summary>16 sums in registers (of AVX-512's 32), 4 weight vectors and a token vector.</summary>
@@ -141,8 +115,8 @@ internal readonly unsafe struct DenseKernel512<TRow>(byte* w, int rows, int cols
         s3 = Sum4(a30, a31, a32, a33);
         if (c == cols) return;
         // The scalar tail, as Tile2x4 sums it.
-        Tile2x4Tail(p0, p1, x0, x1, x2, x3, c, ref s0, ref s1);
-        Tile2x4Tail(p2, p3, x0, x1, x2, x3, c, ref s2, ref s3);
+        DenseTails<TRow>.Tile2x4(p0, p1, x0, x1, x2, x3, c, cols, ref s0, ref s1);
+        DenseTails<TRow>.Tile2x4(p2, p3, x0, x1, x2, x3, c, cols, ref s2, ref s3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -164,15 +138,6 @@ internal readonly unsafe struct DenseKernel512<TRow>(byte* w, int rows, int cols
             a11 = Avx512F.FusedMultiplyAdd(w1, xb, a11);
         }
         Vector128<float> s = Sum4(a00, a01, a10, a11);
-        if (c == cols) return s;
-        float t00 = 0, t01 = 0, t10 = 0, t11 = 0;
-        for (; c < cols; c++)
-        {
-            nint o = c * TRow.ElementSize;
-            float w0 = TRow.Load1(p0 + o), w1 = TRow.Load1(p1 + o);
-            t00 += w0 * x0[c]; t01 += w0 * x1[c];
-            t10 += w1 * x0[c]; t11 += w1 * x1[c];
-        }
-        return s + Vector128.Create(t00, t01, t10, t11);
+        return c == cols ? s : s + DenseTails<TRow>.Tile2x2(p0, p1, x0, x1, c, cols);
     }
 }
