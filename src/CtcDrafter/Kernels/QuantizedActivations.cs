@@ -44,8 +44,18 @@ internal static unsafe class QuantizedActivations
     /// <summary>q as int16 [Blocks2 * 32] of a record.</summary>
     public static short* Q16(float* record, int blocks8, int blocks2) => (short*)(record + 3 * blocks8 + 16 * blocks2);
 
-    /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32).</summary>
-    public static void Quantize(float* x, int tokens, int cols, float* records) => Quantize<VectorBlocks>(x, tokens, cols, records);
+    /// <summary>Quantizes x [tokens, cols] into records [tokens, Stride(cols)] (cols a multiple of 32), the threads splitting the tokens.</summary>
+    public static void Quantize(float* x, int tokens, int cols, float* records)
+    {
+        var job = new TokensJob(x, cols, records);
+        WorkerPool.Shared.For(tokens, 1, ref job);
+    }
+
+    /// <summary>Tokens [start, end) of <see cref="Quantize(float*, int, int, float*)"/>: the threads take whole tokens (a token's record depends on it alone).</summary>
+    readonly struct TokensJob(float* x, int cols, float* records) : IChunkBody
+    {
+        public void Run(int start, int end) => Quantize<VectorBlocks>(x + (nint)start * cols, end - start, cols, records + (nint)start * Stride(cols));
+    }
 
     /// <summary><see cref="Quantize(float*, int, int, float*)"/> one value at a time: the reference of the vector code.</summary>
     internal static void QuantizeReference(float* x, int tokens, int cols, float* records) => Quantize<ScalarBlocks>(x, tokens, cols, records);
@@ -53,7 +63,6 @@ internal static unsafe class QuantizedActivations
     static void Quantize<TBlocks>(float* x, int tokens, int cols, float* records) where TBlocks : IBlockQuantizer
     {
         int blocks = cols / BlockSize, blocks8 = Blocks8(cols), blocks2 = Blocks2(cols), stride = Stride(cols);
-        new Span<float>(records, tokens * stride).Clear();
         for (int t = 0; t < tokens; t++)
         {
             float* xt = x + (nint)t * cols;
@@ -62,6 +71,13 @@ internal static unsafe class QuantizedActivations
             int* sums = Sums(rec, blocks8);
             sbyte* q = Q(rec, blocks8, blocks2);
             short* q16 = Q16(rec, blocks8, blocks2);
+            // Every field is written below but the padding blocks, which are zero.
+            new Span<float>(dx + blocks, blocks8 - blocks).Clear();
+            new Span<float>(dxs + blocks, blocks8 - blocks).Clear();
+            new Span<int>(sums + blocks, blocks8 - blocks).Clear();
+            new Span<float>(lanes + 8 * blocks, 8 * (blocks2 - blocks)).Clear();
+            new Span<sbyte>(q + BlockSize * blocks, BlockSize * (blocks2 - blocks)).Clear();
+            new Span<short>(q16 + BlockSize * blocks, BlockSize * (blocks2 - blocks)).Clear();
             for (int b = 0; b < blocks; b++)
             {
                 int sum = TBlocks.Quantize(xt + b * BlockSize, q + b * BlockSize, q16 + b * BlockSize, out float d);

@@ -309,7 +309,7 @@ internal sealed class Transformer
             for (int i = 0; i < T; i++) Norm.RmsNorm(_x.AsSpan(i * H, H), lw.MlpNorm, _xn.AsSpan(i * H, H), Config.RmsNormEps);
             int F = Config.IntermediateSize;
             WeightMatrix.MatMulShared(_xn.AsSpan(0, T * H), T, lw.Gate, _gate, lw.Up, _up);
-            for (int i = 0; i < T; i++) Activations.SwiGlu(_gate.AsSpan(i * F, F), _up.AsSpan(i * F, F));
+            MlpActivation(T);
             lw.Down.MatMul(_gate.AsSpan(0, T * F), _xn, T);
             TensorPrimitives.Add(_x.AsSpan(0, T * H), _xn.AsSpan(0, T * H), _x.AsSpan(0, T * H));
         }
@@ -376,6 +376,22 @@ internal sealed class Transformer
             TensorPrimitives.Add(q, lw.Bq, q);
             TensorPrimitives.Add(k, lw.Bk!, k);
             TensorPrimitives.Add(v, lw.Bv!, v);
+        }
+    }
+
+    /// <summary>_gate [T, F] = silu(_gate) * _up, the threads taking whole rows (a row computes alike wherever it runs).</summary>
+    void MlpActivation(int T)
+    {
+        var body = new MlpActivationChunk(this);
+        WorkerPool.Shared.For(T, 1, ref body);
+    }
+
+    readonly struct MlpActivationChunk(Transformer t) : IChunkBody
+    {
+        public void Run(int start, int end)
+        {
+            int F = t.Config.IntermediateSize;
+            for (int i = start; i < end; i++) Activations.SwiGlu(t._gate.AsSpan(i * F, F), t._up.AsSpan(i * F, F));
         }
     }
 

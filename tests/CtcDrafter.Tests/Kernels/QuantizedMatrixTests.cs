@@ -201,12 +201,15 @@ public unsafe class QuantizedMatrixTests
     }
 
     /// <summary>The vector quantizer of activations writes the records of the scalar one, ties included (a block whose
-    /// max is 127 has scale 1, so x.5 values are exact ties), zero blocks and tiny values.</summary>
-    [Fact]
-    public void ActivationRecordsMatchTheScalarQuantizer()
+    /// max is 127 has scale 1, so x.5 values are exact ties), zero blocks and tiny values; the padding blocks of a
+    /// record are zero whatever the buffer held (pooled buffers are reused).</summary>
+    [Theory]
+    [InlineData(96)]
+    [InlineData(320)]
+    public void ActivationRecordsMatchTheScalarQuantizer(int cols)
     {
         var rng = new Random(12);
-        const int cols = 96, tokens = 5;
+        const int tokens = 5;
         float[] x = Random(rng, tokens * cols);
         for (int i = 0; i < 32; i++) x[i] = i == 0 ? 127 : (float)(Math.Round(rng.NextDouble() * 254 - 127) + 0.5 * (i % 2));
         for (int i = 32; i < 64; i++) x[i] = 0;
@@ -214,12 +217,23 @@ public unsafe class QuantizedMatrixTests
         int stride = QuantizedActivations.Stride(cols);
         var fast = new float[tokens * stride];
         var reference = new float[tokens * stride];
+        Array.Fill(fast, float.NaN);
         fixed (float* px = x, pf = fast, pr = reference)
         {
             QuantizedActivations.Quantize(px, tokens, cols, pf);
             QuantizedActivations.QuantizeReference(px, tokens, cols, pr);
         }
         Assert.Equal(reference.Select(BitConverter.SingleToInt32Bits), fast.Select(BitConverter.SingleToInt32Bits));
+        int blocks = cols / 32, blocks8 = QuantizedActivations.Blocks8(cols);
+        Assert.True(blocks8 > blocks);
+        fixed (float* pf = fast)
+            for (int t = 0; t < tokens; t++)
+                for (int b = blocks; b < blocks8; b++)
+                {
+                    float* rec = pf + t * stride;
+                    Assert.Equal(0, QuantizedActivations.Dx(rec)[b]);
+                    Assert.Equal(0, QuantizedActivations.Sums(rec, blocks8)[b]);
+                }
     }
 
     /// <summary>The row-group formats compute every sum with exact integers per block and one fused multiply-add per
