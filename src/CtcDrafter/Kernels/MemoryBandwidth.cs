@@ -5,35 +5,50 @@ using System.Runtime.Intrinsics;
 
 namespace CtcDrafter.Kernels;
 
-/// <summary>The machine's memory read bandwidth, the speed limit of memory-bound decoding.</summary>
-internal static unsafe class MemoryBandwidth
+/// <summary>
+/// The machine's memory read bandwidth, the speed limit of memory-bound decoding: a buffer far larger than the
+/// caches, read sequentially by every thread of <see cref="WorkerPool.Shared"/>. Keep one to time reads between
+/// other timings (a shared machine's bandwidth moves by half between minutes).
+/// </summary>
+internal sealed unsafe class MemoryBandwidth : IDisposable
 {
     const int Page = 4096;
 
     static float s_sink;
 
-    /// <summary>
-    /// Reads a buffer of <paramref name="bytes"/> (far larger than the caches) sequentially with every thread of
-    /// <see cref="WorkerPool.Shared"/>, <paramref name="repeats"/> times, and returns the best rate in GB/s (1e9 bytes/s).
-    /// </summary>
-    public static double MeasureGBs(long bytes = 512L << 20, int repeats = 5)
+    readonly NativeBuffer _buffer;
+    readonly int _pages;
+
+    /// <summary>Allocates and touches a buffer of <paramref name="bytes"/>, then reads it once (the first read of a process runs slow).</summary>
+    public MemoryBandwidth(long bytes = 512L << 20)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(bytes, Page);
+        _pages = (int)Math.Min(int.MaxValue, bytes / Page);
+        _buffer = new NativeBuffer((long)_pages * Page);
+        NativeMemory.Fill(_buffer.Pointer, (nuint)_buffer.Bytes, 1);
+        ReadGBs();
+    }
+
+    /// <summary>One read of the whole buffer: its rate in GB/s (1e9 bytes/s).</summary>
+    public double ReadGBs()
+    {
+        var job = new ReadJob { Data = _buffer.Pointer };
+        long start = Stopwatch.GetTimestamp();
+        WorkerPool.Shared.For(_pages, 1, ref job);
+        return _buffer.Bytes / Stopwatch.GetElapsedTime(start).TotalSeconds / 1e9;
+    }
+
+    /// <summary>The best of <paramref name="repeats"/> reads of a buffer of <paramref name="bytes"/>, in GB/s.</summary>
+    public static double MeasureGBs(long bytes = 512L << 20, int repeats = 5)
+    {
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
-        int pages = (int)Math.Min(int.MaxValue, bytes / Page);
-        using var buffer = new NativeBuffer((long)pages * Page);
-        NativeMemory.Fill(buffer.Pointer, (nuint)buffer.Bytes, 1);
-        var job = new ReadJob { Data = buffer.Pointer };
+        using var probe = new MemoryBandwidth(bytes);
         double best = 0;
-        for (int i = 0; i < repeats; i++)
-        {
-            long start = Stopwatch.GetTimestamp();
-            WorkerPool.Shared.For(pages, 1, ref job);
-            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            best = Math.Max(best, buffer.Bytes / seconds / 1e9);
-        }
+        for (int i = 0; i < repeats; i++) best = Math.Max(best, probe.ReadGBs());
         return best;
     }
+
+    public void Dispose() => _buffer.Dispose();
 
     struct ReadJob : IChunkBody
     {

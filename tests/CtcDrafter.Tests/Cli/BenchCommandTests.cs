@@ -192,4 +192,19 @@ public class BenchCommandTests
         Assert.Contains("| ctc | 3 | 5 |", r.Stdout);
         Assert.Contains("--streams: 'x' is not a positive number", CliRunner.Run("bench", "batch", "--model", RefS, "--streams", "x").Stderr);
     }
+
+    /// <summary>`bench engine`: the bandwidth and the decode fraction come from reads and forwards taken in pairs, the verify cost from interleaved rounds.</summary>
+    [Fact]
+    public void EngineBenchmarkReportsItsFiguresAsJson()
+    {
+        var r = CliRunner.Run("bench", "engine", "--model", RefS, "--threads", "1", "--repeats", "3", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        JsonNode res = JsonNode.Parse(r.Stdout)!;
+        double gbs = (double)res["bandwidthGBs"]!, ms = (double)res["decodeMsPerToken"]!, fraction = (double)res["bandwidthFraction"]!;
+        Assert.True(gbs > 0.1 && ms > 0 && double.IsFinite(gbs) && double.IsFinite(ms), $"{gbs} GB/s, {ms} ms");
+        Assert.True(fraction > 0 && double.IsFinite(fraction), $"fraction {fraction}");
+        Assert.Equal(["1", "2", "4", "8", "16"], res["verifyCost"]!.AsObject().Select(kv => kv.Key));
+        Assert.Equal(1, (double)res["verifyCost"]!["1"]!);
+        Assert.True((double)res["prefillTokensPerSecond"]! > 0);
+    }
 }
