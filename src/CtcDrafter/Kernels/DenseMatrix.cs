@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using CtcDrafter.Model;
 
 namespace CtcDrafter.Kernels;
@@ -40,7 +41,7 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
     /// <summary>The 16-lane kernel where AVX-512 runs, else the 8-lane one: one of them for every T on a machine.</summary>
     public override void MatMul(ReadOnlySpan<float> x, Span<float> y, int tokens)
     {
-        if (DenseKernel512<TRow>.Supported) MatMulTiled(Kernel512, x, y, tokens);
+        if (Lanes16<TRow>.Supported) MatMulTiled(Kernel512, x, y, tokens);
         else MatMulTiled(Kernel, x, y, tokens);
     }
 
@@ -54,7 +55,7 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
         d2?.CheckArguments(x, y2, tokens);
         fixed (float* px = x, p0 = y0, p1 = y1, p2 = y2)
         {
-            if (DenseKernel512<TRow>.Supported) TiledMatMul.MatMul(px, tokens, Kernel512, p0, d1.Kernel512, p1, d2?.Kernel512 ?? default, p2);
+            if (Lanes16<TRow>.Supported) TiledMatMul.MatMul(px, tokens, Kernel512, p0, d1.Kernel512, p1, d2?.Kernel512 ?? default, p2);
             else TiledMatMul.MatMul(px, tokens, Kernel, p0, d1.Kernel, p1, d2?.Kernel ?? default, p2);
         }
         GC.KeepAlive(this);
@@ -63,9 +64,9 @@ internal sealed unsafe class DenseMatrix<TRow> : WeightMatrix where TRow : struc
         return true;
     }
 
-    DenseKernel<TRow> Kernel => new(_w, Rows, Cols);
+    DenseKernel<TRow, Lanes8<TRow>, Vector256<float>> Kernel => new(_w, Rows, Cols);
 
-    DenseKernel512<TRow> Kernel512 => new(_w, Rows, Cols);
+    DenseKernel<TRow, Lanes16<TRow>, Vector512<float>> Kernel512 => new(_w, Rows, Cols);
 
     public override void ReadRow(int r, Span<float> dst)
     {

@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 namespace CtcDrafter.Kernels;
 
 /// <summary>
-/// The columns c.. past the vector part of a dense tile (<see cref="DenseKernel{TRow}"/>, <see cref="DenseKernel512{TRow}"/>),
+/// The columns c.. past the vector part of a dense tile (<see cref="DenseKernel{TRow, TLanes, TV}"/>),
 /// summed in scalar in column order and returned as the sums to add, in the tile's lane order. Every tile of both
 /// kernels sums its tail here, so a (row, token) sum's tail is the same whichever tile computes it.
 /// </summary>
